@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/** The closed set of error codes every transport maps to. Clients and the SDK branch on these. */
+export const ErrorCode = z.enum([
+  'VALIDATION_FAILED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'PRECONDITION_FAILED',
+  'CSRF_REJECTED',
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** Field errors keyed by input path (`email`, `members.0`), each a list of readable messages. */
+export const FieldErrors = z.record(z.string(), z.array(z.string()));
+export type FieldErrors = z.infer<typeof FieldErrors>;
+
+/** What every transport carries besides its own status: code, request id and optional field errors. */
+export const ErrorData = z.object({
+  gatehouseCode: ErrorCode,
+  requestId: z.string().optional(),
+  fieldErrors: FieldErrors.optional(),
+});
+export type ErrorData = z.infer<typeof ErrorData>;

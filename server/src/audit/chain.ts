@@ -1,0 +1,120 @@
+import type { ActorType, AuditAction, AuditOutcome } from '@gatehouse/schema';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { canonicalJson, chainHash } from '../crypto/index.js';
+
+/** One audit record as written; `details` must already be free of secrets. */
+export interface AuditRecord {
+  action: AuditAction;
+  occurredAt: Date;
+  actorType: ActorType;
+  actorUserId: string | null;
+  actorTokenId: string | null;
+  actorClientId: string | null;
+  actorLabel: string | null;
+  targetType: string | null;
+  targetId: string | null;
+  targetLabel: string | null;
+  outcome: AuditOutcome;
+  reason: string | null;
+  ip: string | null;
+  requestId: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface ChainedRecord extends AuditRecord {
+  id: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** The exact content a link's hash covers. Timestamps are millisecond ISO strings, as PostgreSQL returns them. */
+export function canonicalAuditRow(record: Omit<ChainedRecord, 'hash'>): string {
+  return canonicalJson({ ...record, occurredAt: record.occurredAt.toISOString() });
+}
+
+const columns = [
+  'id',
+  'occurred_at',
+  'action',
+  'actor_type',
+  'actor_user_id',
+  'actor_token_id',
+  'actor_client_id',
+  'actor_label',
+  'target_type',
+  'target_id',
+  'target_label',
+  'outcome',
+  'reason',
+  'ip',
+  'request_id',
+  'details',
+  'prev_hash',
+  'hash',
+] as const;
+
+/**
+ * Appends records to the chain inside the caller's transaction. Locking the head row serializes appenders,
+ * so sequence numbers are gapless and each record links to the one before; the commit makes them durable
+ * together with the change they describe.
+ */
+export async function appendToChain(em: EntityManager, records: AuditRecord[]): Promise<ChainedRecord[]> {
+  if (records.length === 0) return [];
+  const connection = em.getConnection();
+  const ctx = em.getTransactionContext();
+  if (!ctx) throw new Error('appendToChain must run inside a transaction');
+  const [head] = await connection.execute<{ last_seq: string; last_hash: string }[]>(
+    'select last_seq, last_hash from audit_chain_head where id = 1 for update',
+    [],
+    'all',
+    ctx,
+  );
+  if (!head) throw new Error('audit chain head is missing; migrations have not run');
+  let seq = Number(head.last_seq);
+  let prevHash = head.last_hash;
+  const chained: ChainedRecord[] = records.map((record) => {
+    seq += 1;
+    const link = { ...record, id: seq, prevHash };
+    const hash = chainHash(prevHash, canonicalAuditRow(link));
+    prevHash = hash;
+    return { ...link, hash };
+  });
+  const params: unknown[] = [];
+  const tuples = chained.map((row) => {
+    const values = [
+      row.id,
+      row.occurredAt,
+      row.action,
+      row.actorType,
+      row.actorUserId,
+      row.actorTokenId,
+      row.actorClientId,
+      row.actorLabel,
+      row.targetType,
+      row.targetId,
+      row.targetLabel,
+      row.outcome,
+      row.reason,
+      row.ip,
+      row.requestId,
+      JSON.stringify(row.details),
+      row.prevHash,
+      row.hash,
+    ];
+    params.push(...values);
+    return `(${values.map(() => '?').join(', ')})`;
+  });
+  await connection.execute(
+    `insert into audit_event (${columns.join(', ')}) values ${tuples.join(', ')}`,
+    params,
+    'run',
+    ctx,
+  );
+  await connection.execute(
+    'update audit_chain_head set last_seq = ?, last_hash = ? where id = 1',
+    [seq, prevHash],
+    'run',
+    ctx,
+  );
+  return chained;
+}

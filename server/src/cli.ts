@@ -1,0 +1,77 @@
+import { verifyAuditChain } from './audit/verify.js';
+import { ConfigError, loadConfig } from './platform/config.js';
+import { openDatabase } from './platform/db.js';
+import { createLogger } from './platform/logger.js';
+import { startGatehouse } from './main.js';
+
+const usage = `Usage: gatehouse <command>
+
+Commands:
+  start           start the server (default)
+  migrate         apply pending database migrations and exit
+  audit verify    walk the audit hash chain and report the first broken link
+`;
+
+async function run(args: string[]): Promise<number> {
+  const [command = 'start', sub] = args;
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  switch (command) {
+    case 'start': {
+      const running = await startGatehouse(config);
+      const portal = running.portalUrl.replace('127.0.0.1', 'localhost');
+      process.stdout.write(
+        `\nGatehouse is running.\n  Portal:       ${portal}/\n  MCP endpoint: ${running.clientUrl}/mcp\n\n`,
+      );
+      const shutdown = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        running.close().then(
+          () => process.exit(0),
+          (error) => {
+            log.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      return -1;
+    }
+    case 'migrate': {
+      const database = await openDatabase(config, log, { migrate: true });
+      await database.close();
+      process.stdout.write('migrations applied\n');
+      return 0;
+    }
+    case 'audit': {
+      if (sub !== 'verify') break;
+      const database = await openDatabase(config, log, { migrate: false });
+      try {
+        const result = await verifyAuditChain(database.orm.em.fork());
+        if (result.ok) {
+          process.stdout.write(`audit chain intact: ${result.verifiedThrough} event(s) verified\n`);
+          return 0;
+        }
+        process.stdout.write(
+          `audit chain BROKEN at event ${result.brokenAt}: ${result.problem} (verified through ${result.verifiedThrough})\n`,
+        );
+        return 1;
+      } finally {
+        await database.close();
+      }
+    }
+  }
+  process.stderr.write(usage);
+  return 2;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error) => {
+    if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,94 @@
+import type { LoginInput, Me } from '@gatehouse/schema';
+import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
+import { hashPassword, passwordHashNeedsRehash, verifyPassword } from '../crypto/index.js';
+import { type ServiceContext, withTransaction } from '../platform/context.js';
+import { rateLimited, unauthenticated } from '../platform/errors.js';
+import type { LoginThrottle } from './login-throttle.js';
+import { createPortalSession, describeSession, endPortalSession, findUserByUsername } from './sessions.service.js';
+
+export interface LoginDeps {
+  throttle: LoginThrottle;
+  /** A real Argon2id hash of a random string: unknown users are verified against it so they cost the same. */
+  dummyPasswordHash: Promise<string>;
+}
+
+const invalidCredentials = () => unauthenticated('Invalid username or password');
+
+/**
+ * Password sign-in. Wrong password, unknown user and suspended user all answer the same; each failure is
+ * audited (never with the password) and counts toward the (account, IP) lockout.
+ */
+export async function login(
+  ctx: ServiceContext,
+  input: LoginInput,
+  deps: LoginDeps,
+  client: { userAgent: string },
+): Promise<{ token: string; me: Me }> {
+  const lockedForMs = deps.throttle.lockedForMs(input.username, ctx.ip);
+  if (lockedForMs > 0) {
+    await emitStandaloneAudit(ctx, {
+      action: 'auth.login_failed',
+      outcome: 'denied',
+      reason: 'locked out',
+      details: { attemptedUsername: input.username },
+    });
+    throw rateLimited(`Too many failed sign-ins; try again in ${Math.ceil(lockedForMs / 60000)} minute(s)`);
+  }
+
+  const user = await findUserByUsername(ctx.em, input.username);
+  const passwordOk = await verifyPassword(user?.passwordHash ?? (await deps.dummyPasswordHash), input.password);
+  if (!user || !passwordOk || user.status !== 'active') {
+    const reason = !user ? 'unknown user' : !passwordOk ? 'wrong password' : 'user suspended';
+    await emitStandaloneAudit(ctx, {
+      action: 'auth.login_failed',
+      outcome: 'failure',
+      reason,
+      target: user ? { type: 'user', id: user.id, label: user.username } : undefined,
+      details: { attemptedUsername: input.username },
+    });
+    if (deps.throttle.recordFailure(input.username, ctx.ip)) {
+      await emitStandaloneAudit(ctx, {
+        action: 'auth.lockout',
+        outcome: 'denied',
+        reason: 'too many failed sign-ins from one address',
+        target: user ? { type: 'user', id: user.id, label: user.username } : undefined,
+        details: { attemptedUsername: input.username },
+      });
+    }
+    throw invalidCredentials();
+  }
+
+  deps.throttle.recordSuccess(input.username, ctx.ip);
+  const rehashed = passwordHashNeedsRehash(user.passwordHash) ? await hashPassword(input.password) : undefined;
+  return withTransaction(ctx, async (tx) => {
+    const managed = tx.em.merge(user);
+    if (rehashed) managed.passwordHash = rehashed;
+    managed.lastLoginAt = new Date();
+    const { token, session } = createPortalSession(tx.em, managed, ctx.config, { ip: ctx.ip, ...client });
+    await tx.em.flush();
+    await emitAudit(
+      {
+        ...tx,
+        actor: { type: 'user', userId: user.id, username: user.username, role: user.role, sessionId: session.id },
+      },
+      {
+        action: 'auth.login',
+        target: { type: 'user', id: user.id, label: user.username },
+        details: rehashed ? { passwordRehashed: true } : {},
+      },
+    );
+    return { token, me: describeSession(token, session, managed, ctx.config) };
+  });
+}
+
+export async function logout(ctx: ServiceContext, sessionToken: string): Promise<void> {
+  await withTransaction(ctx, async (tx) => {
+    await endPortalSession(tx.em, sessionToken);
+    if (ctx.actor.type === 'user') {
+      await emitAudit(tx, {
+        action: 'auth.logout',
+        target: { type: 'user', id: ctx.actor.userId, label: ctx.actor.username },
+      });
+    }
+  });
+}

@@ -1,0 +1,205 @@
+import type {
+  CreateUserInput,
+  DeleteUserResult,
+  ListUsersInput,
+  ResetPasswordInput,
+  SuspendUserInput,
+  UpdateUserInput,
+  User,
+} from '@gatehouse/schema';
+import type { FilterQuery } from '@mikro-orm/core';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { AuditEventEntity } from '../audit/entities.js';
+import { emitAudit } from '../audit/emit.js';
+import { hashPassword } from '../crypto/index.js';
+import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
+import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { UserEntity, type UserRow } from './entities.js';
+import { toUser } from './mappers.js';
+import { passwordPolicyProblems } from './password-policy.js';
+import { endSessionsOfUser } from './sessions.service.js';
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+export async function listUsers(ctx: ServiceContext, input: ListUsersInput): Promise<{ items: User[]; total: number }> {
+  requireRole(ctx, 'admin', 'auditor');
+  const where: FilterQuery<UserRow> = {};
+  if (input.role) where.role = input.role;
+  if (input.status) where.status = input.status;
+  if (input.search) {
+    const pattern = `%${escapeLike(input.search)}%`;
+    where.$or = [{ username: { $ilike: pattern } }, { displayName: { $ilike: pattern } }, { email: { $ilike: pattern } }];
+  }
+  const [rows, total] = await ctx.em.findAndCount(UserEntity, where, {
+    orderBy: { username: 'asc' },
+    limit: input.limit,
+    offset: input.offset,
+  });
+  return { items: rows.map(toUser), total };
+}
+
+async function getUserRow(ctx: ServiceContext, id: string): Promise<UserRow> {
+  const row = await ctx.em.findOne(UserEntity, { id });
+  if (!row) throw notFound('User', id);
+  return row;
+}
+
+export async function getUser(ctx: ServiceContext, id: string): Promise<User> {
+  requireRole(ctx, 'admin', 'auditor');
+  return toUser(await getUserRow(ctx, id));
+}
+
+const usernameTaken = (username: string) =>
+  conflict(`Username "${username}" is already taken`, { username: ['is already taken'] });
+
+export async function createUser(ctx: ServiceContext, input: CreateUserInput): Promise<User> {
+  requireRole(ctx, 'admin');
+  const problems = passwordPolicyProblems(input.password, input.username);
+  if (problems) throw validationFailed(problems);
+  if (await ctx.em.count(UserEntity, { username: input.username })) throw usernameTaken(input.username);
+  const passwordHash = await hashPassword(input.password);
+  try {
+    return await withTransaction(ctx, async (tx) => {
+      const now = new Date();
+      const user = tx.em.create(UserEntity, {
+        id: newId('user'),
+        username: input.username,
+        displayName: input.displayName,
+        email: input.email,
+        role: input.role,
+        status: 'active',
+        passwordHash,
+        createdAt: now,
+        updatedAt: now,
+        lastLoginAt: null,
+      });
+      await tx.em.flush();
+      await emitAudit(tx, {
+        action: 'user.create',
+        target: { type: 'user', id: user.id, label: user.username },
+        details: { role: user.role },
+      });
+      return toUser(user);
+    });
+  } catch (error) {
+    if (error instanceof UniqueConstraintViolationException) throw usernameTaken(input.username);
+    throw error;
+  }
+}
+
+/** Refuses a change that would leave no active admin: the installation must stay administrable. */
+async function assertAnotherActiveAdmin(ctx: ServiceContext, user: UserRow) {
+  if (user.role !== 'admin' || user.status !== 'active') return;
+  const others = await ctx.em.count(UserEntity, { role: 'admin', status: 'active', id: { $ne: user.id } });
+  if (others === 0) throw preconditionFailed('At least one active admin must remain');
+}
+
+export async function updateUser(ctx: ServiceContext, input: UpdateUserInput): Promise<User> {
+  requireRole(ctx, 'admin');
+  return withTransaction(ctx, async (tx) => {
+    const user = await getUserRow(tx, input.id);
+    const changed: string[] = [];
+    if (input.role !== undefined && input.role !== user.role) {
+      if (user.role === 'admin') await assertAnotherActiveAdmin(tx, user);
+      changed.push('role');
+    }
+    if (input.displayName !== undefined && input.displayName !== user.displayName) changed.push('displayName');
+    if (input.email !== undefined && input.email !== user.email) changed.push('email');
+    if (changed.length === 0) return toUser(user);
+    const previousRole = user.role;
+    tx.em.assign(user, {
+      ...(input.displayName !== undefined && { displayName: input.displayName }),
+      ...(input.email !== undefined && { email: input.email }),
+      ...(input.role !== undefined && { role: input.role }),
+      updatedAt: new Date(),
+    });
+    await tx.em.flush();
+    await emitAudit(tx, {
+      action: 'user.update',
+      target: { type: 'user', id: user.id, label: user.username },
+      details: { changed, ...(changed.includes('role') && { fromRole: previousRole, toRole: user.role }) },
+    });
+    return toUser(user);
+  });
+}
+
+export async function suspendUser(ctx: ServiceContext, input: SuspendUserInput): Promise<User> {
+  const actor = requireRole(ctx, 'admin');
+  if (actor.userId === input.id) throw preconditionFailed('You cannot suspend yourself');
+  return withTransaction(ctx, async (tx) => {
+    const user = await getUserRow(tx, input.id);
+    if (user.status === 'suspended') return toUser(user);
+    await assertAnotherActiveAdmin(tx, user);
+    user.status = 'suspended';
+    user.updatedAt = new Date();
+    await tx.em.flush();
+    await endSessionsOfUser(tx.em, user.id);
+    await emitAudit(tx, {
+      action: 'user.suspend',
+      target: { type: 'user', id: user.id, label: user.username },
+      reason: input.reason,
+    });
+    return toUser(user);
+  });
+}
+
+export async function reactivateUser(ctx: ServiceContext, id: string): Promise<User> {
+  requireRole(ctx, 'admin');
+  return withTransaction(ctx, async (tx) => {
+    const user = await getUserRow(tx, id);
+    if (user.status === 'active') return toUser(user);
+    user.status = 'active';
+    user.updatedAt = new Date();
+    await tx.em.flush();
+    await emitAudit(tx, { action: 'user.reactivate', target: { type: 'user', id: user.id, label: user.username } });
+    return toUser(user);
+  });
+}
+
+/** Sets a new password chosen by an admin and ends the user's sessions. */
+export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInput): Promise<User> {
+  requireRole(ctx, 'admin');
+  const target = await getUserRow(ctx, input.id);
+  const problems = passwordPolicyProblems(input.newPassword, target.username);
+  if (problems) throw validationFailed({ newPassword: problems.password ?? [] });
+  const passwordHash = await hashPassword(input.newPassword);
+  return withTransaction(ctx, async (tx) => {
+    const user = await getUserRow(tx, input.id);
+    user.passwordHash = passwordHash;
+    user.updatedAt = new Date();
+    await tx.em.flush();
+    await endSessionsOfUser(tx.em, user.id);
+    await emitAudit(tx, { action: 'user.reset_password', target: { type: 'user', id: user.id, label: user.username } });
+    return toUser(user);
+  });
+}
+
+/**
+ * Deletes a user who has never acted (no audit event names them as actor). A user with history is suspended
+ * instead, so the trail keeps meaning something.
+ */
+export async function deleteUser(ctx: ServiceContext, id: string): Promise<DeleteUserResult> {
+  const actor = requireRole(ctx, 'admin');
+  if (actor.userId === id) throw preconditionFailed('You cannot delete yourself');
+  return withTransaction(ctx, async (tx) => {
+    const user = await getUserRow(tx, id);
+    await assertAnotherActiveAdmin(tx, user);
+    const hasHistory = (await tx.em.count(AuditEventEntity, { actorUserId: id })) > 0;
+    const target = { type: 'user', id: user.id, label: user.username };
+    if (hasHistory) {
+      if (user.status !== 'suspended') {
+        user.status = 'suspended';
+        user.updatedAt = new Date();
+        await tx.em.flush();
+        await endSessionsOfUser(tx.em, user.id);
+      }
+      await emitAudit(tx, { action: 'user.delete', target, details: { result: 'suspended', why: 'user has audit history' } });
+      return { outcome: 'suspended' as const };
+    }
+    tx.em.remove(user);
+    await tx.em.flush();
+    await emitAudit(tx, { action: 'user.delete', target, details: { result: 'deleted' } });
+    return { outcome: 'deleted' as const };
+  });
+}

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SessionProfile } from '@gatehouse/schema';
+import { z } from 'zod';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Session and heartbeat timings per profile; see docs/decisions/0003-config-profiles.md. */
+export const profileTimings = {
+  default: { sessionTtlSeconds: 8 * 3600, idleTimeoutSeconds: 30 * 60, heartbeatSeconds: 120 },
+  'high-security': { sessionTtlSeconds: 4 * 3600, idleTimeoutSeconds: 15 * 60, heartbeatSeconds: 60 },
+  development: { sessionTtlSeconds: 24 * 3600, idleTimeoutSeconds: 8 * 3600, heartbeatSeconds: 30 },
+} as const satisfies Record<SessionProfile, unknown>;
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const commaList = z
+  .string()
+  .max(4000)
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+/** Every setting Gatehouse reads, by its environment variable name. The optional config file uses the same keys. */
+const RawConfig = z.object({
+  GATEHOUSE_PROFILE: SessionProfile.default('default'),
+  GATEHOUSE_DATA_DIR: z.string().min(1).default(path.join(repoRoot, '.data')),
+  GATEHOUSE_HOST: z.string().min(1).default('127.0.0.1'),
+  GATEHOUSE_CLIENT_PORT: port.default(8443),
+  GATEHOUSE_PORTAL_PORT: port.default(9443),
+  GATEHOUSE_PUBLIC_PORTAL_URL: z.url({ protocol: /^https?$/ }).optional(),
+  GATEHOUSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  GATEHOUSE_MASTER_KEY: z.string().optional(),
+  GATEHOUSE_DB_APP_ROLE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain PostgreSQL role name')
+    .optional(),
+  GATEHOUSE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(600).default(15),
+  GATEHOUSE_WEB_DIST: z.string().optional(),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  TLS: z.enum(['off', 'self-signed', 'files']).optional(),
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
+  TRUST_PROXY_TLS: booleanString.default(false),
+  GATEHOUSE_TRUSTED_PROXIES: commaList.optional(),
+});
+
+export type TlsMode = 'off' | 'self-signed' | 'files';
+
+export interface Config {
+  readonly profile: SessionProfile;
+  readonly timings: (typeof profileTimings)[SessionProfile];
+  readonly dataDir: string;
+  readonly host: string;
+  readonly clientPort: number;
+  readonly portalPort: number;
+  readonly publicPortalUrl: string | undefined;
+  readonly logLevel: string;
+  readonly masterKeyBase64: string | undefined;
+  readonly dbAppRole: string | undefined;
+  readonly shutdownGraceMs: number;
+  readonly webDist: string;
+  readonly databaseUrl: string | undefined;
+  readonly tls: { mode: TlsMode; certFile?: string; keyFile?: string };
+  /** True when browsers reach us over https, directly or through a TLS-terminating proxy. */
+  readonly secureTransport: boolean;
+  readonly trustedProxies: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+/**
+ * Reads the environment (and `GATEHOUSE_CONFIG_FILE`, a JSON object of the same keys; the environment wins),
+ * validates it once and returns a frozen Config. Throws ConfigError listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  let fileValues: Record<string, unknown> = {};
+  if (env.GATEHOUSE_CONFIG_FILE) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(env.GATEHOUSE_CONFIG_FILE, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        problems.push('GATEHOUSE_CONFIG_FILE: must contain a JSON object');
+      } else {
+        fileValues = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+      }
+    } catch (error) {
+      problems.push(`GATEHOUSE_CONFIG_FILE: cannot read ${env.GATEHOUSE_CONFIG_FILE} (${(error as Error).message})`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...fileValues };
+  for (const key of Object.keys(RawConfig.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  const result = RawConfig.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const raw = result.data;
+  const tlsMode: TlsMode = raw.TLS ?? (raw.TLS_CERT_FILE || raw.TLS_KEY_FILE ? 'files' : 'off');
+  if (tlsMode === 'files' && !(raw.TLS_CERT_FILE && raw.TLS_KEY_FILE)) {
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE: both are required for TLS=files');
+  }
+  if (tlsMode === 'off' && !isLoopback(raw.GATEHOUSE_HOST) && !raw.TRUST_PROXY_TLS) {
+    problems.push(
+      `GATEHOUSE_HOST: refusing to listen on non-loopback address ${raw.GATEHOUSE_HOST} over plain HTTP. ` +
+        'Set TLS=self-signed or TLS_CERT_FILE/TLS_KEY_FILE, or TRUST_PROXY_TLS=true if a TLS-terminating proxy is in front.',
+    );
+  }
+  if (raw.GATEHOUSE_CLIENT_PORT !== 0 && raw.GATEHOUSE_CLIENT_PORT === raw.GATEHOUSE_PORTAL_PORT) {
+    problems.push('GATEHOUSE_CLIENT_PORT and GATEHOUSE_PORTAL_PORT: must differ');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.freeze({
+    profile: raw.GATEHOUSE_PROFILE,
+    timings: profileTimings[raw.GATEHOUSE_PROFILE],
+    dataDir: path.resolve(raw.GATEHOUSE_DATA_DIR),
+    host: raw.GATEHOUSE_HOST,
+    clientPort: raw.GATEHOUSE_CLIENT_PORT,
+    portalPort: raw.GATEHOUSE_PORTAL_PORT,
+    publicPortalUrl: raw.GATEHOUSE_PUBLIC_PORTAL_URL,
+    logLevel: raw.GATEHOUSE_LOG_LEVEL,
+    masterKeyBase64: raw.GATEHOUSE_MASTER_KEY,
+    dbAppRole: raw.GATEHOUSE_DB_APP_ROLE,
+    shutdownGraceMs: raw.GATEHOUSE_SHUTDOWN_GRACE_SECONDS * 1000,
+    webDist: path.resolve(raw.GATEHOUSE_WEB_DIST ?? path.join(repoRoot, 'web/dist')),
+    databaseUrl: raw.DATABASE_URL,
+    tls: { mode: tlsMode, certFile: raw.TLS_CERT_FILE, keyFile: raw.TLS_KEY_FILE },
+    secureTransport: tlsMode !== 'off' || raw.TRUST_PROXY_TLS,
+    trustedProxies: raw.GATEHOUSE_TRUSTED_PROXIES ?? [],
+  });
+}

@@ -1,0 +1,43 @@
+import type { Role } from '@gatehouse/schema';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from './config.js';
+import { forbidden, unauthenticated } from './errors.js';
+
+/** Who is acting. Services authorize against this and audit it; they never see the HTTP request. */
+export type Actor =
+  | { type: 'user'; userId: string; username: string; role: Role; sessionId: string }
+  | { type: 'api_token'; tokenId: string; userId: string; username: string; role: Role }
+  | { type: 'anonymous' }
+  | { type: 'system' };
+
+export interface ServiceContext {
+  readonly em: EntityManager;
+  readonly actor: Actor;
+  readonly requestId: string;
+  readonly ip: string;
+  readonly config: Config;
+}
+
+export type AuthenticatedActor = Extract<Actor, { type: 'user' | 'api_token' }>;
+
+const roleRank: Record<Role, number> = { user: 0, auditor: 1, admin: 2 };
+
+/** The lower of two roles: an API token never acts above its creator's current role. */
+export const lowerRole = (a: Role, b: Role): Role => (roleRank[a] <= roleRank[b] ? a : b);
+
+export function requireAuthenticated(ctx: ServiceContext): AuthenticatedActor {
+  if (ctx.actor.type !== 'user' && ctx.actor.type !== 'api_token') throw unauthenticated();
+  return ctx.actor;
+}
+
+/** Default deny: the actor must hold one of `roles`. */
+export function requireRole(ctx: ServiceContext, ...roles: Role[]): AuthenticatedActor {
+  const actor = requireAuthenticated(ctx);
+  if (!roles.includes(actor.role)) throw forbidden();
+  return actor;
+}
+
+/** Runs `work` in one transaction with a context whose `em` is the transaction's. */
+export function withTransaction<T>(ctx: ServiceContext, work: (tx: ServiceContext) => Promise<T>): Promise<T> {
+  return ctx.em.transactional((em) => work({ ...ctx, em: em as EntityManager }));
+}

@@ -1,0 +1,21 @@
+import { AuditChainHeadEntity, AuditEventEntity } from '../audit/entities.js';
+import {
+  ApiTokenEntity,
+  GroupEntity,
+  GroupMembershipEntity,
+  InstallationEntity,
+  PortalSessionEntity,
+  UserEntity,
+} from '../identity/entities.js';
+
+/** Every entity the ORM knows; migrations must match exactly this set (tested). */
+export const allEntities = [
+  UserEntity,
+  GroupEntity,
+  GroupMembershipEntity,
+  PortalSessionEntity,
+  ApiTokenEntity,
+  InstallationEntity,
+  AuditEventEntity,
+  AuditChainHeadEntity,
+];

@@ -1,0 +1,36 @@
+import type { ErrorCode, FieldErrors } from '@gatehouse/schema';
+
+/** A failure the caller can act on. Transports map `code` to their own status once (see each adapter). */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fieldErrors?: FieldErrors,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const validationFailed = (fieldErrors: FieldErrors, message = 'Some fields are invalid') =>
+  new DomainError('VALIDATION_FAILED', message, fieldErrors);
+export const unauthenticated = (message = 'Sign in required') => new DomainError('UNAUTHENTICATED', message);
+export const forbidden = (message = 'You are not allowed to do this') => new DomainError('FORBIDDEN', message);
+export const notFound = (entity: string, id: string) => new DomainError('NOT_FOUND', `${entity} "${id}" not found`);
+export const conflict = (message: string, fieldErrors?: FieldErrors) =>
+  new DomainError('CONFLICT', message, fieldErrors);
+export const preconditionFailed = (message: string) => new DomainError('PRECONDITION_FAILED', message);
+export const rateLimited = (message: string) => new DomainError('RATE_LIMITED', message);
+
+/** HTTP status for each code; used by every HTTP-shaped transport. */
+export const httpStatusOf: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CSRF_REJECTED: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION_FAILED: 412,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+};

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { type AppRouter, appRouter } from '../trpc/app-router.js';
+import { contextFactory, type PortalDeps } from '../trpc/context.js';
+import { pendingMigrations } from './db.js';
+import type { TlsMaterial } from './tls.js';
+
+export interface Apps {
+  /** Client port: the MCP endpoint and health, nothing administrative. */
+  client: FastifyInstance;
+  /** Portal port: tRPC, portal static files, health. */
+  portal: FastifyInstance;
+}
+
+function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: deps.config.trustedProxies.length > 0 ? [...deps.config.trustedProxies] : false,
+    // In-flight requests finish on close; idle keep-alive sockets are closed at once.
+    forceCloseConnections: 'idle',
+    bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: 5000 },
+    ...(tls && { https: { key: tls.key, cert: tls.cert } }),
+  }) as unknown as FastifyInstance;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await deps.orm.em.getConnection().execute('select 1');
+      const pending = await pendingMigrations(deps.orm);
+      if (pending > 0) return reply.code(503).send({ status: 'not-ready', reason: `${pending} pending migration(s)` });
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'not-ready', reason: 'database unreachable' });
+    }
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (deps.config.secureTransport) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    return payload;
+  });
+  return app;
+}
+
+export async function buildApps(deps: PortalDeps, logger: Logger, tls?: TlsMaterial): Promise<Apps> {
+  const client = baseApp(deps, logger, tls);
+  client.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
+
+  const portal = baseApp(deps, logger, tls);
+  await portal.register(fastifyCookie);
+  portal.addHook('onSend', async (req, reply, payload) => {
+    if (req.url.startsWith('/trpc')) reply.header('cache-control', 'no-store');
+    else {
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'",
+      );
+    }
+    return payload;
+  });
+  await portal.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    trpcOptions: {
+      router: appRouter,
+      createContext: contextFactory(deps),
+      maxBatchSize: 20,
+    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
+  });
+
+  const hasPortalAssets = existsSync(deps.config.webDist);
+  if (hasPortalAssets) {
+    await portal.register(fastifyStatic, { root: deps.config.webDist, prefix: '/', wildcard: false, index: ['index.html'] });
+  }
+  portal.setNotFoundHandler((req, reply) => {
+    const wantsPage = req.method === 'GET' && !req.url.startsWith('/trpc') && req.headers.accept?.includes('text/html');
+    if (wantsPage && hasPortalAssets) return reply.type('text/html').sendFile('index.html');
+    return reply.code(404).send({ error: 'not found' });
+  });
+  return { client, portal };
+}
