@@ -86,14 +86,19 @@ export function portalClient(baseUrl: string, options: PortalClientOptions = {})
       }),
     ],
   });
-  return Object.assign(client, {
+  const extras = {
     state,
     async signIn(username: string, password: string) {
       const me = await client.auth.login.mutate({ username, password });
       state.csrfToken = me.csrfToken;
       return me;
     },
-  });
+  };
+  // The tRPC client is a Proxy that treats every property as a procedure path, so extras live beside it.
+  return new Proxy(client, {
+    get: (target, property) =>
+      property in extras ? extras[property as keyof typeof extras] : Reflect.get(target, property),
+  }) as typeof client & typeof extras;
 }
 export type PortalClient = ReturnType<typeof portalClient>;
 
