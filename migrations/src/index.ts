@@ -1,4 +1,6 @@
 import { Migration20261124000001Initial } from './Migration20261124000001Initial.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
-export const migrationsList = [{ name: 'Migration20261124000001Initial', class: Migration20261124000001Initial }];
+export const migrationsList = [
+  { name: 'Migration20261124000001Initial', class: Migration20261124000001Initial },
+];

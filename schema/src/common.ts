@@ -13,7 +13,10 @@ export const prefixedId = <K extends IdKind>(kind: K) =>
   z
     .string()
     .trim()
-    .regex(new RegExp(`^${idPrefixes[kind]}_[A-Za-z0-9]{10,40}$`), `must be a ${kind} id (${idPrefixes[kind]}_…)`);
+    .regex(
+      new RegExp(`^${idPrefixes[kind]}_[A-Za-z0-9]{10,40}$`),
+      `must be a ${kind} id (${idPrefixes[kind]}_…)`,
+    );
 
 export const UserId = prefixedId('user');
 export const GroupId = prefixedId('group');
@@ -30,7 +33,10 @@ export const Username = z
   .toLowerCase()
   .min(3)
   .max(64)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'letters, digits, dot, dash and underscore; must start with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]*$/,
+    'letters, digits, dot, dash and underscore; must start with a letter or digit',
+  );
 
 export const Email = z.email().max(254);
 
@@ -44,6 +50,7 @@ export const PageInput = z.object({
 });
 export type PageInput = z.infer<typeof PageInput>;
 
-export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total: z.number().int() });
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), total: z.number().int() });
 
 export const SearchText = z.string().trim().max(128);

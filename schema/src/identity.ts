@@ -45,7 +45,10 @@ export const CreateFirstAdminInput = z.object({
 });
 export type CreateFirstAdminInput = z.infer<typeof CreateFirstAdminInput>;
 
-export const LoginInput = z.object({ username: z.string().trim().toLowerCase().min(1).max(64), password: PasswordAttempt });
+export const LoginInput = z.object({
+  username: z.string().trim().toLowerCase().min(1).max(64),
+  password: PasswordAttempt,
+});
 export type LoginInput = z.infer<typeof LoginInput>;
 
 export const SessionProfile = z.enum(['default', 'high-security', 'development']);
@@ -121,7 +124,11 @@ export const GroupList = z.object({ items: z.array(Group) });
 
 export const CreateGroupInput = z.object({ name: GroupName, description: Description.default('') });
 export type CreateGroupInput = z.infer<typeof CreateGroupInput>;
-export const UpdateGroupInput = z.object({ id: GroupId, name: GroupName.optional(), description: Description.optional() });
+export const UpdateGroupInput = z.object({
+  id: GroupId,
+  name: GroupName.optional(),
+  description: Description.optional(),
+});
 export type UpdateGroupInput = z.infer<typeof UpdateGroupInput>;
 export const GroupRef = z.object({ id: GroupId });
 export const MembershipInput = z.object({ groupId: GroupId, userId: UserId });

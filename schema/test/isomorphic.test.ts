@@ -12,7 +12,8 @@ describe('@gatehouse/schema', () => {
     for (const file of readdirSync(srcDir)) {
       const source = readFileSync(path.join(srcDir, file), 'utf8');
       const imports = [...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
-      for (const spec of imports) expect(spec === 'zod' || spec?.startsWith('./'), `${file} imports ${spec}`).toBe(true);
+      for (const spec of imports)
+        expect(spec === 'zod' || spec?.startsWith('./'), `${file} imports ${spec}`).toBe(true);
     }
   });
 

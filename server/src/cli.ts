@@ -1,14 +1,17 @@
+import path from 'node:path';
+import { MikroORM } from '@mikro-orm/postgresql';
 import { verifyAuditChain } from './audit/verify.js';
-import { ConfigError, loadConfig } from './platform/config.js';
-import { openDatabase } from './platform/db.js';
-import { createLogger } from './platform/logger.js';
 import { startGatehouse } from './main.js';
+import { ConfigError, loadConfig } from './platform/config.js';
+import { openDatabase, ormConfig } from './platform/db.js';
+import { createLogger } from './platform/logger.js';
 
 const usage = `Usage: gatehouse <command>
 
 Commands:
   start           start the server (default)
   migrate         apply pending database migrations and exit
+  migration:create  (development) write a migration for the difference between entities and the database
   audit verify    walk the audit hash chain and report the first broken link
 `;
 
@@ -42,6 +45,23 @@ async function run(args: string[]): Promise<number> {
       await database.close();
       process.stdout.write('migrations applied\n');
       return 0;
+    }
+    case 'migration:create': {
+      const database = await openDatabase(config, log, { migrate: true });
+      const migrationsPath = path.resolve(import.meta.dirname, '../../migrations/src');
+      const orm = await MikroORM.init(ormConfig(database.url, { log, migrationsPath }));
+      try {
+        const created = await orm.getMigrator().createMigration(migrationsPath);
+        process.stdout.write(
+          created.fileName
+            ? `wrote ${created.fileName}: review its SQL, then add it to migrations/src/index.ts\n`
+            : 'no schema difference\n',
+        );
+        return 0;
+      } finally {
+        await orm.close();
+        await database.close();
+      }
     }
     case 'audit': {
       if (sub !== 'verify') break;

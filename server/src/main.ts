@@ -69,7 +69,9 @@ export async function startGatehouse(
       closing ??= (async () => {
         stopRenewal();
         const drained = Promise.all([running.client.close(), running.portal.close()]);
-        const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
+        const grace = new Promise<'timeout'>((resolve) =>
+          setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
+        );
         if ((await Promise.race([drained, grace])) === 'timeout') {
           logger.warn('shutdown grace period elapsed; closing remaining connections');
           running.client.server.closeAllConnections();

@@ -36,7 +36,8 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export const passwordHashParameters = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 const parameterTag = `m=${passwordHashParameters.memoryCost},t=${passwordHashParameters.timeCost},p=${passwordHashParameters.parallelism}`;
 
-export const hashPassword = (password: string): Promise<string> => argon2Hash(password, passwordHashParameters);
+export const hashPassword = (password: string): Promise<string> =>
+  argon2Hash(password, passwordHashParameters);
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   try {

@@ -9,7 +9,10 @@ import { toApiToken } from './mappers.js';
 import { API_TOKEN_PREFIX } from './sessions.service.js';
 
 /** Admins and auditors mint tokens for automation; a token carries its creator's role at creation. */
-export async function createApiToken(ctx: ServiceContext, input: CreateApiTokenInput): Promise<CreatedApiToken> {
+export async function createApiToken(
+  ctx: ServiceContext,
+  input: CreateApiTokenInput,
+): Promise<CreatedApiToken> {
   const actor = requireRole(ctx, 'admin', 'auditor');
   const token = `${API_TOKEN_PREFIX}${randomBase62(32)}`;
   return withTransaction(ctx, async (tx) => {
@@ -31,7 +34,11 @@ export async function createApiToken(ctx: ServiceContext, input: CreateApiTokenI
     await emitAudit(tx, {
       action: 'api_token.create',
       target: { type: 'api_token', id: row.id, label: row.name },
-      details: { role: row.role, displayPrefix: row.displayPrefix, expiresAt: row.expiresAt?.toISOString() ?? null },
+      details: {
+        role: row.role,
+        displayPrefix: row.displayPrefix,
+        expiresAt: row.expiresAt?.toISOString() ?? null,
+      },
     });
     return { token, apiToken: toApiToken(row) };
   });
@@ -58,7 +65,10 @@ export async function revokeApiToken(ctx: ServiceContext, id: string): Promise<A
     if (!row.revokedAt) {
       row.revokedAt = new Date();
       await tx.em.flush();
-      await emitAudit(tx, { action: 'api_token.revoke', target: { type: 'api_token', id: row.id, label: row.name } });
+      await emitAudit(tx, {
+        action: 'api_token.revoke',
+        target: { type: 'api_token', id: row.id, label: row.name },
+      });
     }
     return toApiToken(row);
   });

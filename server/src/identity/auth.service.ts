@@ -4,7 +4,12 @@ import { hashPassword, passwordHashNeedsRehash, verifyPassword } from '../crypto
 import { type ServiceContext, withTransaction } from '../platform/context.js';
 import { rateLimited, unauthenticated } from '../platform/errors.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { createPortalSession, describeSession, endPortalSession, findUserByUsername } from './sessions.service.js';
+import {
+  createPortalSession,
+  describeSession,
+  endPortalSession,
+  findUserByUsername,
+} from './sessions.service.js';
 
 export interface LoginDeps {
   throttle: LoginThrottle;
@@ -36,7 +41,10 @@ export async function login(
   }
 
   const user = await findUserByUsername(ctx.em, input.username);
-  const passwordOk = await verifyPassword(user?.passwordHash ?? (await deps.dummyPasswordHash), input.password);
+  const passwordOk = await verifyPassword(
+    user?.passwordHash ?? (await deps.dummyPasswordHash),
+    input.password,
+  );
   if (!user || !passwordOk || user.status !== 'active') {
     const reason = !user ? 'unknown user' : !passwordOk ? 'wrong password' : 'user suspended';
     await emitStandaloneAudit(ctx, {
@@ -59,7 +67,9 @@ export async function login(
   }
 
   deps.throttle.recordSuccess(input.username, ctx.ip);
-  const rehashed = passwordHashNeedsRehash(user.passwordHash) ? await hashPassword(input.password) : undefined;
+  const rehashed = passwordHashNeedsRehash(user.passwordHash)
+    ? await hashPassword(input.password)
+    : undefined;
   return withTransaction(ctx, async (tx) => {
     const managed = tx.em.merge(user);
     if (rehashed) managed.passwordHash = rehashed;
@@ -69,7 +79,13 @@ export async function login(
     await emitAudit(
       {
         ...tx,
-        actor: { type: 'user', userId: user.id, username: user.username, role: user.role, sessionId: session.id },
+        actor: {
+          type: 'user',
+          userId: user.id,
+          username: user.username,
+          role: user.role,
+          sessionId: session.id,
+        },
       },
       {
         action: 'auth.login',

@@ -1,4 +1,10 @@
-import type { CreateGroupInput, Group, GroupDetail, MembershipInput, UpdateGroupInput } from '@gatehouse/schema';
+import type {
+  CreateGroupInput,
+  Group,
+  GroupDetail,
+  MembershipInput,
+  UpdateGroupInput,
+} from '@gatehouse/schema';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit } from '../audit/emit.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
@@ -12,14 +18,13 @@ export const EVERYONE_GROUP_ID = 'grp_builtinEveryone';
 async function memberCounts(ctx: ServiceContext, groups: GroupRow[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   if (groups.length === 0) return counts;
-  const rows = await ctx.em
-    .getConnection()
-    .execute<{ group_id: string; count: string }[]>(
-      `select group_id, count(*) as count from group_membership where group_id in (${groups.map(() => '?').join(',')}) group by group_id`,
-      groups.map((g) => g.id),
-    );
+  const rows = await ctx.em.getConnection().execute<{ group_id: string; count: string }[]>(
+    `select group_id, count(*) as count from group_membership where group_id in (${groups.map(() => '?').join(',')}) group by group_id`,
+    groups.map((g) => g.id),
+  );
   for (const row of rows) counts.set(row.group_id, Number(row.count));
-  if (groups.some((g) => g.id === EVERYONE_GROUP_ID)) counts.set(EVERYONE_GROUP_ID, await ctx.em.count(UserEntity, {}));
+  if (groups.some((g) => g.id === EVERYONE_GROUP_ID))
+    counts.set(EVERYONE_GROUP_ID, await ctx.em.count(UserEntity, {}));
   return counts;
 }
 
@@ -56,11 +61,16 @@ export async function getGroup(ctx: ServiceContext, id: string): Promise<GroupDe
   const counts = await memberCounts(ctx, [row]);
   return {
     ...toGroup(row, counts.get(row.id) ?? 0),
-    members: memberships.map((m) => ({ id: m.user.id, username: m.user.username, displayName: m.user.displayName })),
+    members: memberships.map((m) => ({
+      id: m.user.id,
+      username: m.user.username,
+      displayName: m.user.displayName,
+    })),
   };
 }
 
-const nameTaken = (name: string) => conflict(`Group "${name}" already exists`, { name: ['is already taken'] });
+const nameTaken = (name: string) =>
+  conflict(`Group "${name}" already exists`, { name: ['is already taken'] });
 
 export async function createGroup(ctx: ServiceContext, input: CreateGroupInput): Promise<Group> {
   requireRole(ctx, 'admin');
@@ -75,7 +85,10 @@ export async function createGroup(ctx: ServiceContext, input: CreateGroupInput):
         createdAt: new Date(),
       });
       await tx.em.flush();
-      await emitAudit(tx, { action: 'group.create', target: { type: 'group', id: group.id, label: group.name } });
+      await emitAudit(tx, {
+        action: 'group.create',
+        target: { type: 'group', id: group.id, label: group.name },
+      });
       return toGroup(group, 0);
     });
   } catch (error) {
@@ -120,7 +133,10 @@ export async function deleteGroup(ctx: ServiceContext, id: string): Promise<void
     if (group.builtIn) throw preconditionFailed(`The built-in group "${group.name}" cannot be deleted`);
     tx.em.remove(group);
     await tx.em.flush();
-    await emitAudit(tx, { action: 'group.delete', target: { type: 'group', id: group.id, label: group.name } });
+    await emitAudit(tx, {
+      action: 'group.delete',
+      target: { type: 'group', id: group.id, label: group.name },
+    });
   });
 }
 

@@ -73,7 +73,9 @@ export const setupRouter = router({
     .input(CreateFirstAdminInput)
     .output(Me)
     .mutation(async ({ ctx, input }) => {
-      const { token, me } = await createFirstAdmin(ctx, input, ctx.deps.setupGate, { userAgent: userAgentOf(ctx) });
+      const { token, me } = await createFirstAdmin(ctx, input, ctx.deps.setupGate, {
+        userAgent: userAgentOf(ctx),
+      });
       setSessionCookie(ctx, token);
       return me;
     }),
@@ -98,24 +100,54 @@ export const authRouter = router({
 });
 
 export const usersRouter = router({
-  list: authedProcedure.input(ListUsersInput).output(UserPage).query(({ ctx, input }) => listUsers(ctx, input)),
-  get: authedProcedure.input(UserRef).output(User).query(({ ctx, input }) => getUser(ctx, input.id)),
-  create: authedProcedure.input(CreateUserInput).output(User).mutation(({ ctx, input }) => createUser(ctx, input)),
-  update: authedProcedure.input(UpdateUserInput).output(User).mutation(({ ctx, input }) => updateUser(ctx, input)),
-  suspend: authedProcedure.input(SuspendUserInput).output(User).mutation(({ ctx, input }) => suspendUser(ctx, input)),
-  reactivate: authedProcedure.input(UserRef).output(User).mutation(({ ctx, input }) => reactivateUser(ctx, input.id)),
+  list: authedProcedure
+    .input(ListUsersInput)
+    .output(UserPage)
+    .query(({ ctx, input }) => listUsers(ctx, input)),
+  get: authedProcedure
+    .input(UserRef)
+    .output(User)
+    .query(({ ctx, input }) => getUser(ctx, input.id)),
+  create: authedProcedure
+    .input(CreateUserInput)
+    .output(User)
+    .mutation(({ ctx, input }) => createUser(ctx, input)),
+  update: authedProcedure
+    .input(UpdateUserInput)
+    .output(User)
+    .mutation(({ ctx, input }) => updateUser(ctx, input)),
+  suspend: authedProcedure
+    .input(SuspendUserInput)
+    .output(User)
+    .mutation(({ ctx, input }) => suspendUser(ctx, input)),
+  reactivate: authedProcedure
+    .input(UserRef)
+    .output(User)
+    .mutation(({ ctx, input }) => reactivateUser(ctx, input.id)),
   resetPassword: authedProcedure
     .input(ResetPasswordInput)
     .output(User)
     .mutation(({ ctx, input }) => resetPassword(ctx, input)),
-  delete: authedProcedure.input(UserRef).output(DeleteUserResult).mutation(({ ctx, input }) => deleteUser(ctx, input.id)),
+  delete: authedProcedure
+    .input(UserRef)
+    .output(DeleteUserResult)
+    .mutation(({ ctx, input }) => deleteUser(ctx, input.id)),
 });
 
 export const groupsRouter = router({
   list: authedProcedure.output(GroupList).query(({ ctx }) => listGroups(ctx)),
-  get: authedProcedure.input(GroupRef).output(GroupDetail).query(({ ctx, input }) => getGroup(ctx, input.id)),
-  create: authedProcedure.input(CreateGroupInput).output(Group).mutation(({ ctx, input }) => createGroup(ctx, input)),
-  update: authedProcedure.input(UpdateGroupInput).output(Group).mutation(({ ctx, input }) => updateGroup(ctx, input)),
+  get: authedProcedure
+    .input(GroupRef)
+    .output(GroupDetail)
+    .query(({ ctx, input }) => getGroup(ctx, input.id)),
+  create: authedProcedure
+    .input(CreateGroupInput)
+    .output(Group)
+    .mutation(({ ctx, input }) => createGroup(ctx, input)),
+  update: authedProcedure
+    .input(UpdateGroupInput)
+    .output(Group)
+    .mutation(({ ctx, input }) => updateGroup(ctx, input)),
   delete: authedProcedure
     .input(GroupRef)
     .output(Ok)
@@ -145,5 +177,8 @@ export const apiTokensRouter = router({
     .input(CreateApiTokenInput)
     .output(CreatedApiToken)
     .mutation(({ ctx, input }) => createApiToken(ctx, input)),
-  revoke: authedProcedure.input(ApiTokenRef).output(ApiToken).mutation(({ ctx, input }) => revokeApiToken(ctx, input.id)),
+  revoke: authedProcedure
+    .input(ApiTokenRef)
+    .output(ApiToken)
+    .mutation(({ ctx, input }) => revokeApiToken(ctx, input.id)),
 });

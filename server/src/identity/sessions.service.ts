@@ -1,10 +1,16 @@
 import type { Me, Role } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { hmacSha256Hex, randomBase62, sha256Hex } from '../crypto/index.js';
-import { type Actor, lowerRole, requireAuthenticated, type ServiceContext } from '../platform/context.js';
 import type { Config } from '../platform/config.js';
+import { type Actor, lowerRole, requireAuthenticated, type ServiceContext } from '../platform/context.js';
 import { newId } from '../platform/ids.js';
-import { ApiTokenEntity, PortalSessionEntity, type PortalSessionRow, UserEntity, type UserRow } from './entities.js';
+import {
+  ApiTokenEntity,
+  PortalSessionEntity,
+  type PortalSessionRow,
+  UserEntity,
+  type UserRow,
+} from './entities.js';
 import { toUser } from './mappers.js';
 
 export const API_TOKEN_PREFIX = 'gh_at_';
@@ -135,8 +141,15 @@ export async function describeCurrentPrincipal(
   const actor = requireAuthenticated(ctx);
   if (authentication.kind === 'session' && 'sessionToken' in authentication) {
     const resolved = await resolvePortalSession(ctx.em, authentication.sessionToken, ctx.config);
-    if (resolved) return describeSession(authentication.sessionToken, resolved.session, resolved.user, ctx.config);
+    if (resolved)
+      return describeSession(authentication.sessionToken, resolved.session, resolved.user, ctx.config);
   }
   const user = await ctx.em.findOneOrFail(UserEntity, { id: actor.userId });
-  return { user: toUser(user), via: 'api_token', csrfToken: null, sessionExpiresAt: null, idleTimeoutSeconds: null };
+  return {
+    user: toUser(user),
+    via: 'api_token',
+    csrfToken: null,
+    sessionExpiresAt: null,
+    idleTimeoutSeconds: null,
+  };
 }

@@ -70,7 +70,16 @@ export async function createFirstAdmin(
       const { token, session } = createPortalSession(tx.em, user, ctx.config, { ip: ctx.ip, ...client });
       await tx.em.flush();
       await emitAudit(
-        { ...tx, actor: { type: 'user', userId: user.id, username: user.username, role: 'admin', sessionId: session.id } },
+        {
+          ...tx,
+          actor: {
+            type: 'user',
+            userId: user.id,
+            username: user.username,
+            role: 'admin',
+            sessionId: session.id,
+          },
+        },
         { action: 'setup.complete', target: { type: 'user', id: user.id, label: user.username } },
       );
       return { token, me: describeSession(token, session, user, ctx.config) };

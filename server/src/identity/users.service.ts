@@ -9,8 +9,8 @@ import type {
 } from '@gatehouse/schema';
 import type { FilterQuery } from '@mikro-orm/core';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { AuditEventEntity } from '../audit/entities.js';
 import { emitAudit } from '../audit/emit.js';
+import { AuditEventEntity } from '../audit/entities.js';
 import { hashPassword } from '../crypto/index.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
@@ -22,14 +22,21 @@ import { endSessionsOfUser } from './sessions.service.js';
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
-export async function listUsers(ctx: ServiceContext, input: ListUsersInput): Promise<{ items: User[]; total: number }> {
+export async function listUsers(
+  ctx: ServiceContext,
+  input: ListUsersInput,
+): Promise<{ items: User[]; total: number }> {
   requireRole(ctx, 'admin', 'auditor');
   const where: FilterQuery<UserRow> = {};
   if (input.role) where.role = input.role;
   if (input.status) where.status = input.status;
   if (input.search) {
     const pattern = `%${escapeLike(input.search)}%`;
-    where.$or = [{ username: { $ilike: pattern } }, { displayName: { $ilike: pattern } }, { email: { $ilike: pattern } }];
+    where.$or = [
+      { username: { $ilike: pattern } },
+      { displayName: { $ilike: pattern } },
+      { email: { $ilike: pattern } },
+    ];
   }
   const [rows, total] = await ctx.em.findAndCount(UserEntity, where, {
     orderBy: { username: 'asc' },
@@ -104,7 +111,8 @@ export async function updateUser(ctx: ServiceContext, input: UpdateUserInput): P
       if (user.role === 'admin') await assertAnotherActiveAdmin(tx, user);
       changed.push('role');
     }
-    if (input.displayName !== undefined && input.displayName !== user.displayName) changed.push('displayName');
+    if (input.displayName !== undefined && input.displayName !== user.displayName)
+      changed.push('displayName');
     if (input.email !== undefined && input.email !== user.email) changed.push('email');
     if (changed.length === 0) return toUser(user);
     const previousRole = user.role;
@@ -152,7 +160,10 @@ export async function reactivateUser(ctx: ServiceContext, id: string): Promise<U
     user.status = 'active';
     user.updatedAt = new Date();
     await tx.em.flush();
-    await emitAudit(tx, { action: 'user.reactivate', target: { type: 'user', id: user.id, label: user.username } });
+    await emitAudit(tx, {
+      action: 'user.reactivate',
+      target: { type: 'user', id: user.id, label: user.username },
+    });
     return toUser(user);
   });
 }
@@ -170,7 +181,10 @@ export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInp
     user.updatedAt = new Date();
     await tx.em.flush();
     await endSessionsOfUser(tx.em, user.id);
-    await emitAudit(tx, { action: 'user.reset_password', target: { type: 'user', id: user.id, label: user.username } });
+    await emitAudit(tx, {
+      action: 'user.reset_password',
+      target: { type: 'user', id: user.id, label: user.username },
+    });
     return toUser(user);
   });
 }
@@ -194,7 +208,11 @@ export async function deleteUser(ctx: ServiceContext, id: string): Promise<Delet
         await tx.em.flush();
         await endSessionsOfUser(tx.em, user.id);
       }
-      await emitAudit(tx, { action: 'user.delete', target, details: { result: 'suspended', why: 'user has audit history' } });
+      await emitAudit(tx, {
+        action: 'user.delete',
+        target,
+        details: { result: 'suspended', why: 'user has audit history' },
+      });
       return { outcome: 'suspended' as const };
     }
     tx.em.remove(user);

@@ -100,7 +100,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         fileValues = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
       }
     } catch (error) {
-      problems.push(`GATEHOUSE_CONFIG_FILE: cannot read ${env.GATEHOUSE_CONFIG_FILE} (${(error as Error).message})`);
+      problems.push(
+        `GATEHOUSE_CONFIG_FILE: cannot read ${env.GATEHOUSE_CONFIG_FILE} (${(error as Error).message})`,
+      );
     }
   }
   const merged: Record<string, unknown> = { ...fileValues };

@@ -38,6 +38,9 @@ export function requireRole(ctx: ServiceContext, ...roles: Role[]): Authenticate
 }
 
 /** Runs `work` in one transaction with a context whose `em` is the transaction's. */
-export function withTransaction<T>(ctx: ServiceContext, work: (tx: ServiceContext) => Promise<T>): Promise<T> {
+export function withTransaction<T>(
+  ctx: ServiceContext,
+  work: (tx: ServiceContext) => Promise<T>,
+): Promise<T> {
   return ctx.em.transactional((em) => work({ ...ctx, em: em as EntityManager }));
 }

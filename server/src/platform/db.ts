@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { stripVTControlCharacters as stripAnsi } from 'node:util';
 import { migrationsList } from '@gatehouse/migrations';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM } from '@mikro-orm/postgresql';
@@ -12,9 +13,14 @@ import { allEntities } from './entities.js';
 
 export type Orm = MikroORM;
 
-export function ormConfig(clientUrl: string, migrationsPath?: string) {
+export function ormConfig(
+  clientUrl: string,
+  options: { log?: FastifyBaseLogger; migrationsPath?: string } = {},
+) {
+  const { log, migrationsPath } = options;
   return defineConfig({
     clientUrl,
+    logger: (message) => log?.info({ orm: stripAnsi(message) }, 'database'),
     entities: allEntities,
     extensions: [Migrator],
     allowGlobalContext: false,
@@ -109,7 +115,9 @@ export async function startEmbeddedPostgres(
   try {
     await postgres.start();
   } catch (error) {
-    throw new Error(`embedded PostgreSQL failed to start in ${databaseDir}: ${String(error ?? 'no reason given')}`);
+    throw new Error(
+      `embedded PostgreSQL failed to start in ${databaseDir}: ${String(error ?? 'no reason given')}`,
+    );
   }
   if (firstStart) await postgres.createDatabase('gatehouse');
   log.info({ port, databaseDir }, 'embedded PostgreSQL started');
@@ -128,7 +136,7 @@ export async function openDatabase(
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, log);
   const url = config.databaseUrl ?? embedded?.url ?? '';
   try {
-    const orm = await MikroORM.init(ormConfig(url));
+    const orm = await MikroORM.init(ormConfig(url, { log }));
     if (options.migrate) await migrate(orm, config);
     return {
       orm,

@@ -15,8 +15,10 @@ export class DomainError extends Error {
 export const validationFailed = (fieldErrors: FieldErrors, message = 'Some fields are invalid') =>
   new DomainError('VALIDATION_FAILED', message, fieldErrors);
 export const unauthenticated = (message = 'Sign in required') => new DomainError('UNAUTHENTICATED', message);
-export const forbidden = (message = 'You are not allowed to do this') => new DomainError('FORBIDDEN', message);
-export const notFound = (entity: string, id: string) => new DomainError('NOT_FOUND', `${entity} "${id}" not found`);
+export const forbidden = (message = 'You are not allowed to do this') =>
+  new DomainError('FORBIDDEN', message);
+export const notFound = (entity: string, id: string) =>
+  new DomainError('NOT_FOUND', `${entity} "${id}" not found`);
 export const conflict = (message: string, fieldErrors?: FieldErrors) =>
   new DomainError('CONFLICT', message, fieldErrors);
 export const preconditionFailed = (message: string) => new DomainError('PRECONDITION_FAILED', message);

@@ -35,7 +35,8 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
     try {
       await deps.orm.em.getConnection().execute('select 1');
       const pending = await pendingMigrations(deps.orm);
-      if (pending > 0) return reply.code(503).send({ status: 'not-ready', reason: `${pending} pending migration(s)` });
+      if (pending > 0)
+        return reply.code(503).send({ status: 'not-ready', reason: `${pending} pending migration(s)` });
       return { status: 'ready' };
     } catch {
       return reply.code(503).send({ status: 'not-ready', reason: 'database unreachable' });
@@ -45,7 +46,8 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    if (deps.config.secureTransport) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    if (deps.config.secureTransport)
+      reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     return payload;
   });
   return app;
@@ -78,10 +80,16 @@ export async function buildApps(deps: PortalDeps, logger: Logger, tls?: TlsMater
 
   const hasPortalAssets = existsSync(deps.config.webDist);
   if (hasPortalAssets) {
-    await portal.register(fastifyStatic, { root: deps.config.webDist, prefix: '/', wildcard: false, index: ['index.html'] });
+    await portal.register(fastifyStatic, {
+      root: deps.config.webDist,
+      prefix: '/',
+      wildcard: false,
+      index: ['index.html'],
+    });
   }
   portal.setNotFoundHandler((req, reply) => {
-    const wantsPage = req.method === 'GET' && !req.url.startsWith('/trpc') && req.headers.accept?.includes('text/html');
+    const wantsPage =
+      req.method === 'GET' && !req.url.startsWith('/trpc') && req.headers.accept?.includes('text/html');
     if (wantsPage && hasPortalAssets) return reply.type('text/html').sendFile('index.html');
     return reply.code(404).send({ error: 'not found' });
   });

@@ -38,7 +38,11 @@ async function selfSigned(config: Config, log: FastifyBaseLogger): Promise<TlsMa
           { type: 2, value: 'localhost' },
           { type: 7, ip: '127.0.0.1' },
           ...(config.host !== '127.0.0.1' && config.host !== 'localhost' && config.host !== '0.0.0.0'
-            ? [/^[\d.]+$/.test(config.host) ? { type: 7 as const, ip: config.host } : { type: 2 as const, value: config.host }]
+            ? [
+                /^[\d.]+$/.test(config.host)
+                  ? { type: 7 as const, ip: config.host }
+                  : { type: 2 as const, value: config.host },
+              ]
             : []),
         ],
       },
@@ -57,7 +61,10 @@ export async function loadTls(config: Config, log: FastifyBaseLogger): Promise<T
     case 'off':
       return undefined;
     case 'files':
-      return { cert: readFileSync(config.tls.certFile ?? '', 'utf8'), key: readFileSync(config.tls.keyFile ?? '', 'utf8') };
+      return {
+        cert: readFileSync(config.tls.certFile ?? '', 'utf8'),
+        key: readFileSync(config.tls.keyFile ?? '', 'utf8'),
+      };
     case 'self-signed':
       return selfSigned(config, log);
   }

@@ -1,4 +1,10 @@
-import { apiTokensRouter, authRouter, groupsRouter, setupRouter, usersRouter } from '../identity/identity.router.js';
+import {
+  apiTokensRouter,
+  authRouter,
+  groupsRouter,
+  setupRouter,
+  usersRouter,
+} from '../identity/identity.router.js';
 import { router } from './init.js';
 
 export const appRouter = router({

@@ -5,8 +5,8 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoginThrottle } from '../identity/login-throttle.js';
 import { resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
 import type { SetupGate } from '../identity/setup.service.js';
-import type { Actor, ServiceContext } from '../platform/context.js';
 import type { Config } from '../platform/config.js';
+import type { Actor, ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
 
 /** Long-lived pieces the portal transport hands to services. */
@@ -31,7 +31,8 @@ export interface TrpcContext extends ServiceContext {
   authentication: Authentication;
 }
 
-export const sessionCookieName = (config: Config) => (config.secureTransport ? '__Host-gh_session' : 'gh_session');
+export const sessionCookieName = (config: Config) =>
+  config.secureTransport ? '__Host-gh_session' : 'gh_session';
 
 function bearerToken(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;

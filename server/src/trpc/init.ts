@@ -21,7 +21,7 @@ function zodFieldErrors(error: ZodError): FieldErrors {
   const fields: FieldErrors = {};
   for (const issue of error.issues) {
     const key = issue.path.join('.') || '_';
-    (fields[key] ??= []).push(issue.message);
+    fields[key] = [...(fields[key] ?? []), issue.message];
   }
   return fields;
 }
@@ -29,9 +29,14 @@ function zodFieldErrors(error: ZodError): FieldErrors {
 /** The single mapping from errors to what a tRPC caller sees. Unknown errors never show their message. */
 function describeError(error: TRPCError): { code: ErrorCode; message: string; fieldErrors?: FieldErrors } {
   const cause = error.cause;
-  if (cause instanceof DomainError) return { code: cause.code, message: cause.message, fieldErrors: cause.fieldErrors };
+  if (cause instanceof DomainError)
+    return { code: cause.code, message: cause.message, fieldErrors: cause.fieldErrors };
   if (error.code === 'BAD_REQUEST' && cause instanceof ZodError) {
-    return { code: 'VALIDATION_FAILED', message: 'Some fields are invalid', fieldErrors: zodFieldErrors(cause) };
+    return {
+      code: 'VALIDATION_FAILED',
+      message: 'Some fields are invalid',
+      fieldErrors: zodFieldErrors(cause),
+    };
   }
   if (error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR') {
     return { code: 'VALIDATION_FAILED', message: 'The request could not be read' };
@@ -39,7 +44,8 @@ function describeError(error: TRPCError): { code: ErrorCode; message: string; fi
   if (error.code === 'NOT_FOUND' || error.code === 'METHOD_NOT_SUPPORTED') {
     return { code: 'NOT_FOUND', message: 'No such procedure' };
   }
-  if (error.code === 'PAYLOAD_TOO_LARGE') return { code: 'VALIDATION_FAILED', message: 'The request is too large' };
+  if (error.code === 'PAYLOAD_TOO_LARGE')
+    return { code: 'VALIDATION_FAILED', message: 'The request is too large' };
   return { code: 'INTERNAL', message: 'Internal server error' };
 }
 

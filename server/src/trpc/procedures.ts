@@ -53,9 +53,11 @@ export const setupProcedure = baseProcedure.use(csrfProtection);
 export const publicProcedure = baseProcedure.use(requireSetupComplete).use(csrfProtection);
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (ctx.actor.type !== 'user' && ctx.actor.type !== 'api_token') {
-    throw unauthenticated(ctx.authentication.kind === 'none' && ctx.authentication.rejectedCredentials
-      ? 'Your session has ended; sign in again'
-      : 'Sign in required');
+    throw unauthenticated(
+      ctx.authentication.kind === 'none' && ctx.authentication.rejectedCredentials
+        ? 'Your session has ended; sign in again'
+        : 'Sign in required',
+    );
   }
   return next();
 });

@@ -48,7 +48,9 @@ describe('audit trail', () => {
   });
 
   it('keeps a gapless hash chain under concurrent mutations', async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => admin.groups.create.mutate({ name: `concurrent-${i}` })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => admin.groups.create.mutate({ name: `concurrent-${i}` })),
+    );
     const rows = await auditRows(gh);
     expect(rows.map((r) => Number(r.id))).toEqual(rows.map((_, i) => i + 1));
     expect(await verifyAuditChain(orm.em.fork())).toEqual({ ok: true, verifiedThrough: rows.length });
@@ -56,7 +58,9 @@ describe('audit trail', () => {
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of audit rows in the database itself', async () => {
-    await expect(gh.db.query("update audit_event set reason = 'edited' where id = 1")).rejects.toThrow(/append-only/);
+    await expect(gh.db.query("update audit_event set reason = 'edited' where id = 1")).rejects.toThrow(
+      /append-only/,
+    );
     await expect(gh.db.query('delete from audit_event where id = 1')).rejects.toThrow(/append-only/);
     await expect(gh.db.query('truncate audit_event')).rejects.toThrow(/append-only/);
     expect((await auditRows(gh))[0]?.reason).toBeNull();
@@ -73,7 +77,9 @@ describe('audit trail', () => {
     const asApp = new pg.Client({ connectionString: url.toString() });
     await asApp.connect();
     try {
-      await expect(asApp.query("update audit_event set reason = 'x' where id = 1")).rejects.toThrow(/permission denied/);
+      await expect(asApp.query("update audit_event set reason = 'x' where id = 1")).rejects.toThrow(
+        /permission denied/,
+      );
       await expect(asApp.query('delete from audit_event where id = 1')).rejects.toThrow(/permission denied/);
       expect((await asApp.query('select count(*)::int as n from audit_event')).rows[0].n).toBeGreaterThan(0);
     } finally {
@@ -91,7 +97,9 @@ describe('audit trail', () => {
       email: 'canary@example.test',
       password: canary,
     });
-    await failureOf(portalClient(gh.portalUrl).auth.login.mutate({ username: 'canary-user', password: `${canary}-wrong` }));
+    await failureOf(
+      portalClient(gh.portalUrl).auth.login.mutate({ username: 'canary-user', password: `${canary}-wrong` }),
+    );
     const signedIn = portalClient(gh.portalUrl);
     await signedIn.signIn('canary-user', canary);
     await admin.users.resetPassword.mutate({ id: user.id, newPassword: `${canary}-2` });
@@ -111,13 +119,22 @@ describe('audit trail', () => {
     await gh.db.query('set session_replication_role = replica'); // a privileged attacker bypassing triggers
     await gh.db.query("update audit_event set reason = 'covered tracks' where id = 3");
     const edited = await verifyAuditChain(orm.em.fork());
-    expect(edited).toMatchObject({ ok: false, brokenAt: 3, verifiedThrough: 2, problem: 'content does not match its hash' });
+    expect(edited).toMatchObject({
+      ok: false,
+      brokenAt: 3,
+      verifiedThrough: 2,
+      problem: 'content does not match its hash',
+    });
     const cli = await cliAuditVerify(gh.db.url);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toContain('BROKEN at event 3');
 
     await gh.db.query('delete from audit_event where id = 2');
-    expect(await verifyAuditChain(orm.em.fork())).toMatchObject({ ok: false, brokenAt: 3, problem: 'event 2 is missing' });
+    expect(await verifyAuditChain(orm.em.fork())).toMatchObject({
+      ok: false,
+      brokenAt: 3,
+      problem: 'event 2 is missing',
+    });
     await gh.db.query('set session_replication_role = origin');
   });
 });

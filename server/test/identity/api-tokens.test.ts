@@ -24,8 +24,15 @@ describe('admin API tokens', () => {
   it('shows the secret once, stores only its hash, and authenticates automation as the creator', async () => {
     const created = await admin.apiTokens.create.mutate({ name: 'ci-bot', expiresInDays: 30 });
     expect(created.token).toMatch(/^gh_at_[0-9A-Za-z]{43}$/);
-    expect(created.apiToken).toMatchObject({ name: 'ci-bot', role: 'admin', displayPrefix: created.token.slice(0, 10) });
-    const [stored] = await gh.db.query<{ token_hash: string }>('select token_hash from api_token where id = $1', [created.apiToken.id]);
+    expect(created.apiToken).toMatchObject({
+      name: 'ci-bot',
+      role: 'admin',
+      displayPrefix: created.token.slice(0, 10),
+    });
+    const [stored] = await gh.db.query<{ token_hash: string }>(
+      'select token_hash from api_token where id = $1',
+      [created.apiToken.id],
+    );
     expect(stored?.token_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(await admin.apiTokens.list.query())).not.toContain(created.token);
 
@@ -44,7 +51,9 @@ describe('admin API tokens', () => {
     await bot.users.list.query({});
     await admin.apiTokens.revoke.mutate({ id: created.apiToken.id });
     const revoked = await failureOf(bot.users.list.query({}));
-    const unknown = await failureOf(portalClient(gh.portalUrl, { bearer: `gh_at_${'x'.repeat(43)}` }).users.list.query({}));
+    const unknown = await failureOf(
+      portalClient(gh.portalUrl, { bearer: `gh_at_${'x'.repeat(43)}` }).users.list.query({}),
+    );
     const malformed = await failureOf(portalClient(gh.portalUrl, { bearer: 'hello' }).users.list.query({}));
     expect(revoked).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
     expect(unknown).toEqual(revoked);
@@ -75,7 +84,13 @@ describe('admin API tokens', () => {
   });
 
   it('lets auditors mint read-only tokens and see only their own', async () => {
-    await admin.users.create.mutate({ username: 'auditor-ann', displayName: 'Ann', email: 'ann@example.test', password: PASSWORD, role: 'auditor' });
+    await admin.users.create.mutate({
+      username: 'auditor-ann',
+      displayName: 'Ann',
+      email: 'ann@example.test',
+      password: PASSWORD,
+      role: 'auditor',
+    });
     const ann = portalClient(gh.portalUrl);
     await ann.signIn('auditor-ann', PASSWORD);
     const { token, apiToken } = await ann.apiTokens.create.mutate({ name: 'ann-reports' });

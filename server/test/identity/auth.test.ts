@@ -13,7 +13,13 @@ import {
 describe('portal sign-in, sessions and CSRF', () => {
   let gh: TestGatehouse;
   let admin: PortalClient;
-  const alice = { username: 'alice', displayName: 'Alice', email: 'alice@example.test', password: 'Secret-pass-for-tests-42', role: 'user' as const };
+  const alice = {
+    username: 'alice',
+    displayName: 'Alice',
+    email: 'alice@example.test',
+    password: 'Secret-pass-for-tests-42',
+    role: 'user' as const,
+  };
 
   beforeAll(async () => {
     gh = await startTestGatehouse();
@@ -37,10 +43,18 @@ describe('portal sign-in, sessions and CSRF', () => {
 
   it('answers a wrong password and an unknown user identically, and audits both without the password', async () => {
     const client = portalClient(gh.portalUrl);
-    const wrong = await failureOf(client.auth.login.mutate({ username: 'alice', password: 'not-her-password' }));
-    const unknown = await failureOf(client.auth.login.mutate({ username: 'nobody-here', password: 'not-her-password' }));
+    const wrong = await failureOf(
+      client.auth.login.mutate({ username: 'alice', password: 'not-her-password' }),
+    );
+    const unknown = await failureOf(
+      client.auth.login.mutate({ username: 'nobody-here', password: 'not-her-password' }),
+    );
     expect(wrong).toEqual(unknown);
-    expect(wrong).toMatchObject({ code: 'UNAUTHENTICATED', status: 401, message: 'Invalid username or password' });
+    expect(wrong).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      status: 401,
+      message: 'Invalid username or password',
+    });
     const failures = await auditRows(gh, 'auth.login_failed');
     expect(failures.map((f) => f.reason)).toEqual(expect.arrayContaining(['wrong password', 'unknown user']));
     expect(JSON.stringify(failures)).not.toContain('not-her-password');
@@ -56,20 +70,35 @@ describe('portal sign-in, sessions and CSRF', () => {
     const median = (values: number[]) => values.sort((a, b) => a - b)[1] ?? 0;
     await admin.users.create.mutate({ ...alice, username: 'timing-user', email: 't@example.test' });
     const known = median([await time('timing-user'), await time('timing-user'), await time('timing-user')]);
-    const unknown = median([await time('timing-ghost'), await time('timing-ghost'), await time('timing-ghost')]);
+    const unknown = median([
+      await time('timing-ghost'),
+      await time('timing-ghost'),
+      await time('timing-ghost'),
+    ]);
     // Argon2id dominates both; an early return for unknown users would be several times faster.
     expect(unknown).toBeGreaterThan(known * 0.5);
   });
 
   it('locks an account+address pair after 5 failures, even for the right password, and audits the lockout', async () => {
-    await admin.users.create.mutate({ ...alice, username: 'bob', email: 'bob@example.test', password: 'Another-secret-pass-77' });
+    await admin.users.create.mutate({
+      ...alice,
+      username: 'bob',
+      email: 'bob@example.test',
+      password: 'Another-secret-pass-77',
+    });
     const client = portalClient(gh.portalUrl);
     for (let attempt = 0; attempt < 5; attempt++) {
-      expect((await failureOf(client.auth.login.mutate({ username: 'bob', password: `wrong-${attempt}-password` }))).code).toBe(
-        'UNAUTHENTICATED',
-      );
+      expect(
+        (
+          await failureOf(
+            client.auth.login.mutate({ username: 'bob', password: `wrong-${attempt}-password` }),
+          )
+        ).code,
+      ).toBe('UNAUTHENTICATED');
     }
-    const locked = await failureOf(client.auth.login.mutate({ username: 'bob', password: 'Another-secret-pass-77' }));
+    const locked = await failureOf(
+      client.auth.login.mutate({ username: 'bob', password: 'Another-secret-pass-77' }),
+    );
     expect(locked).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
     const lockouts = await auditRows(gh, 'auth.lockout');
     expect(lockouts).toHaveLength(1);
@@ -85,12 +114,19 @@ describe('portal sign-in, sessions and CSRF', () => {
     expect((await carol.auth.me.query()).user.status).toBe('active');
     await admin.users.suspend.mutate({ id: me.user.id, reason: 'test' });
     expect(await failureOf(carol.auth.me.query())).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
-    const relogin = await failureOf(portalClient(gh.portalUrl).auth.login.mutate({ username: 'carol', password: alice.password }));
+    const relogin = await failureOf(
+      portalClient(gh.portalUrl).auth.login.mutate({ username: 'carol', password: alice.password }),
+    );
     expect(relogin.code).toBe('UNAUTHENTICATED');
   });
 
   it('takes admin procedures away from a demoted admin on their next request', async () => {
-    const dave = await admin.users.create.mutate({ ...alice, username: 'dave', email: 'dave@example.test', role: 'admin' });
+    const dave = await admin.users.create.mutate({
+      ...alice,
+      username: 'dave',
+      email: 'dave@example.test',
+      role: 'admin',
+    });
     const daveClient = portalClient(gh.portalUrl);
     await daveClient.signIn('dave', alice.password);
     await daveClient.groups.create.mutate({ name: 'dave-made' });

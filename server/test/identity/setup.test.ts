@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, auditRows, failureOf, portalClient, startTestGatehouse, type TestGatehouse } from '../support/gatehouse.js';
+import {
+  ADMIN,
+  auditRows,
+  failureOf,
+  portalClient,
+  startTestGatehouse,
+  type TestGatehouse,
+} from '../support/gatehouse.js';
 
 describe('first-run setup', () => {
   let gh: TestGatehouse;
@@ -26,7 +33,9 @@ describe('first-run setup', () => {
     const short = await failureOf(anonymous.setup.createFirstAdmin.mutate({ ...ADMIN, password: 'short' }));
     expect(short).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
     expect(short.fieldErrors?.password?.[0]).toMatch(/12/);
-    const common = await failureOf(anonymous.setup.createFirstAdmin.mutate({ ...ADMIN, password: 'Password1234' }));
+    const common = await failureOf(
+      anonymous.setup.createFirstAdmin.mutate({ ...ADMIN, password: 'Password1234' }),
+    );
     expect(common.fieldErrors?.password?.[0]).toMatch(/common/);
     expect(await gh.db.query('select id from app_user')).toHaveLength(0);
   });
@@ -46,7 +55,11 @@ describe('first-run setup', () => {
   it('refuses and audits a second setup attempt', async () => {
     const intruder = portalClient(gh.portalUrl);
     const failure = await failureOf(
-      intruder.setup.createFirstAdmin.mutate({ ...ADMIN, username: 'second-admin', password: 'an0ther-Strong-pass' }),
+      intruder.setup.createFirstAdmin.mutate({
+        ...ADMIN,
+        username: 'second-admin',
+        password: 'an0ther-Strong-pass',
+      }),
     );
     expect(failure).toMatchObject({ code: 'PRECONDITION_FAILED', status: 412 });
     const refused = await auditRows(gh, 'setup.refused');

@@ -42,24 +42,44 @@ describe('users and groups', () => {
     const secondPage = await admin.users.list.query({ limit: 2, offset: 2 });
     expect(firstPage.total).toBe(4);
     expect(firstPage.items).toHaveLength(2);
-    expect([...firstPage.items, ...secondPage.items].map((u) => u.username)).toEqual(['erin', 'frank', 'grace', 'root-admin']);
-    expect((await admin.users.list.query({ role: 'auditor' })).items.map((u) => u.username)).toEqual(['grace']);
+    expect([...firstPage.items, ...secondPage.items].map((u) => u.username)).toEqual([
+      'erin',
+      'frank',
+      'grace',
+      'root-admin',
+    ]);
+    expect((await admin.users.list.query({ role: 'auditor' })).items.map((u) => u.username)).toEqual([
+      'grace',
+    ]);
     expect((await admin.users.list.query({ search: '%' })).total).toBe(0);
 
-    const updated = await admin.users.update.mutate({ id: created.id, displayName: 'Erin E.', role: 'auditor' });
+    const updated = await admin.users.update.mutate({
+      id: created.id,
+      displayName: 'Erin E.',
+      role: 'auditor',
+    });
     expect(updated).toMatchObject({ displayName: 'Erin E.', role: 'auditor' });
 
     const [createEvent] = (await auditRows(gh, 'user.create')).filter((e) => e.target_id === created.id);
     expect(createEvent).toMatchObject({ actor_type: 'user', actor_user_id: adminId, outcome: 'success' });
     const [updateEvent] = (await auditRows(gh, 'user.update')).filter((e) => e.target_id === created.id);
-    expect(updateEvent?.details).toEqual({ changed: ['role', 'displayName'], fromRole: 'user', toRole: 'auditor' });
+    expect(updateEvent?.details).toEqual({
+      changed: ['role', 'displayName'],
+      fromRole: 'user',
+      toRole: 'auditor',
+    });
   });
 
   it('rejects malformed and over-long input with field errors and changes nothing', async () => {
     const countBefore = (await gh.db.query('select count(*)::int as n from app_user'))[0]?.n;
     const eventsBefore = (await auditRows(gh)).length;
     const bad = await failureOf(
-      admin.users.create.mutate({ ...person('x'), username: 'Bad Name!', email: 'not-an-email', displayName: 'd'.repeat(500) }),
+      admin.users.create.mutate({
+        ...person('x'),
+        username: 'Bad Name!',
+        email: 'not-an-email',
+        displayName: 'd'.repeat(500),
+      }),
     );
     expect(bad).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
     expect(Object.keys(bad.fieldErrors ?? {}).sort()).toEqual(['displayName', 'email', 'username']);
@@ -67,7 +87,12 @@ describe('users and groups', () => {
     expect(huge).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
     const wrongType = await fetch(`${gh.portalUrl}/trpc/users.create`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', origin: gh.portalUrl, cookie: admin.state.cookie, 'x-gatehouse-csrf': admin.state.csrfToken ?? '' },
+      headers: {
+        'content-type': 'application/json',
+        origin: gh.portalUrl,
+        cookie: admin.state.cookie,
+        'x-gatehouse-csrf': admin.state.csrfToken ?? '',
+      },
       body: '{"username": 42',
     });
     expect(wrongType.status).toBe(400);
@@ -77,7 +102,11 @@ describe('users and groups', () => {
 
   it('refuses duplicate usernames with a conflict naming the field', async () => {
     const failure = await failureOf(admin.users.create.mutate(person('frank')));
-    expect(failure).toMatchObject({ code: 'CONFLICT', status: 409, fieldErrors: { username: ['is already taken'] } });
+    expect(failure).toMatchObject({
+      code: 'CONFLICT',
+      status: 409,
+      fieldErrors: { username: ['is already taken'] },
+    });
   });
 
   it('denies user-role callers everything administrative, and auditors every mutation', async () => {
@@ -95,12 +124,17 @@ describe('users and groups', () => {
     expect((await failureOf(auditor.groups.create.mutate({ name: 'auditors-own' }))).code).toBe('FORBIDDEN');
 
     const anonymous = portalClient(gh.portalUrl);
-    expect(await failureOf(anonymous.users.list.query({}))).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
-    expect((await gh.db.query("select 1 from app_user where username = 'mallory'"))).toHaveLength(0);
+    expect(await failureOf(anonymous.users.list.query({}))).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      status: 401,
+    });
+    expect(await gh.db.query("select 1 from app_user where username = 'mallory'")).toHaveLength(0);
   });
 
   it('keeps at least one active admin and forbids acting on yourself', async () => {
-    expect((await failureOf(admin.users.update.mutate({ id: adminId, role: 'user' }))).code).toBe('PRECONDITION_FAILED');
+    expect((await failureOf(admin.users.update.mutate({ id: adminId, role: 'user' }))).code).toBe(
+      'PRECONDITION_FAILED',
+    );
     expect((await failureOf(admin.users.suspend.mutate({ id: adminId }))).code).toBe('PRECONDITION_FAILED');
     expect((await failureOf(admin.users.delete.mutate({ id: adminId }))).code).toBe('PRECONDITION_FAILED');
     expect((await admin.auth.me.query()).user).toMatchObject({ role: 'admin', status: 'active' });
@@ -112,12 +146,18 @@ describe('users and groups', () => {
     await henryClient.signIn('henry', PASSWORD);
     await admin.users.resetPassword.mutate({ id: henry.id, newPassword: 'Brand-new-passphrase-7' });
     expect((await failureOf(henryClient.auth.me.query())).code).toBe('UNAUTHENTICATED');
-    expect((await failureOf(portalClient(gh.portalUrl).signIn('henry', PASSWORD))).code).toBe('UNAUTHENTICATED');
+    expect((await failureOf(portalClient(gh.portalUrl).signIn('henry', PASSWORD))).code).toBe(
+      'UNAUTHENTICATED',
+    );
     await portalClient(gh.portalUrl).signIn('henry', 'Brand-new-passphrase-7');
-    expect((await admin.users.suspend.mutate({ id: henry.id, reason: 'left the team' })).status).toBe('suspended');
+    expect((await admin.users.suspend.mutate({ id: henry.id, reason: 'left the team' })).status).toBe(
+      'suspended',
+    );
     expect((await admin.users.reactivate.mutate({ id: henry.id })).status).toBe('active');
     const actions = (await auditRows(gh)).filter((e) => e.target_id === henry.id).map((e) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['user.reset_password', 'user.suspend', 'user.reactivate']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['user.reset_password', 'user.suspend', 'user.reactivate']),
+    );
     const suspendEvent = (await auditRows(gh, 'user.suspend')).find((e) => e.target_id === henry.id);
     expect(suspendEvent?.reason).toBe('left the team');
   });
@@ -133,7 +173,10 @@ describe('users and groups', () => {
     expect((await admin.users.get.query({ id: jack.id })).status).toBe('suspended');
     const deletes = (await auditRows(gh, 'user.delete')).map((e) => e.details.result);
     expect(deletes).toEqual(['deleted', 'suspended']);
-    expect((await failureOf(admin.users.get.query({ id: ivy.id })))).toMatchObject({ code: 'NOT_FOUND', status: 404 });
+    expect(await failureOf(admin.users.get.query({ id: ivy.id }))).toMatchObject({
+      code: 'NOT_FOUND',
+      status: 404,
+    });
   });
 
   it('manages groups and memberships, with the built-in everyone group kept implicit', async () => {
@@ -142,7 +185,9 @@ describe('users and groups', () => {
     const frank = (await admin.users.list.query({ search: 'frank' })).items[0];
     if (!frank) throw new Error('frank missing');
     await admin.groups.addMember.mutate({ groupId: group.id, userId: frank.id });
-    expect((await failureOf(admin.groups.addMember.mutate({ groupId: group.id, userId: frank.id }))).code).toBe('CONFLICT');
+    expect(
+      (await failureOf(admin.groups.addMember.mutate({ groupId: group.id, userId: frank.id }))).code,
+    ).toBe('CONFLICT');
     const detail = await admin.groups.get.query({ id: group.id });
     expect(detail.members.map((m) => m.username)).toEqual(['frank']);
     expect(detail.memberCount).toBe(1);
@@ -150,22 +195,34 @@ describe('users and groups', () => {
     const renamed = await admin.groups.update.mutate({ id: group.id, name: 'platform' });
     expect(renamed.name).toBe('platform');
     await admin.groups.removeMember.mutate({ groupId: group.id, userId: frank.id });
-    expect((await failureOf(admin.groups.removeMember.mutate({ groupId: group.id, userId: frank.id }))).code).toBe('NOT_FOUND');
+    expect(
+      (await failureOf(admin.groups.removeMember.mutate({ groupId: group.id, userId: frank.id }))).code,
+    ).toBe('NOT_FOUND');
 
     const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn);
     expect(everyone).toMatchObject({ name: 'everyone' });
     expect(everyone?.memberCount).toBe((await admin.users.list.query({})).total);
     if (!everyone) throw new Error('everyone group missing');
-    expect((await failureOf(admin.groups.delete.mutate({ id: everyone.id }))).code).toBe('PRECONDITION_FAILED');
-    expect((await failureOf(admin.groups.update.mutate({ id: everyone.id, name: 'all' }))).code).toBe('PRECONDITION_FAILED');
-    expect((await failureOf(admin.groups.addMember.mutate({ groupId: everyone.id, userId: frank.id }))).code).toBe(
+    expect((await failureOf(admin.groups.delete.mutate({ id: everyone.id }))).code).toBe(
       'PRECONDITION_FAILED',
     );
+    expect((await failureOf(admin.groups.update.mutate({ id: everyone.id, name: 'all' }))).code).toBe(
+      'PRECONDITION_FAILED',
+    );
+    expect(
+      (await failureOf(admin.groups.addMember.mutate({ groupId: everyone.id, userId: frank.id }))).code,
+    ).toBe('PRECONDITION_FAILED');
     expect((await failureOf(admin.groups.create.mutate({ name: 'platform' }))).code).toBe('CONFLICT');
 
     await admin.groups.delete.mutate({ id: group.id });
     const groupEvents = (await auditRows(gh)).filter((e) => e.target_id === group.id).map((e) => e.action);
-    expect(groupEvents).toEqual(['group.create', 'group.add_member', 'group.update', 'group.remove_member', 'group.delete']);
+    expect(groupEvents).toEqual([
+      'group.create',
+      'group.add_member',
+      'group.update',
+      'group.remove_member',
+      'group.delete',
+    ]);
   });
 
   it('never returns password hashes, token hashes or salts in any response', async () => {

@@ -27,7 +27,11 @@ describe('configuration', () => {
       databaseUrl: undefined,
       masterKeyBase64: undefined,
     });
-    expect(config.timings).toEqual({ sessionTtlSeconds: 28800, idleTimeoutSeconds: 1800, heartbeatSeconds: 120 });
+    expect(config.timings).toEqual({
+      sessionTtlSeconds: 28800,
+      idleTimeoutSeconds: 1800,
+      heartbeatSeconds: 120,
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -41,7 +45,11 @@ describe('configuration', () => {
   });
 
   it('lists every problem at once, readably', () => {
-    const problems = problemsOf({ GATEHOUSE_PROFILE: 'lax', GATEHOUSE_PORTAL_PORT: 'ninety', DATABASE_URL: 'mysql://x' });
+    const problems = problemsOf({
+      GATEHOUSE_PROFILE: 'lax',
+      GATEHOUSE_PORTAL_PORT: 'ninety',
+      DATABASE_URL: 'mysql://x',
+    });
     expect(problems).toHaveLength(3);
     expect(problems.join('\n')).toMatch(/GATEHOUSE_PROFILE/);
     expect(problems.join('\n')).toMatch(/GATEHOUSE_PORTAL_PORT/);
@@ -49,7 +57,9 @@ describe('configuration', () => {
   });
 
   it('refuses a non-loopback address over plain HTTP unless TLS or a TLS proxy is declared', () => {
-    expect(problemsOf({ GATEHOUSE_HOST: '0.0.0.0' })[0]).toMatch(/refusing to listen on non-loopback address 0\.0\.0\.0/);
+    expect(problemsOf({ GATEHOUSE_HOST: '0.0.0.0' })[0]).toMatch(
+      /refusing to listen on non-loopback address 0\.0\.0\.0/,
+    );
     expect(loadConfig({ GATEHOUSE_HOST: '0.0.0.0', TRUST_PROXY_TLS: 'true' }).secureTransport).toBe(true);
     expect(loadConfig({ GATEHOUSE_HOST: '0.0.0.0', TLS: 'self-signed' }).tls.mode).toBe('self-signed');
     expect(problemsOf({ TLS: 'files', TLS_CERT_FILE: '/x.crt' })[0]).toMatch(/TLS_KEY_FILE/);

@@ -17,8 +17,17 @@ describe('listeners', () => {
   });
 
   it('exposes no admin or portal route on the client port', async () => {
-    for (const route of ['/trpc/setup.status', '/trpc/users.list', '/trpc/auth.login', '/graphql', '/', '/index.html']) {
-      const response = await fetch(`${gh.clientUrl}${route}`, { headers: { accept: 'text/html,application/json' } });
+    for (const route of [
+      '/trpc/setup.status',
+      '/trpc/users.list',
+      '/trpc/auth.login',
+      '/graphql',
+      '/',
+      '/index.html',
+    ]) {
+      const response = await fetch(`${gh.clientUrl}${route}`, {
+        headers: { accept: 'text/html,application/json' },
+      });
       expect(response.status, route).toBe(404);
     }
     const post = await fetch(`${gh.clientUrl}/trpc/users.create`, {

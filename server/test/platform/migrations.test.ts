@@ -30,7 +30,11 @@ describe('migrations', () => {
 
   it('seed the chain head, the installation row and the built-in everyone group', async () => {
     expect(await db.query('select id, last_seq from audit_chain_head')).toEqual([{ id: 1, last_seq: '0' }]);
-    expect(await db.query('select setup_completed_at from installation')).toEqual([{ setup_completed_at: null }]);
-    expect(await db.query('select name, built_in from user_group')).toEqual([{ name: 'everyone', built_in: true }]);
+    expect(await db.query('select setup_completed_at from installation')).toEqual([
+      { setup_completed_at: null },
+    ]);
+    expect(await db.query('select name, built_in from user_group')).toEqual([
+      { name: 'everyone', built_in: true },
+    ]);
   });
 });

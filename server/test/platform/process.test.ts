@@ -82,7 +82,12 @@ describe('the gatehouse process on embedded PostgreSQL', () => {
     const setup = await fetch(`${first.portalUrl}/trpc/setup.createFirstAdmin`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', origin: first.portalUrl, 'x-gatehouse-csrf': 'setup' },
-      body: JSON.stringify({ username: 'admin', displayName: 'Admin', email: 'a@example.test', password: 'Process-test-passphrase-1' }),
+      body: JSON.stringify({
+        username: 'admin',
+        displayName: 'Admin',
+        email: 'a@example.test',
+        password: 'Process-test-passphrase-1',
+      }),
     });
     expect(setup.status).toBe(200);
     expect(first.output()).toMatch(/generated a new master key/);
@@ -115,31 +120,38 @@ describe('TLS=self-signed', () => {
       const certFile = path.join(gh.config.dataDir, 'tls', 'self-signed.crt');
       const ca = readFileSync(certFile, 'utf8');
       const url = new URL(`${gh.portalUrl}/trpc/setup.createFirstAdmin`);
-      const body = JSON.stringify({ username: 'tls-admin', displayName: 'T', email: 't@example.test', password: 'Tls-test-passphrase-42' });
-      const { status, setCookie, hsts } = await new Promise<{ status: number; setCookie: string[]; hsts: string }>(
-        (resolve, reject) => {
-          const req = request(
-            url,
-            {
-              method: 'POST',
-              ca,
-              headers: { 'content-type': 'application/json', origin: url.origin, 'x-gatehouse-csrf': 'setup' },
-            },
-            (res) => {
-              res.resume();
-              res.on('end', () =>
-                resolve({
-                  status: res.statusCode ?? 0,
-                  setCookie: res.headers['set-cookie'] ?? [],
-                  hsts: String(res.headers['strict-transport-security']),
-                }),
-              );
-            },
-          );
-          req.on('error', reject);
-          req.end(body);
-        },
-      );
+      const body = JSON.stringify({
+        username: 'tls-admin',
+        displayName: 'T',
+        email: 't@example.test',
+        password: 'Tls-test-passphrase-42',
+      });
+      const { status, setCookie, hsts } = await new Promise<{
+        status: number;
+        setCookie: string[];
+        hsts: string;
+      }>((resolve, reject) => {
+        const req = request(
+          url,
+          {
+            method: 'POST',
+            ca,
+            headers: { 'content-type': 'application/json', origin: url.origin, 'x-gatehouse-csrf': 'setup' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                setCookie: res.headers['set-cookie'] ?? [],
+                hsts: String(res.headers['strict-transport-security']),
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
       expect(status).toBe(200);
       expect(setCookie[0]).toMatch(/^__Host-gh_session=[^;]+;.*Secure/);
       expect(setCookie[0]).toMatch(/HttpOnly/);

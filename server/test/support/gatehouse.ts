@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../src/index.js';
-import { loadConfig } from '../../src/platform/config.js';
 import { type RunningGatehouse, startGatehouse } from '../../src/main.js';
+import { loadConfig } from '../../src/platform/config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export interface TestGatehouse extends RunningGatehouse {
@@ -102,7 +102,12 @@ export function portalClient(baseUrl: string, options: PortalClientOptions = {})
 }
 export type PortalClient = ReturnType<typeof portalClient>;
 
-export const ADMIN = { username: 'root-admin', displayName: 'Root Admin', email: 'root@example.test', password: 'tEst-admin-passw0rd!' };
+export const ADMIN = {
+  username: 'root-admin',
+  displayName: 'Root Admin',
+  email: 'root@example.test',
+  password: 'tEst-admin-passw0rd!',
+};
 
 /** Completes first-run setup and returns a signed-in admin client. */
 export async function setUpAdmin(gh: TestGatehouse): Promise<PortalClient> {
@@ -113,13 +118,24 @@ export async function setUpAdmin(gh: TestGatehouse): Promise<PortalClient> {
 }
 
 /** The gatehouse error code and HTTP status of a failed call. */
-export async function failureOf(promise: Promise<unknown>): Promise<{ code: string; status: number; message: string; fieldErrors?: Record<string, string[]> }> {
+export async function failureOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; status: number; message: string; fieldErrors?: Record<string, string[]> }> {
   try {
     await promise;
   } catch (error) {
     if (error instanceof TRPCClientError) {
-      const data = error.data as { gatehouseCode: string; httpStatus: number; fieldErrors?: Record<string, string[]> };
-      return { code: data.gatehouseCode, status: data.httpStatus, message: error.message, fieldErrors: data.fieldErrors };
+      const data = error.data as {
+        gatehouseCode: string;
+        httpStatus: number;
+        fieldErrors?: Record<string, string[]>;
+      };
+      return {
+        code: data.gatehouseCode,
+        status: data.httpStatus,
+        message: error.message,
+        fieldErrors: data.fieldErrors,
+      };
     }
     throw error;
   }

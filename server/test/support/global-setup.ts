@@ -29,7 +29,7 @@ async function reachable(url: string): Promise<boolean> {
  * Uses the PostgreSQL server on 127.0.0.1:5432 (or TEST_PG_URL); when none answers, starts embedded
  * PostgreSQL for the run. Every suite then creates its own database on it.
  */
-export default async function setup(project: TestProject) {
+export async function setup(project: TestProject) {
   const configured = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   if (process.env.TEST_FORCE_EMBEDDED_PG !== '1' && (await reachable(configured))) {
     project.provide('pgAdminUrl', configured);
