@@ -31,7 +31,7 @@ async function reachable(url: string): Promise<boolean> {
  */
 export async function setup(project: TestProject) {
   const configured = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  if (process.env.TEST_FORCE_EMBEDDED_PG !== '1' && (await reachable(configured))) {
+  if (await reachable(configured)) {
     project.provide('pgAdminUrl', configured);
     return;
   }
