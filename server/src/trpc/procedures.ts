@@ -23,10 +23,11 @@ function sameOrigin(ctx: TrpcContext): boolean {
 /**
  * Cookie-authenticated and anonymous mutations must come from our own origin and carry the CSRF header:
  * the session-bound token when signed in, any value before (a custom header forces a CORS preflight that we
- * never grant). Bearer-token calls carry no ambient credentials and skip this.
+ * never grant). Calls with an Authorization header carry no ambient credentials and skip this.
  */
 const csrfProtection = middleware(async ({ ctx, type, next }) => {
-  if (type === 'mutation' && ctx.authentication.kind !== 'api_token') {
+  // A bearer header means cookies are ignored for this request, so there is no ambient credential to forge.
+  if (type === 'mutation' && !ctx.req.headers.authorization) {
     const header = ctx.req.headers[CSRF_HEADER];
     const presented = Array.isArray(header) ? header[0] : header;
     if (!sameOrigin(ctx)) throw csrfRejected('cross-site or missing Origin');

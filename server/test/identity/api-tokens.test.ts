@@ -58,6 +58,8 @@ describe('admin API tokens', () => {
     expect(revoked).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
     expect(unknown).toEqual(revoked);
     expect(malformed).toEqual(revoked);
+    const revokedMutation = await failureOf(bot.groups.create.mutate({ name: 'after-revoke' }));
+    expect(revokedMutation).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
     expect((await auditRows(gh, 'api_token.revoke')).map((e) => e.target_id)).toEqual([created.apiToken.id]);
   });
 

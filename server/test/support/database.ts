@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Superuser URL of the PostgreSQL server for this run (see global-setup.ts). */
+    pgAdminUrl: string;
+  }
+}
+
 export interface TestDatabase {
   url: string;
   /** A raw client with the server's superuser rights, for assertions the application cannot make. */
