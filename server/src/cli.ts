@@ -24,7 +24,7 @@ async function run(args: string[]): Promise<number> {
       const running = await startGatehouse(config);
       const portal = running.portalUrl.replace('127.0.0.1', 'localhost');
       process.stdout.write(
-        `\nGatehouse is running.\n  Portal:       ${portal}/\n  MCP endpoint: ${running.clientUrl}/mcp\n\n`,
+        `\nGatehouse is running.\n  Portal:      ${portal}/\n  Client port: ${running.clientUrl}\n\n`,
       );
       const shutdown = (signal: string) => {
         log.info({ signal }, 'shutting down');
