@@ -1,0 +1,81 @@
+import type { Me } from '@gatehouse/schema';
+import { createSignal, Match, onMount, Show, Switch } from 'solid-js';
+import { SignInScreen } from './features/auth/SignInScreen.js';
+import { SetupScreen } from './features/setup/SetupScreen.js';
+import { Shell } from './features/shell/Shell.js';
+import { type AppError, toAppError } from './lib/errors.js';
+import { me, signedIn } from './lib/session.js';
+import { trpc } from './lib/trpc.js';
+import { Button, ErrorNotice, Loading } from './ui/index.js';
+
+type Phase =
+  | { name: 'starting' }
+  | { name: 'unreachable'; error: AppError }
+  | { name: 'setup' }
+  | { name: 'ready' };
+
+/** Decides what to show: first-run setup, sign-in, or the signed-in portal. */
+export function App() {
+  const [phase, setPhase] = createSignal<Phase>({ name: 'starting' });
+
+  async function start() {
+    setPhase({ name: 'starting' });
+    try {
+      const status = await trpc.setup.status.query();
+      if (status.setupRequired) return setPhase({ name: 'setup' });
+      try {
+        signedIn(await trpc.auth.me.query());
+      } catch (caught) {
+        // Not signed in (or the session is gone): the sign-in screen handles it.
+        if (toAppError(caught).code !== 'UNAUTHENTICATED') throw caught;
+      }
+      setPhase({ name: 'ready' });
+    } catch (caught) {
+      setPhase({ name: 'unreachable', error: toAppError(caught) });
+    }
+  }
+
+  onMount(() => void start());
+
+  const unreachable = () => {
+    const current = phase();
+    return current.name === 'unreachable' ? current : undefined;
+  };
+
+  const setupDone = (principal: Me) => {
+    signedIn(principal);
+    setPhase({ name: 'ready' });
+  };
+
+  return (
+    <Switch>
+      <Match when={phase().name === 'starting'}>
+        <div class="full-page-state">
+          <Loading label="Loading Gatehouse…" />
+        </div>
+      </Match>
+      <Match when={unreachable()}>
+        {(current) => (
+          <div class="full-page-state">
+            <div class="stack" style={{ 'max-width': '32rem' }}>
+              <ErrorNotice error={current().error} title="The portal could not start" />
+              <div>
+                <Button variant="primary" onClick={() => void start()}>
+                  Try again
+                </Button>
+              </div>
+            </div>
+          </div>
+        )}
+      </Match>
+      <Match when={phase().name === 'setup'}>
+        <SetupScreen onComplete={setupDone} onAlreadySetUp={() => void start()} />
+      </Match>
+      <Match when={phase().name === 'ready'}>
+        <Show when={me()} fallback={<SignInScreen />}>
+          {(principal) => <Shell me={principal()} />}
+        </Show>
+      </Match>
+    </Switch>
+  );
+}

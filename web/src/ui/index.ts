@@ -1,0 +1,11 @@
+export { Badge, type BadgeTone } from './Badge.js';
+export { Button, type ButtonProps, type ButtonVariant } from './Button.js';
+export { ConfirmDialog } from './ConfirmDialog.js';
+export { Dialog, DialogForm } from './Dialog.js';
+export { Field, type FieldErrorText, type FieldFrame, phraseFieldError } from './Field.js';
+export { Form } from './Form.js';
+export { Loading, PageHeader, Pagination } from './Layout.js';
+export { ErrorNotice, Notice, type NoticeTone } from './Notice.js';
+export { Select, type SelectOption } from './Select.js';
+export { type Column, Table } from './Table.js';
+export { TextField, type TextFieldProps } from './TextField.js';
