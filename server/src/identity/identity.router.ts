@@ -96,7 +96,16 @@ export const authRouter = router({
     return ok;
   }),
   /** The signed-in user; for a portal session also the CSRF token to echo on mutations. */
-  me: authedProcedure.output(Me).query(({ ctx }) => describeCurrentPrincipal(ctx, ctx.authentication)),
+  me: authedProcedure
+    .output(Me)
+    .query(({ ctx }) =>
+      describeCurrentPrincipal(
+        ctx,
+        ctx.authentication.kind === 'session'
+          ? { token: ctx.authentication.sessionToken, resolved: ctx.authentication.resolved }
+          : undefined,
+      ),
+    ),
 });
 
 export const usersRouter = router({

@@ -133,16 +133,18 @@ export async function resolveApiToken(
 export const findUserByUsername = (em: EntityManager, username: string) =>
   em.findOne(UserEntity, { username }, { populate: ['passwordHash'] });
 
-/** `auth.me`: the current user, plus the session's CSRF token and expiry when signed in through the portal. */
+/**
+ * `auth.me`: the current user; for a portal session (already resolved for this request) also its CSRF
+ * token and expiry.
+ */
 export async function describeCurrentPrincipal(
   ctx: ServiceContext,
-  authentication: { kind: 'session'; sessionToken: string } | { kind: string },
+  portalSession?: { token: string; resolved: ResolvedSession },
 ): Promise<Me> {
   const actor = requireAuthenticated(ctx);
-  if (authentication.kind === 'session' && 'sessionToken' in authentication) {
-    const resolved = await resolvePortalSession(ctx.em, authentication.sessionToken, ctx.config);
-    if (resolved)
-      return describeSession(authentication.sessionToken, resolved.session, resolved.user, ctx.config);
+  if (portalSession) {
+    const { session, user } = portalSession.resolved;
+    return describeSession(portalSession.token, session, user, ctx.config);
   }
   const user = await ctx.em.findOneOrFail(UserEntity, { id: actor.userId });
   return {

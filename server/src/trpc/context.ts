@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoginThrottle } from '../identity/login-throttle.js';
-import { resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
+import { type ResolvedSession, resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
 import type { SetupGate } from '../identity/setup.service.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
@@ -19,7 +19,7 @@ export interface PortalDeps {
 }
 
 export type Authentication =
-  | { kind: 'session'; sessionToken: string }
+  | { kind: 'session'; sessionToken: string; resolved: ResolvedSession }
   | { kind: 'api_token' }
   | { kind: 'none'; rejectedCredentials: boolean };
 
@@ -61,7 +61,7 @@ export function contextFactory(deps: PortalDeps) {
       const resolved = await resolvePortalSession(em, sessionToken, deps.config);
       if (resolved) {
         actor = resolved.actor;
-        authentication = { kind: 'session', sessionToken };
+        authentication = { kind: 'session', sessionToken, resolved };
       } else {
         authentication = { kind: 'none', rejectedCredentials: true };
       }
