@@ -1,4 +1,4 @@
-import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { defineEntity, p } from '@mikro-orm/core';
 
 /**
  * Append-only and hash-chained: a trigger refuses UPDATE/DELETE/TRUNCATE (migrations), and `hash` covers
@@ -30,7 +30,6 @@ export const AuditEventEntity = defineEntity({
   },
   indexes: [{ properties: ['targetType', 'targetId'] }],
 });
-export type AuditEventRow = InferEntity<typeof AuditEventEntity>;
 
 /** The chain head (row id 1): locked FOR UPDATE by every append, which serializes the chain. */
 export const AuditChainHeadEntity = defineEntity({

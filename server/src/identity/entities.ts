@@ -42,7 +42,6 @@ export const GroupMembershipEntity = defineEntity({
     createdAt: p.datetime(),
   },
 });
-export type GroupMembershipRow = InferEntity<typeof GroupMembershipEntity>;
 
 export const PortalSessionEntity = defineEntity({
   name: 'PortalSession',

@@ -23,16 +23,3 @@ export const conflict = (message: string, fieldErrors?: FieldErrors) =>
   new DomainError('CONFLICT', message, fieldErrors);
 export const preconditionFailed = (message: string) => new DomainError('PRECONDITION_FAILED', message);
 export const rateLimited = (message: string) => new DomainError('RATE_LIMITED', message);
-
-/** HTTP status for each code; used by every HTTP-shaped transport. */
-export const httpStatusOf: Record<ErrorCode, number> = {
-  VALIDATION_FAILED: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  CSRF_REJECTED: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  PRECONDITION_FAILED: 412,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-};
