@@ -21,6 +21,23 @@ export const AuditAction = z.enum([
   'group.remove_member',
   'api_token.create',
   'api_token.revoke',
+  'mcp.create',
+  'mcp.update',
+  'mcp.validate',
+  'mcp.discover',
+  'mcp.publish',
+  'mcp.archive',
+  'mcp.set_groups',
+  'mcp.import',
+  'mcp.export',
+  'mcp.pin_changed',
+  'mcp.pin_new',
+  'mcp.pin_removed',
+  'mcp.pin_restored',
+  'mcp.pin_approve',
+  'mcp.pin_reject',
+  'runtime.restart',
+  'runtime.stop',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

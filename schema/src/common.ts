@@ -6,6 +6,8 @@ export const idPrefixes = {
   group: 'grp',
   session: 'ses',
   apiToken: 'tok',
+  mcp: 'mcp',
+  mcpVersion: 'mcv',
 } as const;
 export type IdKind = keyof typeof idPrefixes;
 
@@ -21,6 +23,8 @@ export const prefixedId = <K extends IdKind>(kind: K) =>
 export const UserId = prefixedId('user');
 export const GroupId = prefixedId('group');
 export const ApiTokenId = prefixedId('apiToken');
+export const McpId = prefixedId('mcp');
+export const McpVersionId = prefixedId('mcpVersion');
 
 export const DisplayName = z.string().trim().min(1).max(128);
 export const Description = z.string().trim().max(1000);

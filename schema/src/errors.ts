@@ -10,6 +10,10 @@ export const ErrorCode = z.enum([
   'RATE_LIMITED',
   'PRECONDITION_FAILED',
   'CSRF_REJECTED',
+  'CAPACITY_EXCEEDED',
+  'DOWNSTREAM_UNAVAILABLE',
+  'DOWNSTREAM_TIMEOUT',
+  'DOWNSTREAM_FAILED',
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -1,4 +1,6 @@
 export * from './audit.js';
+export * from './catalog.js';
 export * from './common.js';
 export * from './errors.js';
 export * from './identity.js';
+export * from './runtime.js';

@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
+import { LiveCatalog } from './catalog/live-catalog.js';
+import { PinReconciler } from './catalog/pin-reconciler.js';
 import { hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
@@ -9,11 +11,20 @@ import { type Apps, buildApps } from './platform/http.js';
 import { createLogger } from './platform/logger.js';
 import { loadMasterKey } from './platform/master-key.js';
 import { loadTls, scheduleSelfSignedRenewal } from './platform/tls.js';
+import { type CredentialProvider, RuntimeManager } from './runtime/runtime-manager.js';
+
+/**
+ * Until the vault (issue 6) stores per-user and shared credential values, none exist: MCPs with required
+ * credentials refuse to start with a clear "credentials not set" error. See ADR 0008.
+ */
+const noStoredCredentials: CredentialProvider = { credentialsFor: async () => ({}) };
 
 export interface RunningGatehouse {
   readonly config: Config;
   readonly database: Database;
   readonly apps: Apps;
+  readonly liveCatalog: LiveCatalog;
+  readonly runtime: RuntimeManager;
   readonly clientUrl: string;
   readonly portalUrl: string;
   /** Stops accepting, lets in-flight requests finish (bounded by the shutdown grace), then closes the DB. */
@@ -22,18 +33,27 @@ export interface RunningGatehouse {
 
 export async function startGatehouse(
   config: Config,
-  options: { logDestination?: DestinationStream } = {},
+  options: { logDestination?: DestinationStream; credentials?: CredentialProvider } = {},
 ): Promise<RunningGatehouse> {
   const logger = createLogger(config.logLevel, options.logDestination);
   loadMasterKey(config, logger);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
+  const liveCatalog = new LiveCatalog(database.orm);
+  const pins = new PinReconciler(database.orm, config, liveCatalog);
+  const runtime = new RuntimeManager({
+    settings: config.runtime,
+    log: logger.child({ component: 'runtime' }),
+    credentials: options.credentials ?? noStoredCredentials,
+    onListing: (spec, listing) => pins.reconcile(spec, listing),
+  });
   const deps = {
     orm: database.orm,
     config,
     throttle: new LoginThrottle(),
     setupGate: new SetupGate(),
     dummyPasswordHash: hashPassword(randomBase62(24)),
+    catalog: { liveCatalog, runtime },
   };
   let apps: Apps | undefined;
   try {
@@ -43,6 +63,7 @@ export async function startGatehouse(
   } catch (error) {
     await apps?.client.close();
     await apps?.portal.close();
+    await runtime.shutdown();
     await database.close();
     throw error;
   }
@@ -63,6 +84,8 @@ export async function startGatehouse(
     config,
     database,
     apps: running,
+    liveCatalog,
+    runtime,
     clientUrl: urlOf(running.client),
     portalUrl: urlOf(running.portal),
     close() {
@@ -78,6 +101,7 @@ export async function startGatehouse(
           running.portal.server.closeAllConnections();
           await drained;
         }
+        await runtime.shutdown();
         await database.close();
         logger.info('Gatehouse stopped');
       })();

@@ -44,6 +44,19 @@ const RawConfig = z.object({
     .optional(),
   GATEHOUSE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(600).default(15),
   GATEHOUSE_WEB_DIST: z.string().optional(),
+  GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+  GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
+  GATEHOUSE_RUNTIME_MAX_INSTANCES: z.coerce.number().int().min(1).max(100_000).default(200),
+  GATEHOUSE_RUNTIME_MAX_RESPONSE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+  GATEHOUSE_RUNTIME_RESTART_BACKOFF_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  GATEHOUSE_RUNTIME_RESTART_BACKOFF_MAX_MS: z.coerce.number().int().min(1000).max(3_600_000).default(300_000),
+  GATEHOUSE_RUNTIME_CIRCUIT_BREAKER_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  GATEHOUSE_RUNTIME_STOP_GRACE_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   TLS: z.enum(['off', 'self-signed', 'files']).optional(),
   TLS_CERT_FILE: z.string().optional(),
@@ -53,6 +66,19 @@ const RawConfig = z.object({
 });
 
 export type TlsMode = 'off' | 'self-signed' | 'files';
+
+/** How downstream instances are run; see docs/decisions/0009-runtime-supervision.md. */
+export interface RuntimeSettings {
+  readonly healthIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxInstances: number;
+  readonly maxResponseBytes: number;
+  readonly restartBackoffMs: number;
+  readonly restartBackoffMaxMs: number;
+  readonly circuitBreakerFailures: number;
+  readonly stopGraceMs: number;
+  readonly stderrLines: number;
+}
 
 export interface Config {
   readonly profile: SessionProfile;
@@ -72,6 +98,7 @@ export interface Config {
   /** True when browsers reach us over https, directly or through a TLS-terminating proxy. */
   readonly secureTransport: boolean;
   readonly trustedProxies: readonly string[];
+  readonly runtime: RuntimeSettings;
 }
 
 export class ConfigError extends Error {
@@ -148,5 +175,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls: { mode: tlsMode, certFile: raw.TLS_CERT_FILE, keyFile: raw.TLS_KEY_FILE },
     secureTransport: tlsMode !== 'off' || raw.TRUST_PROXY_TLS,
     trustedProxies: raw.GATEHOUSE_TRUSTED_PROXIES ?? [],
+    runtime: Object.freeze({
+      healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,
+      idleTimeoutMs: raw.GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS * 1000,
+      maxInstances: raw.GATEHOUSE_RUNTIME_MAX_INSTANCES,
+      maxResponseBytes: raw.GATEHOUSE_RUNTIME_MAX_RESPONSE_BYTES,
+      restartBackoffMs: raw.GATEHOUSE_RUNTIME_RESTART_BACKOFF_MS,
+      restartBackoffMaxMs: raw.GATEHOUSE_RUNTIME_RESTART_BACKOFF_MAX_MS,
+      circuitBreakerFailures: raw.GATEHOUSE_RUNTIME_CIRCUIT_BREAKER_FAILURES,
+      stopGraceMs: raw.GATEHOUSE_RUNTIME_STOP_GRACE_MS,
+      stderrLines: 200,
+    }),
   });
 }

@@ -44,3 +44,12 @@ export function withTransaction<T>(
 ): Promise<T> {
   return ctx.em.transactional((em) => work({ ...ctx, em: em as EntityManager }));
 }
+
+/** For work Gatehouse does on its own (pinning reconciliation, supervision): audited as `system`. */
+export const systemContext = (em: EntityManager, config: Config, requestId = ''): ServiceContext => ({
+  em,
+  actor: { type: 'system' },
+  requestId,
+  ip: '',
+  config,
+});

@@ -1,4 +1,5 @@
 import { AuditChainHeadEntity, AuditEventEntity } from '../audit/entities.js';
+import { McpGrantEntity, McpPinEntity, McpServerEntity, McpVersionEntity } from '../catalog/entities.js';
 import {
   ApiTokenEntity,
   GroupEntity,
@@ -18,4 +19,8 @@ export const allEntities = [
   InstallationEntity,
   AuditEventEntity,
   AuditChainHeadEntity,
+  McpServerEntity,
+  McpVersionEntity,
+  McpGrantEntity,
+  McpPinEntity,
 ];

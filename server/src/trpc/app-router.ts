@@ -1,3 +1,4 @@
+import { catalogRouter } from '../catalog/catalog.router.js';
 import {
   apiTokensRouter,
   authRouter,
@@ -5,6 +6,7 @@ import {
   setupRouter,
   usersRouter,
 } from '../identity/identity.router.js';
+import { runtimeRouter } from '../runtime/runtime.router.js';
 import { router } from './init.js';
 
 export const appRouter = router({
@@ -13,6 +15,8 @@ export const appRouter = router({
   users: usersRouter,
   groups: groupsRouter,
   apiTokens: apiTokensRouter,
+  catalog: catalogRouter,
+  runtime: runtimeRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -2,6 +2,7 @@ import type {} from '@fastify/cookie';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { CatalogDeps } from '../catalog/catalog.service.js';
 import type { LoginThrottle } from '../identity/login-throttle.js';
 import { type ResolvedSession, resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
 import type { SetupGate } from '../identity/setup.service.js';
@@ -16,6 +17,7 @@ export interface PortalDeps {
   throttle: LoginThrottle;
   setupGate: SetupGate;
   dummyPasswordHash: Promise<string>;
+  catalog: CatalogDeps;
 }
 
 export type Authentication =

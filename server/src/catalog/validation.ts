@@ -1,0 +1,146 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { McpConfig, ValidationProblem } from '@gatehouse/schema';
+import { referencedCredentials } from '../runtime/templating.js';
+
+const COMMAND_LINE_SECRET =
+  'credentials must not appear on the command line, where any local user can read them with ps; pass them through env';
+
+async function isExecutableFile(file: string): Promise<boolean> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) return false;
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where `command` resolves: absolute paths as given, bare names through PATH, like a shell would (but without one). */
+async function commandProblem(command: string, searchPath: string): Promise<string | null> {
+  if (path.isAbsolute(command)) {
+    return (await isExecutableFile(command))
+      ? null
+      : `"${command}" does not exist or is not an executable file`;
+  }
+  if (command.includes('/') || command.includes('\\')) {
+    return 'must be an absolute path or a command name found on PATH';
+  }
+  for (const dir of searchPath.split(path.delimiter).filter(Boolean)) {
+    if (await isExecutableFile(path.join(dir, command))) return null;
+  }
+  return `command "${command}" was not found on PATH`;
+}
+
+/**
+ * Checks a config beyond its shape: the command resolves, the URL is http(s) without embedded credentials,
+ * every `{{credential:NAME}}` names a field, injections fit the transport and do not collide, and every field
+ * is used. Returns every problem with its path; an empty list means valid.
+ */
+export async function validateConfig(
+  config: McpConfig,
+  searchPath: string = process.env.PATH ?? '',
+): Promise<ValidationProblem[]> {
+  const problems: ValidationProblem[] = [];
+  const problem = (at: string, message: string) => problems.push({ path: at, message });
+  const { connection, credentials } = config;
+  const fieldNames = new Set<string>();
+  const used = new Set<string>();
+  const injected = new Map<string, string>();
+
+  credentials.forEach((field, index) => {
+    if (fieldNames.has(field.name))
+      problem(`credentials.${index}.name`, `duplicate credential name "${field.name}"`);
+    fieldNames.add(field.name);
+    if (!field.inject) return;
+    used.add(field.name);
+    const wanted = connection.transport === 'stdio' ? 'env' : 'header';
+    if (field.inject.into !== wanted) {
+      problem(
+        `credentials.${index}.inject`,
+        `a ${connection.transport} MCP receives credentials as ${wanted === 'env' ? 'environment variables' : 'headers'}`,
+      );
+    }
+    const target = field.inject.into === 'header' ? field.inject.name.toLowerCase() : field.inject.name;
+    const other = injected.get(target);
+    if (other)
+      problem(`credentials.${index}.inject`, `"${field.inject.name}" is already injected by "${other}"`);
+    injected.set(target, field.name);
+  });
+
+  const checkReferences = (at: string, value: string) => {
+    for (const name of referencedCredentials(value)) {
+      used.add(name);
+      if (!fieldNames.has(name)) problem(at, `references unknown credential "${name}"`);
+    }
+  };
+
+  if (connection.transport === 'stdio') {
+    if (referencedCredentials(connection.command).length > 0)
+      problem('connection.command', COMMAND_LINE_SECRET);
+    else {
+      const commandIssue = await commandProblem(connection.command, connection.env.PATH ?? searchPath);
+      if (commandIssue) problem('connection.command', commandIssue);
+    }
+    connection.args.forEach((arg, index) => {
+      if (referencedCredentials(arg).length > 0) problem(`connection.args.${index}`, COMMAND_LINE_SECRET);
+    });
+    for (const [name, value] of Object.entries(connection.env)) {
+      checkReferences(`connection.env.${name}`, value);
+      if (injected.has(name))
+        problem(`connection.env.${name}`, `is also injected by credential "${injected.get(name)}"`);
+    }
+    if (connection.cwd !== null) {
+      if (!path.isAbsolute(connection.cwd)) problem('connection.cwd', 'must be an absolute path');
+      else if (
+        !(await stat(connection.cwd).then(
+          (info) => info.isDirectory(),
+          () => false,
+        ))
+      ) {
+        problem('connection.cwd', `"${connection.cwd}" is not an existing directory`);
+      }
+    }
+  } else {
+    let url: URL | undefined;
+    try {
+      url = new URL(connection.url);
+    } catch {
+      problem('connection.url', 'is not a valid URL');
+    }
+    if (url) {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        problem('connection.url', 'must use http or https');
+      if (url.username || url.password) {
+        problem(
+          'connection.url',
+          'must not contain credentials; use a credential field injected as a header',
+        );
+      }
+    }
+    if (referencedCredentials(connection.url).length > 0) {
+      problem(
+        'connection.url',
+        'credentials must not appear in the URL, which ends up in logs; use a header',
+      );
+    }
+    for (const [name, value] of Object.entries(connection.headers)) {
+      checkReferences(`connection.headers.${name}`, value);
+      if (injected.has(name.toLowerCase())) {
+        problem(
+          `connection.headers.${name}`,
+          `is also injected by credential "${injected.get(name.toLowerCase())}"`,
+        );
+      }
+    }
+  }
+
+  credentials.forEach((field, index) => {
+    if (!used.has(field.name)) {
+      problem(`credentials.${index}`, `credential "${field.name}" is never used: inject it or reference it`);
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,459 @@
+import type { InstanceState, InstanceStatus, McpConfig } from '@gatehouse/schema';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { RuntimeSettings } from '../platform/config.js';
+import { DomainError } from '../platform/errors.js';
+import {
+  type Downstream,
+  listToolsAndPrompts,
+  openDownstream,
+  ProtocolVersionRefused,
+  type ToolAndPromptListing,
+} from './downstream.js';
+import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
+import { resolveLaunch } from './templating.js';
+
+/** What one instance runs: a published config version, for everyone (shared) or for one user. */
+export interface InstanceSpec {
+  readonly key: string;
+  readonly mcpId: string;
+  readonly slug: string;
+  readonly versionId: string;
+  readonly userId: string | null;
+  readonly config: McpConfig;
+}
+
+export interface InstanceHooks {
+  /** Decrypted credential values for this instance; called at each start and never cached by the runtime. */
+  credentialsFor(spec: InstanceSpec): Promise<Record<string, string>>;
+  /** Every (re)connection and every list_changed hands the fresh listing to pinning. */
+  onListing(spec: InstanceSpec, listing: ToolAndPromptListing): Promise<void>;
+  /** The instance stopped for good (idle, admin, retired): the manager forgets it. */
+  onStopped(instance: McpInstance): void;
+  readonly settings: RuntimeSettings;
+  readonly log: Logger;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+const unavailable = (message: string) => new DomainError('DOWNSTREAM_UNAVAILABLE', message);
+
+interface Waiter {
+  admit(): void;
+  refuse(error: Error): void;
+}
+
+/**
+ * One supervised downstream connection: started lazily, health-checked, restarted with exponential backoff
+ * after a crash, guarded by a circuit breaker, and bounded in concurrent calls.
+ */
+export class McpInstance {
+  private state: InstanceState = 'stopped';
+  private downstream: Downstream | undefined;
+  private starting: Promise<Downstream> | undefined;
+  private stderr: StderrRing;
+  private inFlight = 0;
+  private readonly waiters: Waiter[] = [];
+  private restarts = 0;
+  private consecutiveFailures = 0;
+  private startedAt: Date | null = null;
+  private lastUsedAt: Date | null = null;
+  private lastError: string | null = null;
+  private nextRestartAt: Date | null = null;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private listingChain: Promise<void> = Promise.resolve();
+  private stopRequested: string | null = null;
+  /** Set once stopped for good: a stale reference can never start an unsupervised process. */
+  private terminated = false;
+  private hasStartedBefore = false;
+  /** This start's credential values, kept only to redact them from captured output and error messages. */
+  private secrets: readonly string[] = [];
+
+  constructor(
+    readonly spec: InstanceSpec,
+    private readonly hooks: InstanceHooks,
+  ) {
+    this.stderr = new StderrRing(hooks.settings.stderrLines, []);
+  }
+
+  get key(): string {
+    return this.spec.key;
+  }
+
+  get isIdle(): boolean {
+    return this.inFlight === 0 && this.waiters.length === 0 && this.starting === undefined;
+  }
+
+  idleSince(): number {
+    return (this.lastUsedAt ?? this.startedAt ?? new Date(0)).getTime();
+  }
+
+  get isReady(): boolean {
+    return this.state === 'ready';
+  }
+
+  /** Starts the downstream if it is not running; shared by concurrent callers. */
+  async ensureStarted(): Promise<Downstream> {
+    if (this.state === 'ready' && this.downstream) return this.downstream;
+    if (this.starting) return this.starting;
+    if (this.terminated || this.state === 'stopping') {
+      throw unavailable(`MCP "${this.spec.slug}" was stopped (${this.stopRequested ?? 'stopped'})`);
+    }
+    if (this.state === 'backoff') {
+      const seconds = Math.max(0, Math.ceil(((this.nextRestartAt?.getTime() ?? 0) - Date.now()) / 1000));
+      throw unavailable(
+        `MCP "${this.spec.slug}" is restarting after a failure (${this.lastError}); next attempt in ${seconds}s`,
+      );
+    }
+    if (this.state === 'circuit_open') {
+      throw unavailable(
+        `MCP "${this.spec.slug}" failed ${this.consecutiveFailures} times in a row (${this.lastError}); ` +
+          'calls are refused until it recovers or an admin restarts it',
+      );
+    }
+    return this.start();
+  }
+
+  private start(): Promise<Downstream> {
+    this.state = 'starting';
+    const attempt = this.connect();
+    this.starting = attempt;
+    attempt.then(
+      () => {
+        this.starting = undefined;
+      },
+      (error: unknown) => {
+        this.starting = undefined;
+        if (error instanceof DomainError && error.code === 'PRECONDITION_FAILED') {
+          // A configuration problem (missing credentials): retrying cannot help, so do not back off.
+          this.lastError = error.message;
+          this.terminate();
+        } else {
+          this.recordFailure(this.describe(error));
+        }
+      },
+    );
+    return attempt.catch((error: unknown) => {
+      throw this.toDomainError(error);
+    });
+  }
+
+  private async connect(): Promise<Downstream> {
+    const { config } = this.spec;
+    const credentials = await this.hooks.credentialsFor(this.spec);
+    const missing = config.credentials.filter((field) => field.required && !credentials[field.name]);
+    if (missing.length > 0) {
+      throw new DomainError(
+        'PRECONDITION_FAILED',
+        `MCP "${this.spec.slug}" needs credentials that are not set: ${missing.map((f) => f.label).join(', ')}`,
+      );
+    }
+    this.secrets = Object.values(credentials);
+    this.stderr = new StderrRing(this.hooks.settings.stderrLines, this.secrets);
+    const stderr = this.stderr;
+    let downstream: Downstream | undefined;
+    downstream = await openDownstream({
+      connection: config.connection,
+      launch: resolveLaunch(config.connection, config.credentials, credentials),
+      connectTimeoutMs: config.timeouts.connectMs,
+      // Room for a response at the limit plus its JSON-RPC envelope; bigger messages end the connection.
+      maxMessageBytes: this.hooks.settings.maxResponseBytes * 2 + 65_536,
+      stopGraceMs: this.hooks.settings.stopGraceMs,
+      onStderr: (chunk) => stderr.write(chunk),
+      onClose: () => this.onConnectionClosed(downstream),
+      onListChanged: () => {
+        if (downstream) this.relist(downstream);
+      },
+    });
+    const listing = await listToolsAndPrompts(downstream, config.timeouts.connectMs).catch(
+      async (error: unknown) => {
+        await downstream?.close().catch(() => undefined);
+        throw error;
+      },
+    );
+    await this.hooks.onListing(this.spec, listing);
+    if (this.stopRequested) {
+      await downstream.close().catch(() => undefined);
+      throw unavailable(`MCP "${this.spec.slug}" was stopped while starting (${this.stopRequested})`);
+    }
+    this.downstream = downstream;
+    this.state = 'ready';
+    this.startedAt = new Date();
+    if (this.hasStartedBefore) this.restarts++;
+    this.hasStartedBefore = true;
+    this.nextRestartAt = null;
+    this.hooks.log.info({ mcp: this.spec.slug, key: this.key, pid: downstream.pid }, 'downstream MCP ready');
+    return downstream;
+  }
+
+  /** Re-lists after `list_changed`; serialized so listings are reconciled in the order they were taken. */
+  private relist(downstream: Downstream): void {
+    this.listingChain = this.listingChain
+      .then(async () => {
+        if (this.downstream !== downstream) return;
+        const listing = await listToolsAndPrompts(downstream, this.spec.config.timeouts.connectMs);
+        await this.hooks.onListing(this.spec, listing);
+      })
+      .catch((error: unknown) =>
+        this.hooks.log.warn({ mcp: this.spec.slug, err: error }, 'could not re-list after list_changed'),
+      );
+  }
+
+  private onConnectionClosed(downstream: Downstream | undefined): void {
+    if (!downstream || this.downstream !== downstream) return;
+    this.downstream = undefined;
+    const why = downstream.exitDescription() ?? 'the connection closed';
+    this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, why }, 'downstream MCP went away');
+    this.recordFailure(why);
+  }
+
+  /** A failed start, crash or missed ping: back off and retry, or open the circuit after too many in a row. */
+  private recordFailure(reason: string): void {
+    this.lastError = reason;
+    if (this.stopRequested) return;
+    this.consecutiveFailures++;
+    const { restartBackoffMs, restartBackoffMaxMs, circuitBreakerFailures } = this.hooks.settings;
+    const delay = Math.min(restartBackoffMs * 2 ** (this.consecutiveFailures - 1), restartBackoffMaxMs);
+    const circuitOpen = this.consecutiveFailures >= circuitBreakerFailures;
+    this.state = circuitOpen ? 'circuit_open' : 'backoff';
+    // With the circuit open, probe at the longest interval instead of giving up for good.
+    const wait = circuitOpen ? restartBackoffMaxMs : delay;
+    this.nextRestartAt = new Date(Date.now() + wait);
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.state !== 'backoff' && this.state !== 'circuit_open') return;
+      this.start().catch(() => undefined);
+    }, wait);
+    this.restartTimer.unref();
+  }
+
+  private describe(error: unknown): string {
+    if (error instanceof DomainError) return error.message;
+    if (error instanceof ProtocolVersionRefused) return error.message;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `cannot start: command "${this.commandName()}" was not found`;
+    if (code === 'EACCES') return `cannot start: command "${this.commandName()}" is not executable`;
+    const exit = this.downstream?.exitDescription();
+    return this.redact(exit ?? (error instanceof Error ? error.message : String(error)));
+  }
+
+  private commandName(): string {
+    const { connection } = this.spec.config;
+    return connection.transport === 'stdio' ? connection.command : connection.url;
+  }
+
+  private redact(text: string): string {
+    return redactSecrets(text, this.secrets);
+  }
+
+  private toDomainError(error: unknown): DomainError {
+    if (error instanceof DomainError) return error;
+    return unavailable(`MCP "${this.spec.slug}" could not start: ${this.lastError ?? this.describe(error)}`);
+  }
+
+  /** Calls one tool, waiting for a concurrency slot if needed; every failure is a clear DomainError. */
+  async callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<CallToolResult> {
+    this.lastUsedAt = new Date();
+    await this.acquireSlot(options.signal);
+    try {
+      const downstream = await this.ensureStarted();
+      const { callMs } = this.spec.config.timeouts;
+      let result: CallToolResult;
+      try {
+        result = (await downstream.client.callTool({ name, arguments: args }, undefined, {
+          timeout: callMs,
+          signal: options.signal,
+          onprogress: options.onProgress,
+        })) as CallToolResult;
+      } catch (error) {
+        throw this.callError(error, downstream);
+      }
+      const size = Buffer.byteLength(JSON.stringify(result));
+      if (size > this.hooks.settings.maxResponseBytes) {
+        throw new DomainError(
+          'DOWNSTREAM_FAILED',
+          `Tool "${name}" of MCP "${this.spec.slug}" returned ${formatBytes(size)}, more than the ` +
+            `${formatBytes(this.hooks.settings.maxResponseBytes)} response limit`,
+        );
+      }
+      this.consecutiveFailures = 0;
+      return result;
+    } finally {
+      this.lastUsedAt = new Date();
+      this.releaseSlot();
+    }
+  }
+
+  private callError(error: unknown, downstream: Downstream): DomainError {
+    if (error instanceof McpError) {
+      if (error.code === McpErrorCode.RequestTimeout) {
+        return new DomainError(
+          'DOWNSTREAM_TIMEOUT',
+          `MCP "${this.spec.slug}" did not answer within ${this.spec.config.timeouts.callMs / 1000}s; the call was cancelled`,
+        );
+      }
+      if (error.code === McpErrorCode.ConnectionClosed) {
+        const why = this.stopRequested ?? downstream.exitDescription() ?? 'the connection closed';
+        return unavailable(`MCP "${this.spec.slug}" stopped during the call (${why})`);
+      }
+      return new DomainError(
+        'DOWNSTREAM_FAILED',
+        `MCP "${this.spec.slug}" refused the call: ${this.redact(error.message)}`,
+      );
+    }
+    if (error instanceof Error && error.name === 'AbortError') {
+      return new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client');
+    }
+    return new DomainError(
+      'DOWNSTREAM_FAILED',
+      `MCP "${this.spec.slug}" failed: ${this.redact(error instanceof Error ? error.message : String(error))}`,
+    );
+  }
+
+  private acquireSlot(signal: AbortSignal | undefined): Promise<void> {
+    const { maxConcurrentCalls } = this.spec.config.limits;
+    if (this.inFlight < maxConcurrentCalls) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    // A short queue: as many waiting as running; beyond that, refuse at once instead of piling up.
+    if (this.waiters.length >= maxConcurrentCalls) {
+      return Promise.reject(
+        new DomainError(
+          'CAPACITY_EXCEEDED',
+          `MCP "${this.spec.slug}" is at its limit of ${maxConcurrentCalls} concurrent calls with ` +
+            `${this.waiters.length} waiting; try again shortly`,
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        remove();
+        reject(
+          new DomainError(
+            'DOWNSTREAM_TIMEOUT',
+            `MCP "${this.spec.slug}" stayed busy for ${this.spec.config.timeouts.callMs / 1000}s`,
+          ),
+        );
+      }, this.spec.config.timeouts.callMs);
+      const onAbort = () => {
+        remove();
+        reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
+      };
+      const waiter: Waiter = {
+        admit: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          this.inFlight++;
+          resolve();
+        },
+        refuse: (error) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      const remove = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private releaseSlot(): void {
+    this.inFlight--;
+    this.waiters.shift()?.admit();
+  }
+
+  /** Health check: a missed ping counts as a crash (the connection is dropped and restarted with backoff). */
+  async ping(timeoutMs: number): Promise<void> {
+    const downstream = this.downstream;
+    if (this.state !== 'ready' || !downstream) return;
+    try {
+      await downstream.client.ping({ timeout: timeoutMs });
+    } catch {
+      if (this.downstream !== downstream) return;
+      this.downstream = undefined;
+      this.hooks.log.warn({ mcp: this.spec.slug, key: this.key }, 'downstream MCP did not answer ping');
+      this.recordFailure(`did not answer a health ping within ${timeoutMs / 1000}s`);
+      await downstream.close().catch(() => undefined);
+    }
+  }
+
+  /** Stops the downstream now; in-flight calls fail with `reason`. New calls already go to a fresh instance. */
+  async stop(reason: string): Promise<void> {
+    if (this.terminated) return;
+    this.stopRequested = reason;
+    this.terminate();
+    this.state = 'stopping';
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.nextRestartAt = null;
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.refuse(unavailable(`MCP "${this.spec.slug}" was stopped (${reason})`));
+    }
+    await this.starting?.catch(() => undefined);
+    const downstream = this.downstream;
+    this.downstream = undefined;
+    await downstream?.close().catch(() => undefined);
+    this.state = 'stopped';
+    this.hooks.log.info({ mcp: this.spec.slug, key: this.key, reason }, 'downstream MCP stopped');
+  }
+
+  /** Leaves the manager for good, synchronously, so no new call can reach this instance. */
+  private terminate(): void {
+    this.terminated = true;
+    this.state = 'stopped';
+    this.hooks.onStopped(this);
+  }
+
+  /** Stops once in-flight calls finish (bounded by the call timeout); used when a new config version goes live. */
+  async retire(reason: string): Promise<void> {
+    const deadline = Date.now() + this.spec.config.timeouts.callMs;
+    while (!this.isIdle && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await this.stop(reason);
+  }
+
+  logs(): LogLine[] {
+    return this.stderr.snapshot();
+  }
+
+  status(): InstanceStatus {
+    const now = Date.now();
+    return {
+      key: this.key,
+      mcpId: this.spec.mcpId,
+      slug: this.spec.slug,
+      versionId: this.spec.versionId,
+      userId: this.spec.userId,
+      state: this.state,
+      healthy: this.state === 'ready',
+      pid: this.downstream?.pid ?? null,
+      startedAt: this.state === 'ready' ? (this.startedAt?.toISOString() ?? null) : null,
+      uptimeSeconds:
+        this.state === 'ready' && this.startedAt ? Math.round((now - this.startedAt.getTime()) / 1000) : null,
+      restarts: this.restarts,
+      consecutiveFailures: this.consecutiveFailures,
+      nextRestartAt: this.nextRestartAt?.toISOString() ?? null,
+      lastError: this.lastError,
+      inFlight: this.inFlight,
+      queued: this.waiters.length,
+      lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
+    };
+  }
+}
+
+const formatBytes = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;

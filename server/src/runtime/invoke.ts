@@ -1,0 +1,44 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type LiveCatalog, type LiveMcp, pinKey } from '../catalog/live-catalog.js';
+import { DomainError, notFound } from '../platform/errors.js';
+import type { CallOptions } from './instance.js';
+import type { RuntimeManager } from './runtime-manager.js';
+
+const refused = (message: string) => new DomainError('FORBIDDEN', message);
+
+/** Why a tool of a live MCP may not be called right now, or null when it may. */
+export function toolRefusal(live: LiveMcp, tool: string): string | null {
+  if (live.status !== 'published') return `MCP "${live.slug}" is archived`;
+  const pin = live.pins.get(pinKey('tool', tool));
+  switch (pin?.state) {
+    case 'approved':
+      return null;
+    case 'changed':
+      return `Tool "${tool}" of MCP "${live.slug}" is quarantined: its definition changed after an admin approved it, and an admin must review the change`;
+    case 'new':
+      return `Tool "${tool}" of MCP "${live.slug}" is new and held until an admin approves it`;
+    case 'rejected':
+      return `Tool "${tool}" of MCP "${live.slug}" was rejected by an admin after its definition changed`;
+    case 'removed':
+      return `Tool "${tool}" of MCP "${live.slug}" is no longer offered by the server`;
+    default:
+      return `MCP "${live.slug}" has no tool "${tool}"`;
+  }
+}
+
+/**
+ * Calls an approved tool of a published MCP on the right instance (shared, or the user's own). This is the
+ * runtime half of the tool-call path; the MCP endpoint adds authentication, authorization and audit in front.
+ */
+export async function invokeTool(
+  deps: { liveCatalog: LiveCatalog; runtime: RuntimeManager },
+  request: { mcpId: string; userId: string; tool: string; args: Record<string, unknown> },
+  options?: CallOptions,
+): Promise<CallToolResult> {
+  const live = await deps.liveCatalog.get(request.mcpId);
+  if (!live) throw notFound('MCP', request.mcpId);
+  const refusal = toolRefusal(live, request.tool);
+  if (refusal) throw refused(refusal);
+  const userId = live.config.isolation === 'per-user' ? request.userId : null;
+  return deps.runtime.callTool(live, userId, request.tool, request.args, options);
+}

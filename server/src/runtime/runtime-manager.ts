@@ -1,0 +1,199 @@
+import type { InstanceStatus, McpConfig } from '@gatehouse/schema';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { RuntimeSettings } from '../platform/config.js';
+import { DomainError, notFound } from '../platform/errors.js';
+import type { ToolAndPromptListing } from './downstream.js';
+import { type CallOptions, type InstanceSpec, McpInstance } from './instance.js';
+import type { LogLine } from './stderr-ring.js';
+
+/** The published config version to run, as the live catalog knows it. */
+export interface RuntimeTarget {
+  readonly mcpId: string;
+  readonly slug: string;
+  readonly versionId: string;
+  readonly config: McpConfig;
+}
+
+/** Where decrypted credential values come from; the vault implements it. `userId` is null for shared MCPs. */
+export interface CredentialProvider {
+  credentialsFor(request: { mcpId: string; userId: string | null }): Promise<Record<string, string>>;
+}
+
+export interface RuntimeManagerOptions {
+  settings: RuntimeSettings;
+  log: Logger;
+  credentials: CredentialProvider;
+  /** Pinning: reconciles each fresh tools/prompts listing against the approved definitions. */
+  onListing(spec: InstanceSpec, listing: ToolAndPromptListing): Promise<void>;
+}
+
+const capacity = (message: string) => new DomainError('CAPACITY_EXCEEDED', message);
+const PING_TIMEOUT_MS = 10_000;
+
+/**
+ * Owns every running downstream instance: one per published config version for shared MCPs, one per
+ * (version, user) for per-user MCPs. Caps instance counts, pings, reaps idle per-user instances and stops
+ * everything (no orphaned processes) on shutdown.
+ */
+export class RuntimeManager {
+  private readonly instances = new Map<string, McpInstance>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(private readonly options: RuntimeManagerOptions) {
+    const { healthIntervalMs, idleTimeoutMs } = options.settings;
+    this.timers.push(setInterval(() => void this.pingAll(), healthIntervalMs));
+    this.timers.push(
+      setInterval(() => void this.reapIdle(), Math.max(250, Math.min(idleTimeoutMs / 4, 30_000))),
+    );
+    for (const timer of this.timers) timer.unref();
+  }
+
+  private hooksFor() {
+    return {
+      credentialsFor: (spec: InstanceSpec) =>
+        this.options.credentials.credentialsFor({ mcpId: spec.mcpId, userId: spec.userId }),
+      onListing: (spec: InstanceSpec, listing: ToolAndPromptListing) => this.options.onListing(spec, listing),
+      onStopped: (instance: McpInstance) => {
+        if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+      },
+      settings: this.options.settings,
+      log: this.options.log,
+    };
+  }
+
+  /** The instance that serves `userId` for this target, created (not yet started) if needed. */
+  instanceFor(target: RuntimeTarget, userId: string | null): McpInstance {
+    if (this.closed) throw new DomainError('DOWNSTREAM_UNAVAILABLE', 'Gatehouse is shutting down');
+    const perUser = target.config.isolation === 'per-user';
+    if (perUser && !userId) {
+      throw new DomainError('PRECONDITION_FAILED', `MCP "${target.slug}" runs per user and needs a user`);
+    }
+    const key = perUser ? `${target.versionId}/${userId}` : target.versionId;
+    const existing = this.instances.get(key);
+    if (existing) return existing;
+    if (perUser) {
+      let running = 0;
+      for (const instance of this.instances.values()) if (instance.spec.mcpId === target.mcpId) running++;
+      if (running >= target.config.limits.maxInstances) {
+        throw capacity(
+          `MCP "${target.slug}" already runs ${running} per-user instances, its limit; try again later`,
+        );
+      }
+    }
+    if (this.instances.size >= this.options.settings.maxInstances) {
+      throw capacity(
+        `Gatehouse already runs ${this.instances.size} downstream instances, its limit; try again later`,
+      );
+    }
+    const instance = new McpInstance(
+      {
+        key,
+        mcpId: target.mcpId,
+        slug: target.slug,
+        versionId: target.versionId,
+        userId,
+        config: target.config,
+      },
+      this.hooksFor(),
+    );
+    this.instances.set(key, instance);
+    return instance;
+  }
+
+  callTool(
+    target: RuntimeTarget,
+    userId: string | null,
+    tool: string,
+    args: Record<string, unknown>,
+    options?: CallOptions,
+  ): Promise<CallToolResult> {
+    return this.instanceFor(target, userId).callTool(tool, args, options);
+  }
+
+  /** Eager start for shared MCPs on publish; failures are logged and follow the normal backoff. */
+  warm(target: RuntimeTarget): void {
+    this.instanceFor(target, null)
+      .ensureStarted()
+      .catch((error: unknown) =>
+        this.options.log.warn({ mcp: target.slug, err: error }, 'eager start of downstream MCP failed'),
+      );
+  }
+
+  private matching(predicate: (instance: McpInstance) => boolean): McpInstance[] {
+    return [...this.instances.values()].filter(predicate);
+  }
+
+  /** Archive or kill switch: stop every instance of the MCP at once. */
+  async stopMcp(mcpId: string, reason: string): Promise<void> {
+    await Promise.all(this.matching((i) => i.spec.mcpId === mcpId).map((i) => i.stop(reason)));
+  }
+
+  /** A new config version went live: old-version instances finish their calls, then stop. */
+  async retireOldVersions(mcpId: string, liveVersionId: string): Promise<void> {
+    const old = this.matching((i) => i.spec.mcpId === mcpId && i.spec.versionId !== liveVersionId);
+    for (const instance of old) this.instances.delete(instance.key);
+    await Promise.all(old.map((i) => i.retire('a new configuration version went live')));
+  }
+
+  async stopUser(userId: string, reason: string): Promise<void> {
+    await Promise.all(this.matching((i) => i.spec.userId === userId).map((i) => i.stop(reason)));
+  }
+
+  list(mcpId?: string): InstanceStatus[] {
+    return this.matching((i) => mcpId === undefined || i.spec.mcpId === mcpId)
+      .map((i) => i.status())
+      .sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  private get(key: string): McpInstance {
+    const instance = this.instances.get(key);
+    if (!instance) throw notFound('Instance', key);
+    return instance;
+  }
+
+  describe(key: string): InstanceStatus {
+    return this.get(key).status();
+  }
+
+  logs(key: string): LogLine[] {
+    return this.get(key).logs();
+  }
+
+  async stop(key: string, reason: string): Promise<void> {
+    await this.get(key).stop(reason);
+  }
+
+  /** Stops the instance and starts a fresh one (failure count and circuit reset); returns its status. */
+  async restart(key: string): Promise<InstanceStatus> {
+    const old = this.get(key);
+    await old.stop('restarted by an admin');
+    const fresh = this.instanceFor(
+      { mcpId: old.spec.mcpId, slug: old.spec.slug, versionId: old.spec.versionId, config: old.spec.config },
+      old.spec.userId,
+    );
+    await fresh.ensureStarted().catch(() => undefined);
+    return fresh.status();
+  }
+
+  private async pingAll(): Promise<void> {
+    await Promise.all(this.matching((i) => i.isReady).map((i) => i.ping(PING_TIMEOUT_MS)));
+  }
+
+  /** Per-user instances idle past the timeout stop; one with a call in flight or queued is never touched. */
+  private async reapIdle(): Promise<void> {
+    const cutoff = Date.now() - this.options.settings.idleTimeoutMs;
+    const idle = this.matching(
+      (i) => i.spec.userId !== null && i.isReady && i.isIdle && i.idleSince() < cutoff,
+    );
+    await Promise.all(idle.map((i) => i.stop('idle timeout')));
+  }
+
+  /** Stops every instance and reaps every child process. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await Promise.all(this.matching(() => true).map((i) => i.stop('Gatehouse is shutting down')));
+  }
+}
