@@ -167,7 +167,7 @@ const toPlaceholders = (values: Record<string, string>) =>
   Object.fromEntries(
     Object.entries(values).map(([k, value]) => [
       k,
-      value.replace(/\{\{credential:([A-Za-z0-9_]+)\}\}/g, '${$1}'),
+      value.replace(/\{\{credential:([A-Za-z0-9_]+)\}\}/g, (_, name: string) => `\${${name}}`),
     ]),
   );
 

@@ -29,7 +29,8 @@ export interface RuntimeManagerOptions {
 }
 
 const capacity = (message: string) => new DomainError('CAPACITY_EXCEEDED', message);
-const PING_TIMEOUT_MS = 10_000;
+/** A healthy server answers a ping in milliseconds; waiting longer than the ping interval helps nobody. */
+const MAX_PING_TIMEOUT_MS = 10_000;
 
 /**
  * Owns every running downstream instance: one per published config version for shared MCPs, one per
@@ -102,7 +103,7 @@ export class RuntimeManager {
     return instance;
   }
 
-  callTool(
+  async callTool(
     target: RuntimeTarget,
     userId: string | null,
     tool: string,
@@ -178,7 +179,8 @@ export class RuntimeManager {
   }
 
   private async pingAll(): Promise<void> {
-    await Promise.all(this.matching((i) => i.isReady).map((i) => i.ping(PING_TIMEOUT_MS)));
+    const timeout = Math.min(MAX_PING_TIMEOUT_MS, this.options.settings.healthIntervalMs);
+    await Promise.all(this.matching((i) => i.isReady).map((i) => i.ping(timeout)));
   }
 
   /** Per-user instances idle past the timeout stop; one with a call in flight or queued is never touched. */
