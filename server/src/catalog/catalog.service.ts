@@ -87,11 +87,10 @@ async function summaries(ctx: ServiceContext, rows: McpServerRow[]): Promise<Mcp
   const versionIds = rows
     .flatMap((row) => [row.liveVersionId, row.candidateVersionId])
     .filter((v): v is string => typeof v === 'string');
-  const [versions, grants, pending] = await Promise.all([
-    ctx.em.find(McpVersionEntity, { id: { $in: versionIds } }),
-    ctx.em.find(McpGrantEntity, { mcp: { $in: ids } }, { orderBy: { group: 'asc' } }),
-    ctx.em.find(McpPinEntity, { mcp: { $in: ids }, state: { $in: ['changed', 'new'] } }),
-  ]);
+  // Sequential on purpose: inside a transaction all queries share one connection.
+  const versions = await ctx.em.find(McpVersionEntity, { id: { $in: versionIds } });
+  const grants = await ctx.em.find(McpGrantEntity, { mcp: { $in: ids } }, { orderBy: { group: 'asc' } });
+  const pending = await ctx.em.find(McpPinEntity, { mcp: { $in: ids }, state: { $in: ['changed', 'new'] } });
   const versionById = new Map(versions.map((v) => [v.id, v]));
   return rows.map((row) => {
     const shown = versionById.get(row.liveVersionId ?? row.candidateVersionId ?? '');
@@ -131,10 +130,8 @@ export async function listMcps(
 
 async function detail(ctx: ServiceContext, mcp: McpServerRow): Promise<McpDetail> {
   const [summary] = await summaries(ctx, [mcp]);
-  const [live, candidate] = await Promise.all([
-    loadVersion(ctx, mcp.liveVersionId),
-    loadVersion(ctx, mcp.candidateVersionId),
-  ]);
+  const live = await loadVersion(ctx, mcp.liveVersionId);
+  const candidate = await loadVersion(ctx, mcp.candidateVersionId);
   return {
     ...(summary as McpSummary),
     live: live ? toVersion(live) : null,

@@ -28,7 +28,10 @@ const baseSettings: RuntimeSettings = {
 };
 
 /** Unit-level harness: the real runtime and real processes, with an in-memory credential source. */
-function harness(settings: Partial<RuntimeSettings> = {}, credentials: Record<string, Record<string, string>> = {}) {
+function harness(
+  settings: Partial<RuntimeSettings> = {},
+  credentials: Record<string, Record<string, string>> = {},
+) {
   const listings: { key: string; listing: ToolAndPromptListing }[] = [];
   const runtime = new RuntimeManager({
     settings: { ...baseSettings, ...settings },
@@ -57,7 +60,10 @@ function target(config: McpConfigInput): RuntimeTarget {
   };
 }
 
-const fixture = (overrides: Partial<McpConfigInput> = {}, env: Record<string, string> = {}): McpConfigInput => ({
+const fixture = (
+  overrides: Partial<McpConfigInput> = {},
+  env: Record<string, string> = {},
+): McpConfigInput => ({
   connection: { transport: 'stdio', ...fixtureStdioCommand(), env },
   timeouts: { connectMs: 20_000, callMs: 5000 },
   ...overrides,
@@ -67,7 +73,9 @@ const perUserFixture = (overrides: Partial<McpConfigInput> = {}): McpConfigInput
   fixture(
     {
       isolation: 'per-user',
-      credentials: [{ name: 'API_KEY', label: 'API key', inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' } }],
+      credentials: [
+        { name: 'API_KEY', label: 'API key', inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' } },
+      ],
       ...overrides,
     },
     { FIXTURE_STDERR_CREDENTIAL: '1' },
@@ -96,14 +104,20 @@ afterEach(async () => {
 
 afterAll(async () => {
   // Every downstream process this suite started is gone: nothing leaked.
-  await waitFor(() => descendantPids().filter((pid) => !childrenBefore.includes(pid)).length === 0, 'children to exit');
+  await waitFor(
+    () => descendantPids().filter((pid) => !childrenBefore.includes(pid)).length === 0,
+    'children to exit',
+  );
   expect(descendantPids().filter((pid) => !childrenBefore.includes(pid))).toEqual([]);
 });
 
 describe('per-user instances', () => {
   it('run one process per user, each with only its own credential and an allow-listed environment', async () => {
     process.env.GATEHOUSE_PARENT_SECRET = 'parent-secret-never-inherited';
-    const { runtime } = harness({}, { usr_alice: { API_KEY: 'alice-key-123' }, usr_bob: { API_KEY: 'bob-key-456' } });
+    const { runtime } = harness(
+      {},
+      { usr_alice: { API_KEY: 'alice-key-123' }, usr_bob: { API_KEY: 'bob-key-456' } },
+    );
     const mcp = target(perUserFixture());
     const [alice, bob] = await Promise.all([
       runtime.callTool(mcp, 'usr_alice', 'whoami', {}),
@@ -206,7 +220,11 @@ describe('supervision', () => {
   });
 
   it('doubles the backoff on each consecutive failure and opens the circuit after repeated failures', async () => {
-    const { runtime } = harness({ restartBackoffMs: 200, circuitBreakerFailures: 3, restartBackoffMaxMs: 60_000 });
+    const { runtime } = harness({
+      restartBackoffMs: 200,
+      circuitBreakerFailures: 3,
+      restartBackoffMaxMs: 60_000,
+    });
     const mcp = target({
       connection: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] },
       timeouts: { connectMs: 5000, callMs: 5000 },
@@ -275,7 +293,11 @@ describe('supervision', () => {
     const mcp = target(fixture());
     const pid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
     process.kill(pid, 'SIGSTOP');
-    await waitFor(() => runtime.list(mcp.mcpId)[0]?.lastError?.includes('health ping'), 'a missed ping', 10_000);
+    await waitFor(
+      () => runtime.list(mcp.mcpId)[0]?.lastError?.includes('health ping'),
+      'a missed ping',
+      10_000,
+    );
     await waitFor(() => !isAlive(pid), 'the frozen process to be killed', 10_000);
     await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', 15_000);
     const fresh = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {})));
@@ -364,7 +386,11 @@ describe('transports and real servers', () => {
     try {
       const { runtime } = harness({}, { usr_h: { TOKEN: 'header-secret-1' } });
       const mcp = target({
-        connection: { transport: 'streamable-http', url: server.url, headers: { 'x-fixture-credential': '{{credential:TOKEN}}' } },
+        connection: {
+          transport: 'streamable-http',
+          url: server.url,
+          headers: { 'x-fixture-credential': '{{credential:TOKEN}}' },
+        },
         isolation: 'per-user',
         credentials: [{ name: 'TOKEN', label: 'Token' }],
       });
@@ -381,7 +407,9 @@ describe('transports and real servers', () => {
       const { runtime, listings } = harness({}, { shared: { TOKEN: 'sse-secret' } });
       const mcp = target({
         connection: { transport: 'sse', url: server.url },
-        credentials: [{ name: 'TOKEN', label: 'Token', inject: { into: 'header', name: 'x-fixture-credential' } }],
+        credentials: [
+          { name: 'TOKEN', label: 'Token', inject: { into: 'header', name: 'x-fixture-credential' } },
+        ],
       });
       expect(textOf(await runtime.callTool(mcp, null, 'echo', { message: 'over sse' }))).toBe('over sse');
       const info = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {})));
@@ -426,6 +454,8 @@ describe('transports and real servers', () => {
     });
     expect(textOf(created)).toContain('gatehouse');
     const names = listings.map((entry) => entry.listing.tools.map((tool) => tool.name));
-    expect(names.flat()).toEqual(expect.arrayContaining(['echo', 'get-env', 'create_entities', 'read_graph']));
+    expect(names.flat()).toEqual(
+      expect.arrayContaining(['echo', 'get-env', 'create_entities', 'read_graph']),
+    );
   });
 });
