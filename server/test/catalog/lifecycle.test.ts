@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { McpConfigInput } from '@gatehouse/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeTool } from '../../src/runtime/invoke.js';
@@ -11,6 +13,7 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
+import { descendantPids, waitFor } from '../support/processes.js';
 
 const PASSWORD = 'Plenty-long-passphrase-9';
 const FIXTURE_TOOLS = [
@@ -40,12 +43,19 @@ describe('catalog lifecycle', () => {
   let admin: PortalClient;
   let adminId: string;
 
+  let childrenBefore: number[];
+
   beforeAll(async () => {
+    childrenBefore = descendantPids();
     gh = await startTestGatehouse();
     admin = await setUpAdmin(gh);
     adminId = (await admin.auth.me.query()).user.id;
   });
-  afterAll(() => gh.stop());
+  afterAll(async () => {
+    await gh.stop();
+    // Shutting Gatehouse down reaps every downstream it started.
+    expect(descendantPids().filter((pid) => !childrenBefore.includes(pid))).toEqual([]);
+  });
 
   async function signedInUser(username: string, groupIds: string[] = []) {
     const user = await admin.users.create.mutate({
@@ -431,5 +441,57 @@ describe('catalog lifecycle', () => {
       ['runtime.restart', adminId, 'testing'],
       ['runtime.stop', adminId, null],
     ]);
+  });
+
+  it('starts an eager shared MCP as soon as it is published', async () => {
+    const eager = await admin.catalog.create.mutate({
+      slug: 'eager',
+      name: 'Eager',
+      config: fixtureConfig({ startMode: 'eager' }),
+    });
+    await admin.catalog.validate.mutate({ id: eager.id });
+    await admin.catalog.discover.mutate({ id: eager.id });
+    expect(gh.runtime.list(eager.id)).toEqual([]);
+    await admin.catalog.publish.mutate({ id: eager.id });
+    await waitFor(() => gh.runtime.list(eager.id)[0]?.state === 'ready', 'the eager start');
+    await admin.catalog.archive.mutate({ id: eager.id });
+  });
+
+  it('discovers @modelcontextprotocol/server-everything: tools, prompts and resource templates', async () => {
+    const require = createRequire(import.meta.url);
+    const entry = path.join(
+      path.dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')),
+      'dist/index.js',
+    );
+    const everything = await admin.catalog.create.mutate({
+      slug: 'everything',
+      name: 'Everything',
+      config: { connection: { transport: 'stdio', command: process.execPath, args: [entry, 'stdio'] } },
+    });
+    expect((await admin.catalog.validate.mutate({ id: everything.id })).status).toBe('valid');
+    const discovery = (await admin.catalog.discover.mutate({ id: everything.id })).candidate?.discovery;
+    expect(discovery?.tools.map((tool) => tool.name)).toEqual(
+      expect.arrayContaining(['echo', 'get-env', 'get-sum', 'trigger-long-running-operation']),
+    );
+    expect(discovery?.tools).toHaveLength(13);
+    expect(discovery?.prompts.map((prompt) => prompt.name)).toEqual(
+      expect.arrayContaining(['simple-prompt', 'args-prompt']),
+    );
+    expect(discovery?.resourceTemplates.length).toBeGreaterThan(0);
+    expect(discovery?.capabilities).toHaveProperty('tools');
+  });
+
+  it('follows pagination cursors during discovery', async () => {
+    const paged = await admin.catalog.create.mutate({
+      slug: 'paged',
+      name: 'Paged',
+      config: {
+        connection: { transport: 'stdio', ...fixtureStdioCommand(), env: { FIXTURE_PAGE_SIZE: '3' } },
+        timeouts: { connectMs: 20_000, callMs: 10_000 },
+      },
+    });
+    await admin.catalog.validate.mutate({ id: paged.id });
+    const discovery = (await admin.catalog.discover.mutate({ id: paged.id })).candidate?.discovery;
+    expect(discovery?.tools.map((tool) => tool.name).sort()).toEqual(FIXTURE_TOOLS);
   });
 });
