@@ -494,4 +494,40 @@ describe('catalog lifecycle', () => {
     const discovery = (await admin.catalog.discover.mutate({ id: paged.id })).candidate?.discovery;
     expect(discovery?.tools.map((tool) => tool.name).sort()).toEqual(FIXTURE_TOOLS);
   });
+
+  it('negotiates protocol revisions 2025-11-25 back to 2025-03-26 and refuses older servers clearly', async () => {
+    const serverSpeaking = async (slug: string, version: string) => {
+      const mcp = await admin.catalog.create.mutate({
+        slug,
+        name: slug,
+        config: {
+          connection: {
+            transport: 'stdio',
+            ...fixtureStdioCommand(),
+            env: { FIXTURE_PROTOCOL_VERSION: version },
+          },
+          timeouts: { connectMs: 20_000, callMs: 10_000 },
+        },
+      });
+      await admin.catalog.validate.mutate({ id: mcp.id });
+      return mcp.id;
+    };
+    const oldest = await admin.catalog.discover.mutate({
+      id: await serverSpeaking('speaks-2025-03', '2025-03-26'),
+    });
+    expect(oldest.candidate?.discovery?.protocolVersion).toBe('2025-03-26');
+
+    const tooOld = await serverSpeaking('speaks-2024-11', '2024-11-05');
+    const refused = await failureOf(admin.catalog.discover.mutate({ id: tooOld }));
+    expect(refused).toMatchObject({
+      code: 'DOWNSTREAM_FAILED',
+      status: 502,
+      message:
+        'Discovery of "speaks-2024-11" failed: the server speaks MCP 2024-11-05; Gatehouse needs 2025-03-26 or newer',
+    });
+    expect((await auditRows(gh, 'mcp.discover')).find((row) => row.target_id === tooOld)).toMatchObject({
+      outcome: 'failure',
+      reason: 'the server speaks MCP 2024-11-05; Gatehouse needs 2025-03-26 or newer',
+    });
+  });
 });
