@@ -17,7 +17,14 @@ import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
 import { GroupEntity } from '../identity/entities.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
-import { conflict, DomainError, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
+import {
+  conflict,
+  DomainError,
+  fieldErrorsOf,
+  notFound,
+  preconditionFailed,
+  validationFailed,
+} from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { listEverything, openDownstream } from '../runtime/downstream.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
@@ -610,12 +617,10 @@ export async function importMcp(
   const imported = parseRegistryDocument(input.document);
   const parsedConfig = McpConfig.safeParse(imported.config);
   if (!parsedConfig.success) {
-    const fields: Record<string, string[]> = {};
-    for (const issue of parsedConfig.error.issues) {
-      const key = ['config', ...issue.path].join('.');
-      fields[key] = [...(fields[key] ?? []), issue.message];
-    }
-    throw validationFailed(fields, 'The imported configuration is invalid');
+    throw validationFailed(
+      fieldErrorsOf(parsedConfig.error.issues, ['config']),
+      'The imported configuration is invalid',
+    );
   }
   return insertMcp(
     ctx,

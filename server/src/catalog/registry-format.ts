@@ -6,7 +6,7 @@ import {
 } from '@gatehouse/schema';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { validationFailed } from '../platform/errors.js';
+import { fieldErrorsOf, validationFailed } from '../platform/errors.js';
 
 /**
  * The common registry shape (Claude Desktop's `mcpServers`, the MCP registry's server entries): name, transport,
@@ -71,12 +71,10 @@ function readDocument(text: string): unknown {
 export function parseRegistryDocument(text: string): ImportedMcp {
   const parsed = RegistryDocument.safeParse(readDocument(text));
   if (!parsed.success) {
-    const fields: Record<string, string[]> = {};
-    for (const issue of parsed.error.issues) {
-      const key = ['document', ...issue.path].join('.');
-      fields[key] = [...(fields[key] ?? []), issue.message];
-    }
-    throw validationFailed(fields, 'The document is not in the registry shape');
+    throw validationFailed(
+      fieldErrorsOf(parsed.error.issues, ['document']),
+      'The document is not in the registry shape',
+    );
   }
   let key: string | undefined;
   let server: RegistryServer;

@@ -1,4 +1,5 @@
 import type { ErrorCode, FieldErrors } from '@gatehouse/schema';
+import type { z } from 'zod';
 
 /** A failure the caller can act on. Transports map `code` to their own status once (see each adapter). */
 export class DomainError extends Error {
@@ -23,3 +24,16 @@ export const conflict = (message: string, fieldErrors?: FieldErrors) =>
   new DomainError('CONFLICT', message, fieldErrors);
 export const preconditionFailed = (message: string) => new DomainError('PRECONDITION_FAILED', message);
 export const rateLimited = (message: string) => new DomainError('RATE_LIMITED', message);
+
+/** Zod issues as field errors keyed by dotted path under `prefix` (`config.connection.url`). */
+export function fieldErrorsOf(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: readonly string[] = [],
+): FieldErrors {
+  const fields: FieldErrors = {};
+  for (const issue of issues) {
+    const key = [...prefix, ...issue.path.map(String)].join('.') || '_';
+    fields[key] = [...(fields[key] ?? []), issue.message];
+  }
+  return fields;
+}

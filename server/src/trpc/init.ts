@@ -2,7 +2,7 @@ import type { ErrorCode, ErrorData, FieldErrors } from '@gatehouse/schema';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
-import { DomainError } from '../platform/errors.js';
+import { DomainError, fieldErrorsOf } from '../platform/errors.js';
 import type { TrpcContext } from './context.js';
 
 const trpcCodeOf: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
@@ -21,15 +21,6 @@ const trpcCodeOf: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 };
 
-function zodFieldErrors(error: ZodError): FieldErrors {
-  const fields: FieldErrors = {};
-  for (const issue of error.issues) {
-    const key = issue.path.join('.') || '_';
-    fields[key] = [...(fields[key] ?? []), issue.message];
-  }
-  return fields;
-}
-
 /** The single mapping from errors to what a tRPC caller sees. Unknown errors never show their message. */
 function describeError(error: TRPCError): { code: ErrorCode; message: string; fieldErrors?: FieldErrors } {
   const cause = error.cause;
@@ -39,7 +30,7 @@ function describeError(error: TRPCError): { code: ErrorCode; message: string; fi
     return {
       code: 'VALIDATION_FAILED',
       message: 'Some fields are invalid',
-      fieldErrors: zodFieldErrors(cause),
+      fieldErrors: fieldErrorsOf(cause.issues),
     };
   }
   if (error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR') {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { McpConfigInput } from '@gatehouse/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeTool } from '../../src/runtime/invoke.js';
-import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
   failureOf,
@@ -16,18 +16,7 @@ import {
 import { descendantPids, waitFor } from '../support/processes.js';
 
 const PASSWORD = 'Plenty-long-passphrase-9';
-const FIXTURE_TOOLS = [
-  'add-tool',
-  'cancellations',
-  'crash',
-  'echo',
-  'large',
-  'progress',
-  'remove-tool',
-  'set-description',
-  'sleep',
-  'whoami',
-];
+const FIXTURE_TOOLS = FIXTURE_TOOL_NAMES;
 
 /** A registry `${NAME}` placeholder, written out literally. */
 const placeholder = (name: string) => `\${${name}}`;
