@@ -4,6 +4,12 @@ import path from 'node:path';
 import type { McpConfig, ValidationProblem } from '@gatehouse/schema';
 import { referencedCredentials } from '../runtime/templating.js';
 
+/** Names that carry secrets by convention; their values must come from credential fields, never literals. */
+const SECRET_ENV_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|ACCESS_KEY)/i;
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key']);
+const LITERAL_SECRET =
+  'looks like a secret but is a literal value, which every admin and auditor can read: define a credential field and reference it as {{credential:NAME}}';
+
 const COMMAND_LINE_SECRET =
   'credentials must not appear on the command line, where any local user can read them with ps; pass them through env';
 
@@ -89,6 +95,9 @@ export async function validateConfig(
     });
     for (const [name, value] of Object.entries(connection.env)) {
       checkReferences(`connection.env.${name}`, value);
+      if (SECRET_ENV_NAME.test(name) && value !== '' && referencedCredentials(value).length === 0) {
+        problem(`connection.env.${name}`, LITERAL_SECRET);
+      }
       if (injected.has(name))
         problem(`connection.env.${name}`, `is also injected by credential "${injected.get(name)}"`);
     }
@@ -128,6 +137,9 @@ export async function validateConfig(
     }
     for (const [name, value] of Object.entries(connection.headers)) {
       checkReferences(`connection.headers.${name}`, value);
+      if (SECRET_HEADERS.has(name.toLowerCase()) && referencedCredentials(value).length === 0) {
+        problem(`connection.headers.${name}`, LITERAL_SECRET);
+      }
       if (injected.has(name.toLowerCase())) {
         problem(
           `connection.headers.${name}`,

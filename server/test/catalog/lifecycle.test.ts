@@ -177,14 +177,36 @@ describe('catalog lifecycle', () => {
     const http = await admin.catalog.create.mutate({
       slug: 'broken-http',
       name: 'Broken HTTP',
-      config: { connection: { transport: 'streamable-http', url: 'ftp://user:pw@example.test/mcp' } },
+      config: {
+        connection: {
+          transport: 'streamable-http',
+          url: 'ftp://user:pw@example.test/mcp',
+          headers: { Authorization: 'Bearer literal-token', 'x-team': 'platform' },
+        },
+      },
     });
+    const literalSecret = expect.stringContaining('looks like a secret but is a literal value');
     expect((await admin.catalog.validate.mutate({ id: http.id })).problems).toEqual([
       { path: 'connection.url', message: 'must use http or https' },
       {
         path: 'connection.url',
         message: 'must not contain credentials; use a credential field injected as a header',
       },
+      { path: 'connection.headers.Authorization', message: literalSecret },
+    ]);
+    const literalEnv = await admin.catalog.create.mutate({
+      slug: 'literal-env',
+      name: 'Literal env',
+      config: fixtureConfig({
+        connection: {
+          transport: 'stdio',
+          ...fixtureStdioCommand(),
+          env: { GITHUB_TOKEN: 'ghp_literal', LOG_LEVEL: 'debug' },
+        },
+      }),
+    });
+    expect((await admin.catalog.validate.mutate({ id: literalEnv.id })).problems).toEqual([
+      { path: 'connection.env.GITHUB_TOKEN', message: literalSecret },
     ]);
     const detail = await admin.catalog.get.query({ id: broken.id });
     expect(detail.candidate?.validationStatus).toBe('invalid');
