@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { Description, DisplayName, GroupId, IsoDateTime, McpId, McpVersionId, Reason } from './common.js';
+import {
+  Description,
+  DisplayName,
+  GroupId,
+  hasNoNul,
+  IsoDateTime,
+  McpId,
+  McpVersionId,
+  NO_NUL_MESSAGE,
+  Reason,
+} from './common.js';
 
 /** Becomes the tool-name prefix (`slug__tool`), so it is short, lowercase and immutable once created. */
 export const McpSlug = z
@@ -25,7 +35,15 @@ export const EnvVarName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name (letters, digits, underscores)');
 export const HeaderName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'an HTTP header name');
 /** A configured value; it may reference a user credential as `{{credential:NAME}}`, resolved only at spawn. */
-const TemplatedValue = z.string().max(4096);
+const TemplatedValue = z
+  .string()
+  .max(4096)
+  .refine(
+    (value) => hasNoNul(value) && !/[\r\n]/.test(value),
+    'must be a single line without NUL characters',
+  );
+/** Free text in a config: bounded and storable. */
+const ConfigText = (max: number) => z.string().trim().min(1).max(max).refine(hasNoNul, NO_NUL_MESSAGE);
 
 const boundedRecord = (key: z.ZodString, max: number) =>
   z
@@ -36,8 +54,8 @@ const boundedRecord = (key: z.ZodString, max: number) =>
 /** A field the user (or, for shared MCPs, the admin) supplies; injected as an env var or header, or only templated. */
 export const CredentialField = z.object({
   name: CredentialName,
-  label: z.string().trim().min(1).max(128),
-  help: z.string().trim().max(1000).default(''),
+  label: ConfigText(128),
+  help: z.string().trim().max(1000).refine(hasNoNul, NO_NUL_MESSAGE).default(''),
   secret: z.boolean().default(true),
   required: z.boolean().default(true),
   inject: z
@@ -52,15 +70,15 @@ export type CredentialField = z.infer<typeof CredentialField>;
 
 export const StdioConnection = z.object({
   transport: z.literal('stdio'),
-  command: z.string().trim().min(1).max(1024),
-  args: z.array(z.string().max(4096)).max(64).default([]),
+  command: ConfigText(1024),
+  args: z.array(z.string().max(4096).refine(hasNoNul, NO_NUL_MESSAGE)).max(64).default([]),
   env: boundedRecord(EnvVarName, 64),
-  cwd: z.string().trim().min(1).max(1024).nullable().default(null),
+  cwd: ConfigText(1024).nullable().default(null),
 });
 /** The URL is only bounded here; `validate` reports whether it parses and is http(s). */
 export const HttpConnection = z.object({
   transport: z.enum(['streamable-http', 'sse']),
-  url: z.string().trim().min(1).max(2048),
+  url: ConfigText(2048),
   headers: boundedRecord(HeaderName, 32),
 });
 export const McpConnection = z.discriminatedUnion('transport', [StdioConnection, HttpConnection]);
@@ -258,10 +276,12 @@ export const Pin = z.object({
 });
 export type Pin = z.infer<typeof Pin>;
 export const PinList = z.object({ items: z.array(Pin) });
+/** `observedHash` is the definition the admin reviewed: if the downstream changed again since, it is refused. */
 export const PinDecisionInput = z.object({
   id: McpId,
   kind: PinKind,
   name: z.string().min(1).max(256),
+  observedHash: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest'),
   reason: Reason.optional(),
 });
 export type PinDecisionInput = z.infer<typeof PinDecisionInput>;

@@ -26,8 +26,11 @@ export const ApiTokenId = prefixedId('apiToken');
 export const McpId = prefixedId('mcp');
 export const McpVersionId = prefixedId('mcpVersion');
 
-export const DisplayName = z.string().trim().min(1).max(128);
-export const Description = z.string().trim().max(1000);
+/** PostgreSQL text cannot hold NUL: refusing it here keeps such input a 400 instead of a storage failure. */
+export const hasNoNul = (value: string) => !value.includes('\u0000');
+export const NO_NUL_MESSAGE = 'must not contain NUL characters';
+export const DisplayName = z.string().trim().min(1).max(128).refine(hasNoNul, NO_NUL_MESSAGE);
+export const Description = z.string().trim().max(1000).refine(hasNoNul, NO_NUL_MESSAGE);
 export const Reason = z.string().trim().min(1).max(500);
 export const IsoDateTime = z.iso.datetime({ offset: true });
 

@@ -15,6 +15,7 @@ import {
 } from '@gatehouse/schema';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
+import { canonicalJson } from '../crypto/index.js';
 import { GroupEntity } from '../identity/entities.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import {
@@ -40,9 +41,9 @@ import {
   type McpVersionRow,
 } from './entities.js';
 import type { LiveCatalog } from './live-catalog.js';
-import { definitionHash, diffDefinitions, pinnedDefinition } from './pinning.js';
+import { definitionHash, diffDefinitions, listingProblem, pinnedDefinition } from './pinning.js';
 import { parseRegistryDocument, toRegistryDocument } from './registry-format.js';
-import { validateConfig } from './validation.js';
+import { secretPlacementProblems, validateConfig } from './validation.js';
 
 /** The long-lived pieces catalog changes must reach: the hot-path cache and the running instances. */
 export interface CatalogDeps {
@@ -162,6 +163,16 @@ async function assertGroupsExist(ctx: ServiceContext, groupIds: readonly string[
   if (Object.keys(problems).length > 0) throw validationFailed(problems);
 }
 
+/** A config that puts a secret where it leaks is refused before it is ever stored. */
+function assertSecretsPlacedSafely(config: McpConfig): void {
+  const problems = secretPlacementProblems(config);
+  if (problems.length === 0) return;
+  const fields: Record<string, string[]> = {};
+  for (const { path, message } of problems)
+    fields[`config.${path}`] = [...(fields[`config.${path}`] ?? []), message];
+  throw validationFailed(fields, 'The configuration would expose a secret');
+}
+
 const slugTaken = (slug: string) =>
   conflict(`An MCP with slug "${slug}" already exists`, { slug: ['is already taken'] });
 
@@ -188,6 +199,7 @@ async function insertMcp(
   audit: { action: 'mcp.create' | 'mcp.import'; details?: Record<string, unknown> },
 ): Promise<McpDetail> {
   requireRole(ctx, 'admin');
+  assertSecretsPlacedSafely(input.config);
   await assertGroupsExist(ctx, input.groupIds);
   if (await ctx.em.count(McpServerEntity, { slug: input.slug })) throw slugTaken(input.slug);
   try {
@@ -239,6 +251,7 @@ export async function updateMcp(
   input: UpdateMcpInput,
 ): Promise<McpDetail> {
   requireRole(ctx, 'admin');
+  if (input.config) assertSecretsPlacedSafely(input.config);
   const result = await withTransaction(ctx, async (tx) => {
     const mcp = await loadMcp(tx, input.id, true);
     const changed = (['name', 'description', 'iconUrl'] as const).filter(
@@ -397,6 +410,16 @@ export async function discoverMcp(
           description,
         })),
       };
+      const problem =
+        listingProblem([
+          ...discovery.tools.map((tool) => ({ kind: 'tool' as const, name: tool.name, definition: tool })),
+          ...discovery.prompts.map((prompt) => ({
+            kind: 'prompt' as const,
+            name: prompt.name,
+            definition: prompt,
+          })),
+        ]) ?? (canonicalJson(discovery).includes('\\u0000') ? 'its answers contain NUL characters' : null);
+      if (problem) throw new Error(`the server cannot be catalogued: ${problem}`);
     } finally {
       await downstream.close().catch(() => undefined);
     }
@@ -568,6 +591,11 @@ export async function decidePin(
       (pin.state !== 'changed' && pin.state !== 'new' && pin.state !== 'rejected')
     ) {
       throw preconditionFailed(`${input.kind} "${input.name}" has no pending change to ${decision}`);
+    }
+    if (pin.observedHash !== input.observedHash) {
+      throw conflict(
+        `${input.kind} "${input.name}" changed again since you reviewed it; review the current definition`,
+      );
     }
     if (decision === 'reject' && pin.state === 'rejected') {
       throw preconditionFailed(`${input.kind} "${input.name}" is already rejected`);

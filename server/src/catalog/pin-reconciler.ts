@@ -8,7 +8,13 @@ import type { Orm } from '../platform/db.js';
 import type { ToolAndPromptListing } from '../runtime/downstream.js';
 import { McpPinEntity, type McpPinRow, McpServerEntity } from './entities.js';
 import { type LiveCatalog, pinKey } from './live-catalog.js';
-import { type Definition, definitionHash, diffDefinitions, pinnedDefinition } from './pinning.js';
+import {
+  type Definition,
+  definitionHash,
+  diffDefinitions,
+  listingProblem,
+  pinnedDefinition,
+} from './pinning.js';
 
 interface Observed {
   kind: PinKind;
@@ -39,11 +45,18 @@ export class PinReconciler {
     private readonly liveCatalog: LiveCatalog,
   ) {}
 
+  /**
+   * `userId` is set for a per-user instance. Its listing can quarantine or hold items for everyone (a changed
+   * definition is suspicious wherever it shows up) but cannot mark items removed: what one user's token
+   * shows is not what the server offers.
+   */
   async reconcile(
-    target: { mcpId: string; versionId: string },
+    target: { mcpId: string; versionId: string; userId: string | null },
     listing: ToolAndPromptListing,
   ): Promise<void> {
     const observed = observe(listing);
+    const problem = listingProblem(observed);
+    if (problem) throw new Error(`the server's listing cannot be checked: ${problem}`);
     if (await this.matchesApproved(target, observed)) return;
     const ctx = systemContext(this.orm.em.fork() as EntityManager, this.config);
     const changed = await withTransaction(ctx, async (tx) => {
@@ -112,7 +125,7 @@ export class PinReconciler {
           });
         }
       }
-      for (const pin of byKey.values()) {
+      for (const pin of target.userId === null ? byKey.values() : []) {
         if (pin.state === 'removed') continue;
         tx.em.assign(pin, { state: 'removed', observedDefinition: null, observedHash: null, changedAt: now });
         event('mcp.pin_removed', pin);

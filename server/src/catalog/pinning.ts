@@ -36,3 +36,25 @@ export function diffDefinitions(
   }
   return diffs;
 }
+
+/**
+ * Why a downstream's listing cannot be pinned, or null: duplicate or out-of-range names and NUL characters
+ * (which PostgreSQL cannot store) are refused instead of failing later with a storage error.
+ */
+export function listingProblem(
+  items: readonly { kind: PinKind; name: unknown; definition: Definition }[],
+): string | null {
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (typeof item.name !== 'string' || item.name.length < 1 || item.name.length > 128) {
+      return `it listed a ${item.kind} whose name is not 1 to 128 characters`;
+    }
+    const key = `${item.kind}:${item.name}`;
+    if (seen.has(key)) return `it listed the ${item.kind} "${item.name}" twice`;
+    seen.add(key);
+    if (canonicalJson(item.definition).includes('\\u0000')) {
+      return `the ${item.kind} "${item.name}" contains a NUL character`;
+    }
+  }
+  return null;
+}

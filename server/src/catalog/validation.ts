@@ -41,7 +41,51 @@ async function commandProblem(command: string, searchPath: string): Promise<stri
 }
 
 /**
- * Checks a config beyond its shape: the command resolves, the URL is http(s) without embedded credentials,
+ * Where secrets must never be: on the command line (`ps` shows it), in the URL (logs show it), or as literal
+ * values in secret-looking env vars and auth headers (every admin and auditor can read a config). Checked
+ * when a config is written, so such a config is never stored, and again by `validate`.
+ */
+export function secretPlacementProblems(config: McpConfig): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const problem = (at: string, message: string) => problems.push({ path: at, message });
+  const { connection } = config;
+  const isLiteral = (value: string) => value !== '' && referencedCredentials(value).length === 0;
+  if (connection.transport === 'stdio') {
+    if (referencedCredentials(connection.command).length > 0)
+      problem('connection.command', COMMAND_LINE_SECRET);
+    connection.args.forEach((arg, index) => {
+      if (referencedCredentials(arg).length > 0) problem(`connection.args.${index}`, COMMAND_LINE_SECRET);
+    });
+    for (const [name, value] of Object.entries(connection.env)) {
+      if (SECRET_ENV_NAME.test(name) && isLiteral(value)) problem(`connection.env.${name}`, LITERAL_SECRET);
+    }
+  } else {
+    if (referencedCredentials(connection.url).length > 0) {
+      problem(
+        'connection.url',
+        'credentials must not appear in the URL, which ends up in logs; use a header',
+      );
+    }
+    if (URL.canParse(connection.url)) {
+      const url = new URL(connection.url);
+      if (url.username || url.password) {
+        problem(
+          'connection.url',
+          'must not contain credentials; use a credential field injected as a header',
+        );
+      }
+    }
+    for (const [name, value] of Object.entries(connection.headers)) {
+      if (SECRET_HEADERS.has(name.toLowerCase()) && isLiteral(value)) {
+        problem(`connection.headers.${name}`, LITERAL_SECRET);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Checks a config beyond its shape: secrets are placed safely, the command resolves, the URL is http(s),
  * every `{{credential:NAME}}` names a field, injections fit the transport and do not collide, and every field
  * is used. Returns every problem with its path; an empty list means valid.
  */
@@ -49,7 +93,7 @@ export async function validateConfig(
   config: McpConfig,
   searchPath: string = process.env.PATH ?? '',
 ): Promise<ValidationProblem[]> {
-  const problems: ValidationProblem[] = [];
+  const problems: ValidationProblem[] = secretPlacementProblems(config);
   const problem = (at: string, message: string) => problems.push({ path: at, message });
   const { connection, credentials } = config;
   const fieldNames = new Set<string>();
@@ -84,62 +128,31 @@ export async function validateConfig(
   };
 
   if (connection.transport === 'stdio') {
-    if (referencedCredentials(connection.command).length > 0)
-      problem('connection.command', COMMAND_LINE_SECRET);
-    else {
+    if (referencedCredentials(connection.command).length === 0) {
       const commandIssue = await commandProblem(connection.command, connection.env.PATH ?? searchPath);
       if (commandIssue) problem('connection.command', commandIssue);
     }
-    connection.args.forEach((arg, index) => {
-      if (referencedCredentials(arg).length > 0) problem(`connection.args.${index}`, COMMAND_LINE_SECRET);
-    });
     for (const [name, value] of Object.entries(connection.env)) {
       checkReferences(`connection.env.${name}`, value);
-      if (SECRET_ENV_NAME.test(name) && value !== '' && referencedCredentials(value).length === 0) {
-        problem(`connection.env.${name}`, LITERAL_SECRET);
-      }
       if (injected.has(name))
         problem(`connection.env.${name}`, `is also injected by credential "${injected.get(name)}"`);
     }
     if (connection.cwd !== null) {
+      const isDirectory = await stat(connection.cwd).then(
+        (info) => info.isDirectory(),
+        () => false,
+      );
       if (!path.isAbsolute(connection.cwd)) problem('connection.cwd', 'must be an absolute path');
-      else if (
-        !(await stat(connection.cwd).then(
-          (info) => info.isDirectory(),
-          () => false,
-        ))
-      ) {
-        problem('connection.cwd', `"${connection.cwd}" is not an existing directory`);
-      }
+      else if (!isDirectory) problem('connection.cwd', `"${connection.cwd}" is not an existing directory`);
     }
   } else {
-    let url: URL | undefined;
-    try {
-      url = new URL(connection.url);
-    } catch {
-      problem('connection.url', 'is not a valid URL');
-    }
-    if (url) {
-      if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        problem('connection.url', 'must use http or https');
-      if (url.username || url.password) {
-        problem(
-          'connection.url',
-          'must not contain credentials; use a credential field injected as a header',
-        );
-      }
-    }
-    if (referencedCredentials(connection.url).length > 0) {
-      problem(
-        'connection.url',
-        'credentials must not appear in the URL, which ends up in logs; use a header',
-      );
+    if (!URL.canParse(connection.url)) problem('connection.url', 'is not a valid URL');
+    else {
+      const { protocol } = new URL(connection.url);
+      if (protocol !== 'http:' && protocol !== 'https:') problem('connection.url', 'must use http or https');
     }
     for (const [name, value] of Object.entries(connection.headers)) {
       checkReferences(`connection.headers.${name}`, value);
-      if (SECRET_HEADERS.has(name.toLowerCase()) && referencedCredentials(value).length === 0) {
-        problem(`connection.headers.${name}`, LITERAL_SECRET);
-      }
       if (injected.has(name.toLowerCase())) {
         problem(
           `connection.headers.${name}`,

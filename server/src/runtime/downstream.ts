@@ -66,19 +66,13 @@ function createTransport(options: DownstreamOptions): {
         exit = signal ? `process was killed by ${signal}` : `process exited with code ${code}`;
       },
     });
-    return { transport, exitDescription: () => exit };
+    return { transport, exitDescription: () => transport.protocolError ?? exit };
   }
   const url = new URL(connection.url);
   const requestInit = { headers: launch.headers };
   const transport =
     connection.transport === 'sse'
-      ? new SSEClientTransport(url, {
-          requestInit,
-          eventSourceInit: {
-            fetch: (input, init) =>
-              fetch(input, { ...init, headers: { ...launch.headers, ...(init?.headers as object) } }),
-          },
-        })
+      ? new SSEClientTransport(url, { requestInit })
       : new StreamableHTTPClientTransport(url, { requestInit });
   return { transport, exitDescription: () => null };
 }

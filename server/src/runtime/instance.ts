@@ -70,6 +70,8 @@ export class McpInstance {
   /** Set once stopped for good: a stale reference can never start an unsupervised process. */
   private terminated = false;
   private hasStartedBefore = false;
+  /** Superseded by a newer config version: finishing its calls, never restarted. */
+  private retiring = false;
   /** This start's credential values, kept only to redact them from captured output and error messages. */
   private secrets: readonly string[] = [];
 
@@ -82,6 +84,14 @@ export class McpInstance {
 
   get key(): string {
     return this.spec.key;
+  }
+
+  get isRetiring(): boolean {
+    return this.retiring;
+  }
+
+  get isStarting(): boolean {
+    return this.starting !== undefined;
   }
 
   get isIdle(): boolean {
@@ -156,6 +166,7 @@ export class McpInstance {
     this.stderr = new StderrRing(this.hooks.settings.stderrLines, this.secrets);
     const stderr = this.stderr;
     let downstream: Downstream | undefined;
+    let closedEarly = false;
     downstream = await openDownstream({
       connection: config.connection,
       launch: resolveLaunch(config.connection, config.credentials, credentials),
@@ -164,23 +175,30 @@ export class McpInstance {
       maxMessageBytes: this.hooks.settings.maxResponseBytes * 2 + 65_536,
       stopGraceMs: this.hooks.settings.stopGraceMs,
       onStderr: (chunk) => stderr.write(chunk),
-      onClose: () => this.onConnectionClosed(downstream),
+      onClose: () => {
+        if (downstream && this.downstream === downstream) this.onConnectionClosed(downstream);
+        else closedEarly = true;
+      },
       onListChanged: () => {
         if (downstream) this.relist(downstream);
       },
     });
-    const listing = await listToolsAndPrompts(downstream, config.timeouts.connectMs).catch(
-      async (error: unknown) => {
-        await downstream?.close().catch(() => undefined);
-        throw error;
-      },
-    );
-    await this.hooks.onListing(this.spec, listing);
-    if (this.stopRequested) {
-      await downstream.close().catch(() => undefined);
-      throw unavailable(`MCP "${this.spec.slug}" was stopped while starting (${this.stopRequested})`);
+    let handedOver = false;
+    try {
+      // Pinning sees the listing before the first call can reach the new process.
+      const listing = await listToolsAndPrompts(downstream, config.timeouts.connectMs);
+      await this.hooks.onListing(this.spec, listing);
+      if (this.stopRequested) {
+        throw unavailable(`MCP "${this.spec.slug}" was stopped while starting (${this.stopRequested})`);
+      }
+      if (closedEarly)
+        throw new Error(downstream.exitDescription() ?? 'the connection closed while starting');
+      this.downstream = downstream;
+      handedOver = true;
+    } finally {
+      // Anything short of a clean hand-over must not leave the process running unsupervised.
+      if (!handedOver) await downstream.close().catch(() => undefined);
     }
-    this.downstream = downstream;
     this.state = 'ready';
     this.startedAt = new Date();
     if (this.hasStartedBefore) this.restarts++;
@@ -190,7 +208,11 @@ export class McpInstance {
     return downstream;
   }
 
-  /** Re-lists after `list_changed`; serialized so listings are reconciled in the order they were taken. */
+  /**
+   * Re-lists after `list_changed`, serialized so listings are reconciled in the order they were taken. If the
+   * new listing cannot be checked, the connection is dropped: pinning fails closed, and the reconnect
+   * re-checks everything before serving again.
+   */
   private relist(downstream: Downstream): void {
     this.listingChain = this.listingChain
       .then(async () => {
@@ -198,13 +220,25 @@ export class McpInstance {
         const listing = await listToolsAndPrompts(downstream, this.spec.config.timeouts.connectMs);
         await this.hooks.onListing(this.spec, listing);
       })
-      .catch((error: unknown) =>
-        this.hooks.log.warn({ mcp: this.spec.slug, err: error }, 'could not re-list after list_changed'),
-      );
+      .catch(async (error: unknown) => {
+        const why = this.redact(error instanceof Error ? error.message : String(error));
+        this.hooks.log.warn(
+          { mcp: this.spec.slug, key: this.key, why },
+          'could not re-check tools after list_changed',
+        );
+        await this.dropConnection(downstream, `could not re-check its tools after a change (${why})`);
+      });
   }
 
-  private onConnectionClosed(downstream: Downstream | undefined): void {
-    if (!downstream || this.downstream !== downstream) return;
+  /** Treats a live connection as failed (missed ping, unverifiable listing): close it and back off. */
+  private async dropConnection(downstream: Downstream, reason: string): Promise<void> {
+    if (this.downstream !== downstream) return;
+    this.downstream = undefined;
+    this.recordFailure(reason);
+    await downstream.close().catch(() => undefined);
+  }
+
+  private onConnectionClosed(downstream: Downstream): void {
     this.downstream = undefined;
     const why = downstream.exitDescription() ?? 'the connection closed';
     this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, why }, 'downstream MCP went away');
@@ -215,6 +249,11 @@ export class McpInstance {
   private recordFailure(reason: string): void {
     this.lastError = reason;
     if (this.stopRequested) return;
+    if (this.retiring) {
+      // A superseded version is never restarted.
+      void this.stop('its configuration version was replaced');
+      return;
+    }
     this.consecutiveFailures++;
     const { restartBackoffMs, restartBackoffMaxMs, circuitBreakerFailures } = this.hooks.settings;
     const delay = Math.min(restartBackoffMs * 2 ** (this.consecutiveFailures - 1), restartBackoffMaxMs);
@@ -265,7 +304,7 @@ export class McpInstance {
     this.lastUsedAt = new Date();
     await this.acquireSlot(options.signal);
     try {
-      const downstream = await this.ensureStarted();
+      const downstream = await abortable(this.ensureStarted(), options.signal);
       const { callMs } = this.spec.config.timeouts;
       let result: CallToolResult;
       try {
@@ -377,18 +416,16 @@ export class McpInstance {
     this.waiters.shift()?.admit();
   }
 
-  /** Health check: a missed ping counts as a crash (the connection is dropped and restarted with backoff). */
+  /** Health check: a missed ping counts as a crash; an answered one shows the instance has recovered. */
   async ping(timeoutMs: number): Promise<void> {
     const downstream = this.downstream;
     if (this.state !== 'ready' || !downstream) return;
     try {
       await downstream.client.ping({ timeout: timeoutMs });
+      this.consecutiveFailures = 0;
     } catch {
-      if (this.downstream !== downstream) return;
-      this.downstream = undefined;
       this.hooks.log.warn({ mcp: this.spec.slug, key: this.key }, 'downstream MCP did not answer ping');
-      this.recordFailure(`did not answer a health ping within ${timeoutMs / 1000}s`);
-      await downstream.close().catch(() => undefined);
+      await this.dropConnection(downstream, `did not answer a health ping within ${timeoutMs / 1000}s`);
     }
   }
 
@@ -421,6 +458,7 @@ export class McpInstance {
 
   /** Stops once in-flight calls finish (bounded by the call timeout); used when a new config version goes live. */
   async retire(reason: string): Promise<void> {
+    this.retiring = true;
     const deadline = Date.now() + this.spec.config.timeouts.callMs;
     while (!this.isIdle && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     await this.stop(reason);
@@ -453,6 +491,19 @@ export class McpInstance {
       lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
     };
   }
+}
+
+/** Stops waiting (the work itself goes on) when the caller gives up. */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted)
+    return Promise.reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () =>
+      reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 const formatBytes = (bytes: number) =>

@@ -37,8 +37,20 @@ export async function invokeTool(
 ): Promise<CallToolResult> {
   const live = await deps.liveCatalog.get(request.mcpId);
   if (!live) throw notFound('MCP', request.mcpId);
-  const refusal = toolRefusal(live, request.tool);
-  if (refusal) throw refused(refusal);
+  // Archived MCPs and tools it never offered are refused without touching any process.
+  if (live.status !== 'published' || !live.pins.has(pinKey('tool', request.tool))) {
+    throw refused(toolRefusal(live, request.tool) ?? `MCP "${live.slug}" cannot serve "${request.tool}"`);
+  }
   const userId = live.config.isolation === 'per-user' ? request.userId : null;
-  return deps.runtime.callTool(live, userId, request.tool, request.args, options);
+  const instance = deps.runtime.instanceFor(live, userId);
+  let current: LiveMcp | null = live;
+  if (!instance.isReady) {
+    // A (re)start re-lists and reconciles pins: judge the call by what this very process reported, whether
+    // that quarantines the tool or restores it.
+    await instance.ensureStarted();
+    current = await deps.liveCatalog.get(request.mcpId);
+  }
+  const refusal = current ? toolRefusal(current, request.tool) : `MCP "${live.slug}" is no longer available`;
+  if (refusal) throw refused(refusal);
+  return instance.callTool(request.tool, request.args, options);
 }

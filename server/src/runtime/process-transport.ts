@@ -71,15 +71,27 @@ export class ProcessTransport implements Transport {
   private receive(chunk: Buffer): void {
     try {
       this.buffer.append(chunk);
-      for (let message = this.buffer.readMessage(); message; message = this.buffer.readMessage()) {
-        this.onmessage?.(message);
-      }
-    } catch (error) {
-      // An unparseable or oversized message leaves the stream without framing: end this connection.
-      this.onerror?.(error as Error);
+    } catch {
+      // A message too large to buffer: there is no safe way to resynchronise, so end this connection.
+      this.protocolError = `sent a message larger than ${Math.round(this.options.maxMessageBytes / 1024)} KiB`;
+      this.onerror?.(new Error(this.protocolError));
       void this.close();
+      return;
+    }
+    for (;;) {
+      try {
+        const message = this.buffer.readMessage();
+        if (!message) return;
+        this.onmessage?.(message);
+      } catch (error) {
+        // The bad line is already consumed; a stray log line on stdout must not cost the connection.
+        this.onerror?.(error as Error);
+      }
     }
   }
+
+  /** Why this transport ended the connection itself, if it did. */
+  protocolError: string | null = null;
 
   send(message: JSONRPCMessage): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -122,7 +134,8 @@ export class ProcessTransport implements Transport {
         this.signalGroup('SIGTERM');
         if (!(await waitExit(this.options.stopGraceMs))) {
           this.signalGroup('SIGKILL');
-          await exited;
+          // 'close' also waits for stdio to drain; a descendant that left the group could hold it open.
+          await waitExit(this.options.stopGraceMs);
         }
       }
     }

@@ -115,11 +115,16 @@ export class RuntimeManager {
 
   /** Eager start for shared MCPs on publish; failures are logged and follow the normal backoff. */
   warm(target: RuntimeTarget): void {
-    this.instanceFor(target, null)
-      .ensureStarted()
-      .catch((error: unknown) =>
-        this.options.log.warn({ mcp: target.slug, err: error }, 'eager start of downstream MCP failed'),
+    const failed = (error: unknown) =>
+      this.options.log.warn(
+        { mcp: target.slug, why: error instanceof Error ? error.message : String(error) },
+        'eager start of downstream MCP failed',
       );
+    try {
+      this.instanceFor(target, null).ensureStarted().catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   private matching(predicate: (instance: McpInstance) => boolean): McpInstance[] {
@@ -131,10 +136,14 @@ export class RuntimeManager {
     await Promise.all(this.matching((i) => i.spec.mcpId === mcpId).map((i) => i.stop(reason)));
   }
 
-  /** A new config version went live: old-version instances finish their calls, then stop. */
+  /**
+   * A new config version went live: old-version instances finish their calls, then stop. They stay listed
+   * (and reachable by archive and shutdown) until they do; new calls go to the new version's instances.
+   */
   async retireOldVersions(mcpId: string, liveVersionId: string): Promise<void> {
-    const old = this.matching((i) => i.spec.mcpId === mcpId && i.spec.versionId !== liveVersionId);
-    for (const instance of old) this.instances.delete(instance.key);
+    const old = this.matching(
+      (i) => i.spec.mcpId === mcpId && i.spec.versionId !== liveVersionId && !i.isRetiring,
+    );
     await Promise.all(old.map((i) => i.retire('a new configuration version went live')));
   }
 
@@ -166,14 +175,14 @@ export class RuntimeManager {
     await this.get(key).stop(reason);
   }
 
-  /** Stops the instance and starts a fresh one (failure count and circuit reset); returns its status. */
-  async restart(key: string): Promise<InstanceStatus> {
+  /**
+   * Stops the instance and starts a fresh one of `target` (the MCP's current live version, so a restart
+   * never brings back a superseded config); failure count and circuit reset. Returns the new status.
+   */
+  async restart(key: string, target: RuntimeTarget): Promise<InstanceStatus> {
     const old = this.get(key);
     await old.stop('restarted by an admin');
-    const fresh = this.instanceFor(
-      { mcpId: old.spec.mcpId, slug: old.spec.slug, versionId: old.spec.versionId, config: old.spec.config },
-      old.spec.userId,
-    );
+    const fresh = this.instanceFor(target, old.spec.userId);
     await fresh.ensureStarted().catch(() => undefined);
     return fresh.status();
   }
@@ -183,11 +192,12 @@ export class RuntimeManager {
     await Promise.all(this.matching((i) => i.isReady).map((i) => i.ping(timeout)));
   }
 
-  /** Per-user instances idle past the timeout stop; one with a call in flight or queued is never touched. */
+  /** Per-user instances idle past the timeout stop; one with a call in flight, queued or starting is never touched. */
   private async reapIdle(): Promise<void> {
     const cutoff = Date.now() - this.options.settings.idleTimeoutMs;
+    // Failed ones too: a per-user instance stuck in backoff must not hold a slot (and retry) forever.
     const idle = this.matching(
-      (i) => i.spec.userId !== null && i.isReady && i.isIdle && i.idleSince() < cutoff,
+      (i) => i.spec.userId !== null && !i.isStarting && i.isIdle && i.idleSince() < cutoff,
     );
     await Promise.all(idle.map((i) => i.stop('idle timeout')));
   }

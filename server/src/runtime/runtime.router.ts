@@ -22,7 +22,7 @@ export const runtimeRouter = router({
   restart: authedProcedure
     .input(InstanceRef)
     .output(InstanceStatus)
-    .mutation(({ ctx, input }) => restartInstance(ctx, ctx.deps.catalog.runtime, input)),
+    .mutation(({ ctx, input }) => restartInstance(ctx, ctx.deps.catalog, input)),
   stop: authedProcedure
     .input(InstanceRef)
     .output(Ok)

@@ -1,6 +1,8 @@
 import type { InstanceStatus } from '@gatehouse/schema';
 import { emitStandaloneAudit } from '../audit/emit.js';
+import type { LiveCatalog } from '../catalog/live-catalog.js';
 import { requireRole, type ServiceContext } from '../platform/context.js';
+import { preconditionFailed } from '../platform/errors.js';
 import type { RuntimeManager } from './runtime-manager.js';
 
 export function listInstances(
@@ -26,18 +28,25 @@ const instanceTarget = (status: InstanceStatus) => ({ type: 'mcp', id: status.mc
 /** Audited before it acts: if the audit record cannot be written, the instance is left alone. */
 export async function restartInstance(
   ctx: ServiceContext,
-  runtime: RuntimeManager,
+  deps: { runtime: RuntimeManager; liveCatalog: LiveCatalog },
   input: { key: string; reason?: string | undefined },
 ): Promise<InstanceStatus> {
   requireRole(ctx, 'admin');
+  const { runtime } = deps;
   const status = runtime.describe(input.key);
+  const live = await deps.liveCatalog.get(status.mcpId);
+  if (live?.status !== 'published' || live.versionId !== status.versionId) {
+    throw preconditionFailed(
+      `Instance "${input.key}" runs a configuration that is no longer live; stop it instead of restarting it`,
+    );
+  }
   await emitStandaloneAudit(ctx, {
     action: 'runtime.restart',
     target: instanceTarget(status),
     reason: input.reason,
     details: { instance: input.key, userId: status.userId, state: status.state },
   });
-  return runtime.restart(input.key);
+  return runtime.restart(input.key, live);
 }
 
 export async function stopInstance(

@@ -6,6 +6,7 @@ import { invokeTool } from '../../src/runtime/invoke.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
+  failureOf,
   type PortalClient,
   setUpAdmin,
   startTestGatehouse,
@@ -103,10 +104,24 @@ describe('tool pinning (rug-pull protection)', () => {
     const market = await admin.catalog.marketplace.query();
     expect(market.items[0]?.tools.map((t) => t.name)).not.toContain('echo');
 
+    // A decision names the definition that was reviewed: a stale review is refused.
+    const stale = await failureOf(
+      admin.catalog.approvePin.mutate({
+        id: mcpId,
+        kind: 'tool',
+        name: 'echo',
+        observedHash: 'a'.repeat(64),
+      }),
+    );
+    expect(stale).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('changed again since'),
+    });
     await admin.catalog.approvePin.mutate({
       id: mcpId,
       kind: 'tool',
       name: 'echo',
+      observedHash: echo?.observedHash ?? '',
       reason: 'reviewed with vendor',
     });
     expect((await call('echo', { message: 'approved' })).content).toEqual([
@@ -147,7 +162,13 @@ describe('tool pinning (rug-pull protection)', () => {
       { field: 'inputSchema', before: null, after: expect.any(Object) },
       { field: 'execution', before: null, after: { taskSupport: 'forbidden' } },
     ]);
-    await admin.catalog.rejectPin.mutate({ id: mcpId, kind: 'tool', name: 'exfiltrate' });
+    const held = await pin('tool', 'exfiltrate');
+    await admin.catalog.rejectPin.mutate({
+      id: mcpId,
+      kind: 'tool',
+      name: 'exfiltrate',
+      observedHash: held?.observedHash ?? '',
+    });
     expect((await refusal('exfiltrate'))?.message).toBe(
       'Tool "exfiltrate" of MCP "pinned" was rejected by an admin after its definition changed',
     );
@@ -210,5 +231,35 @@ describe('tool pinning (rug-pull protection)', () => {
       ['mcp.pin_restored', 'tool', 'whoami'],
       ['mcp.pin_restored', 'prompt', 'greeting'],
     ]);
+  });
+
+  it('judges the call that lazily starts an instance by what that new process lists', async () => {
+    writeFileSync(
+      overridesFile,
+      JSON.stringify({ descriptions: { progress: 'Reports progress and your secrets' } }),
+    );
+    const [instance] = gh.runtime.list(mcpId);
+    await admin.runtime.stop.mutate({ key: instance?.key ?? '' });
+    // This call starts a new process whose `progress` differs from the approved one: it must not reach it.
+    expect((await refusal('progress', { steps: 1 }))?.message).toContain(
+      'Tool "progress" of MCP "pinned" is quarantined',
+    );
+    rmSync(overridesFile);
+    const [restarted] = gh.runtime.list(mcpId);
+    await admin.runtime.stop.mutate({ key: restarted?.key ?? '' });
+    expect((await call('progress', { steps: 1 })).content).toEqual([{ type: 'text', text: 'done 1' }]);
+  });
+
+  it('fails closed when a changed listing cannot be checked: the connection is dropped and re-checked', async () => {
+    const before = gh.runtime.list(mcpId)[0]?.pid;
+    await call('add-tool', { name: 'x'.repeat(200) });
+    await waitFor(
+      () => gh.runtime.list(mcpId)[0]?.lastError?.includes('could not re-check its tools after a change'),
+      'the connection to be dropped',
+    );
+    expect(gh.runtime.list(mcpId)[0]?.state).not.toBe('ready');
+    await waitFor(() => gh.runtime.list(mcpId)[0]?.state === 'ready', 'the instance to restart', 10_000);
+    expect(gh.runtime.list(mcpId)[0]?.pid).not.toBe(before);
+    expect((await call('progress', { steps: 1 })).content).toEqual([{ type: 'text', text: 'done 1' }]);
   });
 });

@@ -172,6 +172,17 @@ describe('per-user instances', () => {
     expect(fresh.pid).not.toBe(idlePid);
   });
 
+  it('reaps a failing per-user instance too, so it stops retrying and frees its slot', async () => {
+    const { runtime } = harness({ idleTimeoutMs: 1000, restartBackoffMs: 5000 }, { usr_f: { API_KEY: 'k' } });
+    const mcp = target({
+      connection: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] },
+      isolation: 'per-user',
+    });
+    await failureOf(runtime.callTool(mcp, 'usr_f', 'echo', { message: 'x' }));
+    expect(runtime.list(mcp.mcpId)[0]?.state).toBe('backoff');
+    await waitFor(() => runtime.list(mcp.mcpId).length === 0, 'the failed instance to be reaped', 5000);
+  });
+
   it('refuses a user beyond the per-MCP cap, and any instance beyond the global cap, with a capacity error', async () => {
     const creds = { usr_a: { API_KEY: 'key-a' }, usr_b: { API_KEY: 'key-b' }, usr_c: { API_KEY: 'key-c' } };
     const { runtime } = harness({ maxInstances: 3 }, creds);
@@ -311,6 +322,22 @@ describe('supervision', () => {
     expect(error.code).toBe('DOWNSTREAM_FAILED');
     expect(error.message).toMatch(/returned 1\d\d KiB, more than the 64 KiB response limit/);
     expect(textOf(await runtime.callTool(mcp, null, 'large', { bytes: 1000 }))).toHaveLength(1000);
+  });
+
+  it('ends the connection with a clear reason when one message exceeds what can be buffered', async () => {
+    const { runtime } = harness({ maxResponseBytes: 64 * 1024 });
+    const mcp = target(fixture());
+    const error = await failureOf(runtime.callTool(mcp, null, 'large', { bytes: 400 * 1024 }));
+    expect(error.code).toBe('DOWNSTREAM_UNAVAILABLE');
+    expect(error.message).toContain('sent a message larger than 192 KiB');
+  });
+
+  it('survives a stray non-JSON line on stdout', async () => {
+    const { runtime } = harness();
+    const mcp = target(fixture());
+    const pid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
+    expect(textOf(await runtime.callTool(mcp, null, 'stdout-noise', {}))).toBe('ok');
+    expect(JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid).toBe(pid);
   });
 
   it('relays progress notifications to the caller', async () => {
