@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DestinationStream } from 'pino';
+import { warmEagerMcps } from './catalog/catalog.service.js';
 import { LiveCatalog } from './catalog/live-catalog.js';
 import { PinReconciler } from './catalog/pin-reconciler.js';
 import { hashPassword, randomBase62 } from './crypto/index.js';
@@ -68,6 +70,9 @@ export async function startGatehouse(
     throw error;
   }
   const running = apps;
+  warmEagerMcps(database.orm.em.fork() as EntityManager, { liveCatalog, runtime }).catch((error: unknown) =>
+    logger.error({ err: error }, 'could not start eager MCPs'),
+  );
   const stopRenewal = scheduleSelfSignedRenewal(config, logger, (material) => {
     for (const app of [running.client, running.portal]) {
       (app.server as unknown as { setSecureContext(ctx: object): void }).setSecureContext(material);

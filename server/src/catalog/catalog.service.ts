@@ -14,6 +14,7 @@ import {
   type ValidationProblem,
 } from '@gatehouse/schema';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
 import { canonicalJson } from '../crypto/index.js';
 import { GroupEntity } from '../identity/entities.js';
@@ -525,9 +526,21 @@ export async function publishMcp(ctx: ServiceContext, deps: CatalogDeps, id: str
   const live = await deps.liveCatalog.get(id);
   if (live) {
     void deps.runtime.retireOldVersions(id, live.versionId);
-    if (live.config.isolation === 'shared' && live.config.startMode === 'eager') deps.runtime.warm(live);
+    if (isEagerShared(live)) deps.runtime.warm(live);
   }
   return result;
+}
+
+const isEagerShared = (live: { config: McpConfig }) =>
+  live.config.isolation === 'shared' && live.config.startMode === 'eager';
+
+/** At start-up, shared MCPs published with `startMode: eager` start at once, as they did when published. */
+export async function warmEagerMcps(em: EntityManager, deps: CatalogDeps): Promise<void> {
+  const published = await em.find(McpServerEntity, { status: 'published' }, { fields: ['id'] });
+  for (const { id } of published) {
+    const live = await deps.liveCatalog.get(id);
+    if (live && isEagerShared(live)) deps.runtime.warm(live);
+  }
 }
 
 /** Hidden from the marketplace, refused at call time, every instance stopped; versions and pins are kept. */

@@ -122,13 +122,21 @@ export async function openDownstream(options: DownstreamOptions): Promise<Downst
   };
 }
 
+/** Every page, all within one time budget: a slow-paging server cannot hold a start (or a caller) for long. */
 async function collectPages<T>(
-  fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
+  budgetMs: number,
+  fetchPage: (
+    cursor: string | undefined,
+    timeoutMs: number,
+  ) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
 ): Promise<T[]> {
+  const deadline = Date.now() + budgetMs;
   const all: T[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {
-    const result = await fetchPage(cursor);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new Error(`listing took longer than ${budgetMs / 1000}s`);
+    const result = await fetchPage(cursor, remaining);
     all.push(...result.items);
     if (!result.nextCursor) return all;
     cursor = result.nextCursor;
@@ -148,14 +156,14 @@ export async function listToolsAndPrompts(
 ): Promise<ToolAndPromptListing> {
   const { client } = downstream;
   const tools = downstream.capabilities.tools
-    ? await collectPages(async (cursor) => {
-        const page = await client.listTools(cursor ? { cursor } : {}, { timeout: timeoutMs });
+    ? await collectPages(timeoutMs, async (cursor, timeout) => {
+        const page = await client.listTools(cursor ? { cursor } : {}, { timeout });
         return { items: page.tools, nextCursor: page.nextCursor };
       })
     : [];
   const prompts = downstream.capabilities.prompts
-    ? await collectPages(async (cursor) => {
-        const page = await client.listPrompts(cursor ? { cursor } : {}, { timeout: timeoutMs });
+    ? await collectPages(timeoutMs, async (cursor, timeout) => {
+        const page = await client.listPrompts(cursor ? { cursor } : {}, { timeout });
         return { items: page.prompts, nextCursor: page.nextCursor };
       })
     : [];
@@ -172,14 +180,14 @@ export async function listEverything(downstream: Downstream, timeoutMs: number):
   const { tools, prompts } = await listToolsAndPrompts(downstream, timeoutMs);
   const hasResources = Boolean(downstream.capabilities.resources);
   const resources = hasResources
-    ? await collectPages(async (cursor) => {
-        const page = await client.listResources(cursor ? { cursor } : {}, { timeout: timeoutMs });
+    ? await collectPages(timeoutMs, async (cursor, timeout) => {
+        const page = await client.listResources(cursor ? { cursor } : {}, { timeout });
         return { items: page.resources, nextCursor: page.nextCursor };
       })
     : [];
   const resourceTemplates = hasResources
-    ? await collectPages(async (cursor) => {
-        const page = await client.listResourceTemplates(cursor ? { cursor } : {}, { timeout: timeoutMs });
+    ? await collectPages(timeoutMs, async (cursor, timeout) => {
+        const page = await client.listResourceTemplates(cursor ? { cursor } : {}, { timeout });
         return { items: page.resourceTemplates, nextCursor: page.nextCursor };
       })
     : [];

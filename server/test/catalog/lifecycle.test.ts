@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { McpConfigInput } from '@gatehouse/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGatehouse } from '../../src/main.js';
+import { loadConfig } from '../../src/platform/config.js';
 import { invokeTool } from '../../src/runtime/invoke.js';
 import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
@@ -495,6 +499,24 @@ describe('catalog lifecycle', () => {
     expect(gh.runtime.list(eager.id)).toEqual([]);
     await admin.catalog.publish.mutate({ id: eager.id });
     await waitFor(() => gh.runtime.list(eager.id)[0]?.state === 'ready', 'the eager start');
+
+    // A Gatehouse starting on this database starts it too, without waiting for a first call.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-second-'));
+    const second = await startGatehouse(
+      loadConfig({
+        DATABASE_URL: gh.db.url,
+        GATEHOUSE_DATA_DIR: dataDir,
+        GATEHOUSE_CLIENT_PORT: '0',
+        GATEHOUSE_PORTAL_PORT: '0',
+        GATEHOUSE_LOG_LEVEL: 'silent',
+      }),
+    );
+    try {
+      await waitFor(() => second.runtime.list(eager.id)[0]?.state === 'ready', 'the eager start at boot');
+    } finally {
+      await second.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
     await admin.catalog.archive.mutate({ id: eager.id });
   });
 
