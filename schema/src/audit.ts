@@ -38,6 +38,18 @@ export const AuditAction = z.enum([
   'mcp.pin_reject',
   'runtime.restart',
   'runtime.stop',
+  'client.create',
+  'client.rotate_key',
+  'client.suspend',
+  'client.reactivate',
+  'client.revoke',
+  'subscription.create',
+  'subscription.update',
+  'subscription.delete',
+  'mcp_session.start',
+  'mcp_session.end',
+  'tool.call',
+  'tool.denied',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

@@ -8,6 +8,8 @@ export const idPrefixes = {
   apiToken: 'tok',
   mcp: 'mcp',
   mcpVersion: 'mcv',
+  client: 'cli',
+  subscription: 'sub',
 } as const;
 export type IdKind = keyof typeof idPrefixes;
 
@@ -25,6 +27,8 @@ export const GroupId = prefixedId('group');
 export const ApiTokenId = prefixedId('apiToken');
 export const McpId = prefixedId('mcp');
 export const McpVersionId = prefixedId('mcpVersion');
+export const ClientId = prefixedId('client');
+export const SubscriptionId = prefixedId('subscription');
 
 /** PostgreSQL text cannot hold NUL: refusing it here keeps such input a 400 instead of a storage failure. */
 export const hasNoNul = (value: string) => !value.includes('\u0000');

@@ -4,3 +4,4 @@ export * from './common.js';
 export * from './errors.js';
 export * from './identity.js';
 export * from './runtime.js';
+export * from './clients.js';

@@ -7,6 +7,7 @@ import { PinReconciler } from './catalog/pin-reconciler.js';
 import { hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
+import { ChangeBus } from './platform/change-bus.js';
 import type { Config } from './platform/config.js';
 import { type Database, openDatabase } from './platform/db.js';
 import { type Apps, buildApps } from './platform/http.js';
@@ -41,8 +42,12 @@ export async function startGatehouse(
   loadMasterKey(config, logger);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
+  const changes = new ChangeBus();
   const liveCatalog = new LiveCatalog(database.orm);
-  const pins = new PinReconciler(database.orm, config, liveCatalog);
+  changes.subscribe((change) => {
+    if (change.kind === 'catalog') liveCatalog.invalidate(change.mcpId);
+  });
+  const pins = new PinReconciler(database.orm, config, liveCatalog, changes);
   const runtime = new RuntimeManager({
     settings: config.runtime,
     log: logger.child({ component: 'runtime' }),
@@ -56,6 +61,7 @@ export async function startGatehouse(
     setupGate: new SetupGate(),
     dummyPasswordHash: hashPassword(randomBase62(24)),
     catalog: { liveCatalog, runtime },
+    changes,
   };
   let apps: Apps | undefined;
   try {

@@ -51,11 +51,11 @@ export const catalogRouter = router({
   update: authedProcedure
     .input(UpdateMcpInput)
     .output(McpDetail)
-    .mutation(({ ctx, input }) => updateMcp(ctx, ctx.deps.catalog, input)),
+    .mutation(({ ctx, input }) => updateMcp(ctx, input)),
   setGroups: authedProcedure
     .input(SetMcpGroupsInput)
     .output(McpDetail)
-    .mutation(({ ctx, input }) => setMcpGroups(ctx, ctx.deps.catalog, input)),
+    .mutation(({ ctx, input }) => setMcpGroups(ctx, input)),
   validate: authedProcedure
     .input(McpRef)
     .output(ValidationResult)
@@ -79,11 +79,11 @@ export const catalogRouter = router({
   approvePin: authedProcedure
     .input(PinDecisionInput)
     .output(Pin)
-    .mutation(({ ctx, input }) => decidePin(ctx, ctx.deps.catalog, input, 'approve')),
+    .mutation(({ ctx, input }) => decidePin(ctx, input, 'approve')),
   rejectPin: authedProcedure
     .input(PinDecisionInput)
     .output(Pin)
-    .mutation(({ ctx, input }) => decidePin(ctx, ctx.deps.catalog, input, 'reject')),
+    .mutation(({ ctx, input }) => decidePin(ctx, input, 'reject')),
   import: authedProcedure
     .input(ImportMcpInput)
     .output(McpDetail)

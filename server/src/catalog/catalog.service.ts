@@ -246,11 +246,7 @@ export const createMcp = (ctx: ServiceContext, input: CreateMcpInput) =>
   insertMcp(ctx, input, { action: 'mcp.create' });
 
 /** Metadata changes apply at once; a config change becomes a new candidate version while the live one serves. */
-export async function updateMcp(
-  ctx: ServiceContext,
-  deps: CatalogDeps,
-  input: UpdateMcpInput,
-): Promise<McpDetail> {
+export async function updateMcp(ctx: ServiceContext, input: UpdateMcpInput): Promise<McpDetail> {
   requireRole(ctx, 'admin');
   if (input.config) assertSecretsPlacedSafely(input.config);
   const result = await withTransaction(ctx, async (tx) => {
@@ -275,15 +271,11 @@ export async function updateMcp(
     });
     return detail(tx, mcp);
   });
-  deps.liveCatalog.invalidate(input.id);
+  ctx.changes.publish({ kind: 'catalog', mcpId: input.id });
   return result;
 }
 
-export async function setMcpGroups(
-  ctx: ServiceContext,
-  deps: CatalogDeps,
-  input: SetMcpGroupsInput,
-): Promise<McpDetail> {
+export async function setMcpGroups(ctx: ServiceContext, input: SetMcpGroupsInput): Promise<McpDetail> {
   requireRole(ctx, 'admin');
   const groupIds = [...new Set(input.groupIds)];
   await assertGroupsExist(ctx, groupIds);
@@ -305,7 +297,7 @@ export async function setMcpGroups(
     });
     return detail(tx, mcp);
   });
-  deps.liveCatalog.invalidate(input.id);
+  ctx.changes.publish({ kind: 'catalog', mcpId: input.id });
   return result;
 }
 
@@ -522,7 +514,7 @@ export async function publishMcp(ctx: ServiceContext, deps: CatalogDeps, id: str
     });
     return detail(tx, mcp);
   });
-  deps.liveCatalog.invalidate(id);
+  ctx.changes.publish({ kind: 'catalog', mcpId: id });
   const live = await deps.liveCatalog.get(id);
   if (live) {
     void deps.runtime.retireOldVersions(id, live.versionId);
@@ -558,7 +550,7 @@ export async function archiveMcp(
     await emitAudit(tx, { action: 'mcp.archive', target: mcpTarget(mcp), reason: input.reason });
     return detail(tx, mcp);
   });
-  deps.liveCatalog.invalidate(input.id);
+  ctx.changes.publish({ kind: 'catalog', mcpId: input.id });
   await deps.runtime.stopMcp(input.id, 'the MCP was archived');
   return result;
 }
@@ -589,7 +581,6 @@ export async function listPins(ctx: ServiceContext, id: string): Promise<{ items
 /** Approve adopts what the downstream reports now; reject keeps it out until the downstream changes again. */
 export async function decidePin(
   ctx: ServiceContext,
-  deps: CatalogDeps,
   input: PinDecisionInput,
   decision: 'approve' | 'reject',
 ): Promise<Pin> {
@@ -646,7 +637,7 @@ export async function decidePin(
     });
     return toPin(pin);
   });
-  deps.liveCatalog.invalidate(input.id);
+  ctx.changes.publish({ kind: 'catalog', mcpId: input.id });
   return result;
 }
 

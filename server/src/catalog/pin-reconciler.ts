@@ -2,6 +2,7 @@ import type { PinKind } from '@gatehouse/schema';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type AuditEntry, emitAudit } from '../audit/emit.js';
+import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import { systemContext, withTransaction } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
@@ -43,6 +44,7 @@ export class PinReconciler {
     private readonly orm: Orm,
     private readonly config: Config,
     private readonly liveCatalog: LiveCatalog,
+    private readonly changes: ChangeBus,
   ) {}
 
   /**
@@ -58,7 +60,7 @@ export class PinReconciler {
     const problem = listingProblem(observed);
     if (problem) throw new Error(`the server's listing cannot be checked: ${problem}`);
     if (await this.matchesApproved(target, observed)) return;
-    const ctx = systemContext(this.orm.em.fork() as EntityManager, this.config);
+    const ctx = systemContext(this.orm.em.fork() as EntityManager, this.config, this.changes);
     const changed = await withTransaction(ctx, async (tx) => {
       // Serializes reconciliations (and admin decisions) of one MCP.
       const mcp = await tx.em.findOne(
@@ -134,7 +136,7 @@ export class PinReconciler {
       for (const entry of events) await emitAudit(tx, entry);
       return events.length > 0;
     });
-    if (changed) this.liveCatalog.invalidate(target.mcpId);
+    if (changed) this.changes.publish({ kind: 'catalog', mcpId: target.mcpId });
   }
 
   /** The common case, answered from the cache: every approved item is listed unchanged and nothing else is. */

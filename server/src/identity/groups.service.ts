@@ -11,6 +11,7 @@ import { requireRole, type ServiceContext, withTransaction } from '../platform/c
 import { conflict, notFound, preconditionFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { GroupEntity, GroupMembershipEntity, type GroupRow, UserEntity } from './entities.js';
+import { IDENTITY_CHANGE } from './identity-change.js';
 
 /** The built-in group every user belongs to implicitly. */
 export const EVERYONE_GROUP_ID = 'grp_builtinEveryone';
@@ -76,21 +77,25 @@ export async function createGroup(ctx: ServiceContext, input: CreateGroupInput):
   requireRole(ctx, 'admin');
   if (await ctx.em.count(GroupEntity, { name: input.name })) throw nameTaken(input.name);
   try {
-    return await withTransaction(ctx, async (tx) => {
-      const group = tx.em.create(GroupEntity, {
-        id: newId('group'),
-        name: input.name,
-        description: input.description,
-        builtIn: false,
-        createdAt: new Date(),
-      });
-      await tx.em.flush();
-      await emitAudit(tx, {
-        action: 'group.create',
-        target: { type: 'group', id: group.id, label: group.name },
-      });
-      return toGroup(group, 0);
-    });
+    return await withTransaction(
+      ctx,
+      async (tx) => {
+        const group = tx.em.create(GroupEntity, {
+          id: newId('group'),
+          name: input.name,
+          description: input.description,
+          builtIn: false,
+          createdAt: new Date(),
+        });
+        await tx.em.flush();
+        await emitAudit(tx, {
+          action: 'group.create',
+          target: { type: 'group', id: group.id, label: group.name },
+        });
+        return toGroup(group, 0);
+      },
+      IDENTITY_CHANGE,
+    );
   } catch (error) {
     if (error instanceof UniqueConstraintViolationException) throw nameTaken(input.name);
     throw error;
@@ -100,26 +105,30 @@ export async function createGroup(ctx: ServiceContext, input: CreateGroupInput):
 export async function updateGroup(ctx: ServiceContext, input: UpdateGroupInput): Promise<Group> {
   requireRole(ctx, 'admin');
   try {
-    return await withTransaction(ctx, async (tx) => {
-      const group = await getGroupRow(tx, input.id);
-      if (group.builtIn && input.name !== undefined && input.name !== group.name) {
-        throw preconditionFailed(`The built-in group "${group.name}" cannot be renamed`);
-      }
-      const changed = (['name', 'description'] as const).filter(
-        (field) => input[field] !== undefined && input[field] !== group[field],
-      );
-      if (changed.length > 0) {
-        tx.em.assign(group, Object.fromEntries(changed.map((field) => [field, input[field]])));
-        await tx.em.flush();
-        await emitAudit(tx, {
-          action: 'group.update',
-          target: { type: 'group', id: group.id, label: group.name },
-          details: { changed },
-        });
-      }
-      const counts = await memberCounts(tx, [group]);
-      return toGroup(group, counts.get(group.id) ?? 0);
-    });
+    return await withTransaction(
+      ctx,
+      async (tx) => {
+        const group = await getGroupRow(tx, input.id);
+        if (group.builtIn && input.name !== undefined && input.name !== group.name) {
+          throw preconditionFailed(`The built-in group "${group.name}" cannot be renamed`);
+        }
+        const changed = (['name', 'description'] as const).filter(
+          (field) => input[field] !== undefined && input[field] !== group[field],
+        );
+        if (changed.length > 0) {
+          tx.em.assign(group, Object.fromEntries(changed.map((field) => [field, input[field]])));
+          await tx.em.flush();
+          await emitAudit(tx, {
+            action: 'group.update',
+            target: { type: 'group', id: group.id, label: group.name },
+            details: { changed },
+          });
+        }
+        const counts = await memberCounts(tx, [group]);
+        return toGroup(group, counts.get(group.id) ?? 0);
+      },
+      IDENTITY_CHANGE,
+    );
   } catch (error) {
     if (error instanceof UniqueConstraintViolationException) throw nameTaken(input.name ?? '');
     throw error;
@@ -128,49 +137,64 @@ export async function updateGroup(ctx: ServiceContext, input: UpdateGroupInput):
 
 export async function deleteGroup(ctx: ServiceContext, id: string): Promise<void> {
   requireRole(ctx, 'admin');
-  await withTransaction(ctx, async (tx) => {
-    const group = await getGroupRow(tx, id);
-    if (group.builtIn) throw preconditionFailed(`The built-in group "${group.name}" cannot be deleted`);
-    tx.em.remove(group);
-    await tx.em.flush();
-    await emitAudit(tx, {
-      action: 'group.delete',
-      target: { type: 'group', id: group.id, label: group.name },
-    });
-  });
+  await withTransaction(
+    ctx,
+    async (tx) => {
+      const group = await getGroupRow(tx, id);
+      if (group.builtIn) throw preconditionFailed(`The built-in group "${group.name}" cannot be deleted`);
+      tx.em.remove(group);
+      await tx.em.flush();
+      await emitAudit(tx, {
+        action: 'group.delete',
+        target: { type: 'group', id: group.id, label: group.name },
+      });
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 export async function addGroupMember(ctx: ServiceContext, input: MembershipInput): Promise<void> {
   requireRole(ctx, 'admin');
-  await withTransaction(ctx, async (tx) => {
-    const group = await getGroupRow(tx, input.groupId);
-    if (group.builtIn) throw preconditionFailed(`Membership of "${group.name}" is implicit`);
-    const user = await tx.em.findOne(UserEntity, { id: input.userId });
-    if (!user) throw notFound('User', input.userId);
-    if (await tx.em.count(GroupMembershipEntity, { group: group.id, user: user.id })) {
-      throw conflict(`"${user.username}" is already a member of "${group.name}"`);
-    }
-    tx.em.create(GroupMembershipEntity, { group, user, createdAt: new Date() });
-    await tx.em.flush();
-    await emitAudit(tx, {
-      action: 'group.add_member',
-      target: { type: 'group', id: group.id, label: group.name },
-      details: { userId: user.id, username: user.username },
-    });
-  });
+  await withTransaction(
+    ctx,
+    async (tx) => {
+      const group = await getGroupRow(tx, input.groupId);
+      if (group.builtIn) throw preconditionFailed(`Membership of "${group.name}" is implicit`);
+      const user = await tx.em.findOne(UserEntity, { id: input.userId });
+      if (!user) throw notFound('User', input.userId);
+      if (await tx.em.count(GroupMembershipEntity, { group: group.id, user: user.id })) {
+        throw conflict(`"${user.username}" is already a member of "${group.name}"`);
+      }
+      tx.em.create(GroupMembershipEntity, { group, user, createdAt: new Date() });
+      await tx.em.flush();
+      await emitAudit(tx, {
+        action: 'group.add_member',
+        target: { type: 'group', id: group.id, label: group.name },
+        details: { userId: user.id, username: user.username },
+      });
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 export async function removeGroupMember(ctx: ServiceContext, input: MembershipInput): Promise<void> {
   requireRole(ctx, 'admin');
-  await withTransaction(ctx, async (tx) => {
-    const group = await getGroupRow(tx, input.groupId);
-    if (group.builtIn) throw preconditionFailed(`Membership of "${group.name}" is implicit`);
-    const removed = await tx.em.nativeDelete(GroupMembershipEntity, { group: group.id, user: input.userId });
-    if (removed === 0) throw notFound('Membership of user', input.userId);
-    await emitAudit(tx, {
-      action: 'group.remove_member',
-      target: { type: 'group', id: group.id, label: group.name },
-      details: { userId: input.userId },
-    });
-  });
+  await withTransaction(
+    ctx,
+    async (tx) => {
+      const group = await getGroupRow(tx, input.groupId);
+      if (group.builtIn) throw preconditionFailed(`Membership of "${group.name}" is implicit`);
+      const removed = await tx.em.nativeDelete(GroupMembershipEntity, {
+        group: group.id,
+        user: input.userId,
+      });
+      if (removed === 0) throw notFound('Membership of user', input.userId);
+      await emitAudit(tx, {
+        action: 'group.remove_member',
+        target: { type: 'group', id: group.id, label: group.name },
+        details: { userId: input.userId },
+      });
+    },
+    IDENTITY_CHANGE,
+  );
 }

@@ -16,6 +16,7 @@ import { requireRole, type ServiceContext, withTransaction } from '../platform/c
 import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { UserEntity, type UserRow } from './entities.js';
+import { IDENTITY_CHANGE } from './identity-change.js';
 import { toUser } from './mappers.js';
 import { passwordPolicyProblems } from './password-policy.js';
 import { endSessionsOfUser } from './sessions.service.js';
@@ -67,28 +68,32 @@ export async function createUser(ctx: ServiceContext, input: CreateUserInput): P
   if (await ctx.em.count(UserEntity, { username: input.username })) throw usernameTaken(input.username);
   const passwordHash = await hashPassword(input.password);
   try {
-    return await withTransaction(ctx, async (tx) => {
-      const now = new Date();
-      const user = tx.em.create(UserEntity, {
-        id: newId('user'),
-        username: input.username,
-        displayName: input.displayName,
-        email: input.email,
-        role: input.role,
-        status: 'active',
-        passwordHash,
-        createdAt: now,
-        updatedAt: now,
-        lastLoginAt: null,
-      });
-      await tx.em.flush();
-      await emitAudit(tx, {
-        action: 'user.create',
-        target: { type: 'user', id: user.id, label: user.username },
-        details: { role: user.role },
-      });
-      return toUser(user);
-    });
+    return await withTransaction(
+      ctx,
+      async (tx) => {
+        const now = new Date();
+        const user = tx.em.create(UserEntity, {
+          id: newId('user'),
+          username: input.username,
+          displayName: input.displayName,
+          email: input.email,
+          role: input.role,
+          status: 'active',
+          passwordHash,
+          createdAt: now,
+          updatedAt: now,
+          lastLoginAt: null,
+        });
+        await tx.em.flush();
+        await emitAudit(tx, {
+          action: 'user.create',
+          target: { type: 'user', id: user.id, label: user.username },
+          details: { role: user.role },
+        });
+        return toUser(user);
+      },
+      IDENTITY_CHANGE,
+    );
   } catch (error) {
     if (error instanceof UniqueConstraintViolationException) throw usernameTaken(input.username);
     throw error;
@@ -104,68 +109,80 @@ async function assertAnotherActiveAdmin(ctx: ServiceContext, user: UserRow) {
 
 export async function updateUser(ctx: ServiceContext, input: UpdateUserInput): Promise<User> {
   requireRole(ctx, 'admin');
-  return withTransaction(ctx, async (tx) => {
-    const user = await getUserRow(tx, input.id);
-    const changed: string[] = [];
-    if (input.role !== undefined && input.role !== user.role) {
-      if (user.role === 'admin') await assertAnotherActiveAdmin(tx, user);
-      changed.push('role');
-    }
-    if (input.displayName !== undefined && input.displayName !== user.displayName)
-      changed.push('displayName');
-    if (input.email !== undefined && input.email !== user.email) changed.push('email');
-    if (changed.length === 0) return toUser(user);
-    const previousRole = user.role;
-    tx.em.assign(user, {
-      ...(input.displayName !== undefined && { displayName: input.displayName }),
-      ...(input.email !== undefined && { email: input.email }),
-      ...(input.role !== undefined && { role: input.role }),
-      updatedAt: new Date(),
-    });
-    await tx.em.flush();
-    await emitAudit(tx, {
-      action: 'user.update',
-      target: { type: 'user', id: user.id, label: user.username },
-      details: { changed, ...(changed.includes('role') && { fromRole: previousRole, toRole: user.role }) },
-    });
-    return toUser(user);
-  });
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const user = await getUserRow(tx, input.id);
+      const changed: string[] = [];
+      if (input.role !== undefined && input.role !== user.role) {
+        if (user.role === 'admin') await assertAnotherActiveAdmin(tx, user);
+        changed.push('role');
+      }
+      if (input.displayName !== undefined && input.displayName !== user.displayName)
+        changed.push('displayName');
+      if (input.email !== undefined && input.email !== user.email) changed.push('email');
+      if (changed.length === 0) return toUser(user);
+      const previousRole = user.role;
+      tx.em.assign(user, {
+        ...(input.displayName !== undefined && { displayName: input.displayName }),
+        ...(input.email !== undefined && { email: input.email }),
+        ...(input.role !== undefined && { role: input.role }),
+        updatedAt: new Date(),
+      });
+      await tx.em.flush();
+      await emitAudit(tx, {
+        action: 'user.update',
+        target: { type: 'user', id: user.id, label: user.username },
+        details: { changed, ...(changed.includes('role') && { fromRole: previousRole, toRole: user.role }) },
+      });
+      return toUser(user);
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 export async function suspendUser(ctx: ServiceContext, input: SuspendUserInput): Promise<User> {
   const actor = requireRole(ctx, 'admin');
   if (actor.userId === input.id) throw preconditionFailed('You cannot suspend yourself');
-  return withTransaction(ctx, async (tx) => {
-    const user = await getUserRow(tx, input.id);
-    if (user.status === 'suspended') return toUser(user);
-    await assertAnotherActiveAdmin(tx, user);
-    user.status = 'suspended';
-    user.updatedAt = new Date();
-    await tx.em.flush();
-    await endSessionsOfUser(tx.em, user.id);
-    await emitAudit(tx, {
-      action: 'user.suspend',
-      target: { type: 'user', id: user.id, label: user.username },
-      reason: input.reason,
-    });
-    return toUser(user);
-  });
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const user = await getUserRow(tx, input.id);
+      if (user.status === 'suspended') return toUser(user);
+      await assertAnotherActiveAdmin(tx, user);
+      user.status = 'suspended';
+      user.updatedAt = new Date();
+      await tx.em.flush();
+      await endSessionsOfUser(tx.em, user.id);
+      await emitAudit(tx, {
+        action: 'user.suspend',
+        target: { type: 'user', id: user.id, label: user.username },
+        reason: input.reason,
+      });
+      return toUser(user);
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 export async function reactivateUser(ctx: ServiceContext, id: string): Promise<User> {
   requireRole(ctx, 'admin');
-  return withTransaction(ctx, async (tx) => {
-    const user = await getUserRow(tx, id);
-    if (user.status === 'active') return toUser(user);
-    user.status = 'active';
-    user.updatedAt = new Date();
-    await tx.em.flush();
-    await emitAudit(tx, {
-      action: 'user.reactivate',
-      target: { type: 'user', id: user.id, label: user.username },
-    });
-    return toUser(user);
-  });
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const user = await getUserRow(tx, id);
+      if (user.status === 'active') return toUser(user);
+      user.status = 'active';
+      user.updatedAt = new Date();
+      await tx.em.flush();
+      await emitAudit(tx, {
+        action: 'user.reactivate',
+        target: { type: 'user', id: user.id, label: user.username },
+      });
+      return toUser(user);
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 /** Sets a new password chosen by an admin and ends the user's sessions. */
@@ -175,18 +192,22 @@ export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInp
   const problems = passwordPolicyProblems(input.newPassword, target.username);
   if (problems) throw validationFailed({ newPassword: problems.password ?? [] });
   const passwordHash = await hashPassword(input.newPassword);
-  return withTransaction(ctx, async (tx) => {
-    const user = await getUserRow(tx, input.id);
-    user.passwordHash = passwordHash;
-    user.updatedAt = new Date();
-    await tx.em.flush();
-    await endSessionsOfUser(tx.em, user.id);
-    await emitAudit(tx, {
-      action: 'user.reset_password',
-      target: { type: 'user', id: user.id, label: user.username },
-    });
-    return toUser(user);
-  });
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const user = await getUserRow(tx, input.id);
+      user.passwordHash = passwordHash;
+      user.updatedAt = new Date();
+      await tx.em.flush();
+      await endSessionsOfUser(tx.em, user.id);
+      await emitAudit(tx, {
+        action: 'user.reset_password',
+        target: { type: 'user', id: user.id, label: user.username },
+      });
+      return toUser(user);
+    },
+    IDENTITY_CHANGE,
+  );
 }
 
 /**
@@ -196,28 +217,32 @@ export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInp
 export async function deleteUser(ctx: ServiceContext, id: string): Promise<DeleteUserResult> {
   const actor = requireRole(ctx, 'admin');
   if (actor.userId === id) throw preconditionFailed('You cannot delete yourself');
-  return withTransaction(ctx, async (tx) => {
-    const user = await getUserRow(tx, id);
-    await assertAnotherActiveAdmin(tx, user);
-    const hasHistory = (await tx.em.count(AuditEventEntity, { actorUserId: id })) > 0;
-    const target = { type: 'user', id: user.id, label: user.username };
-    if (hasHistory) {
-      if (user.status !== 'suspended') {
-        user.status = 'suspended';
-        user.updatedAt = new Date();
-        await tx.em.flush();
-        await endSessionsOfUser(tx.em, user.id);
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const user = await getUserRow(tx, id);
+      await assertAnotherActiveAdmin(tx, user);
+      const hasHistory = (await tx.em.count(AuditEventEntity, { actorUserId: id })) > 0;
+      const target = { type: 'user', id: user.id, label: user.username };
+      if (hasHistory) {
+        if (user.status !== 'suspended') {
+          user.status = 'suspended';
+          user.updatedAt = new Date();
+          await tx.em.flush();
+          await endSessionsOfUser(tx.em, user.id);
+        }
+        await emitAudit(tx, {
+          action: 'user.delete',
+          target,
+          details: { result: 'suspended', why: 'user has audit history' },
+        });
+        return { outcome: 'suspended' as const };
       }
-      await emitAudit(tx, {
-        action: 'user.delete',
-        target,
-        details: { result: 'suspended', why: 'user has audit history' },
-      });
-      return { outcome: 'suspended' as const };
-    }
-    tx.em.remove(user);
-    await tx.em.flush();
-    await emitAudit(tx, { action: 'user.delete', target, details: { result: 'deleted' } });
-    return { outcome: 'deleted' as const };
-  });
+      tx.em.remove(user);
+      await tx.em.flush();
+      await emitAudit(tx, { action: 'user.delete', target, details: { result: 'deleted' } });
+      return { outcome: 'deleted' as const };
+    },
+    IDENTITY_CHANGE,
+  );
 }

@@ -1,5 +1,6 @@
 import type { Role } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Change, ChangeBus } from './change-bus.js';
 import type { Config } from './config.js';
 import { forbidden, unauthenticated } from './errors.js';
 
@@ -16,6 +17,8 @@ export interface ServiceContext {
   readonly requestId: string;
   readonly ip: string;
   readonly config: Config;
+  /** Services announce committed changes here so caches are never stale on this node. */
+  readonly changes: ChangeBus;
 }
 
 export type AuthenticatedActor = Extract<Actor, { type: 'user' | 'api_token' }>;
@@ -37,19 +40,31 @@ export function requireRole(ctx: ServiceContext, ...roles: Role[]): Authenticate
   return actor;
 }
 
-/** Runs `work` in one transaction with a context whose `em` is the transaction's. */
-export function withTransaction<T>(
+/**
+ * Runs `work` in one transaction with a context whose `em` is the transaction's; after the commit, announces
+ * `change` (if given) so caches on this node drop what it touched before the caller sees the result.
+ */
+export async function withTransaction<T>(
   ctx: ServiceContext,
   work: (tx: ServiceContext) => Promise<T>,
+  change?: Change,
 ): Promise<T> {
-  return ctx.em.transactional((em) => work({ ...ctx, em: em as EntityManager }));
+  const result = await ctx.em.transactional((em) => work({ ...ctx, em: em as EntityManager }));
+  if (change) ctx.changes.publish(change);
+  return result;
 }
 
 /** For work Gatehouse does on its own (pinning reconciliation, supervision): audited as `system`. */
-export const systemContext = (em: EntityManager, config: Config, requestId = ''): ServiceContext => ({
+export const systemContext = (
+  em: EntityManager,
+  config: Config,
+  changes: ChangeBus,
+  requestId = '',
+): ServiceContext => ({
   em,
   actor: { type: 'system' },
   requestId,
   ip: '',
   config,
+  changes,
 });

@@ -1,5 +1,6 @@
 import { AuditChainHeadEntity, AuditEventEntity } from '../audit/entities.js';
 import { McpGrantEntity, McpPinEntity, McpServerEntity, McpVersionEntity } from '../catalog/entities.js';
+import { ClientEntity, SubscriptionEntity } from '../clients/entities.js';
 import {
   ApiTokenEntity,
   GroupEntity,
@@ -23,4 +24,6 @@ export const allEntities = [
   McpVersionEntity,
   McpGrantEntity,
   McpPinEntity,
+  ClientEntity,
+  SubscriptionEntity,
 ];

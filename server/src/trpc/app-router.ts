@@ -1,4 +1,5 @@
 import { catalogRouter } from '../catalog/catalog.router.js';
+import { clientsRouter, subscriptionsRouter } from '../clients/clients.router.js';
 import {
   apiTokensRouter,
   authRouter,
@@ -17,6 +18,8 @@ export const appRouter = router({
   apiTokens: apiTokensRouter,
   catalog: catalogRouter,
   runtime: runtimeRouter,
+  clients: clientsRouter,
+  subscriptions: subscriptionsRouter,
 });
 
 export type AppRouter = typeof appRouter;

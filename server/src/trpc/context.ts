@@ -6,6 +6,7 @@ import type { CatalogDeps } from '../catalog/catalog.service.js';
 import type { LoginThrottle } from '../identity/login-throttle.js';
 import { type ResolvedSession, resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
 import type { SetupGate } from '../identity/setup.service.js';
+import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
@@ -18,6 +19,7 @@ export interface PortalDeps {
   setupGate: SetupGate;
   dummyPasswordHash: Promise<string>;
   catalog: CatalogDeps;
+  changes: ChangeBus;
 }
 
 export type Authentication =
@@ -74,6 +76,7 @@ export function contextFactory(deps: PortalDeps) {
       requestId: String(req.id),
       ip: req.ip,
       config: deps.config,
+      changes: deps.changes,
       req,
       reply: res,
       log: req.log,

@@ -1,0 +1,42 @@
+import type { ClientKind, ClientStatus } from '@gatehouse/schema';
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { McpServerEntity } from '../catalog/entities.js';
+import { UserEntity } from '../identity/entities.js';
+
+const clientKinds: ClientKind[] = ['claude-code', 'claude-desktop', 'vscode', 'cursor', 'agent', 'other'];
+const clientStatuses: ClientStatus[] = ['active', 'suspended', 'revoked'];
+
+/** An AI client of one user. Its key is stored only as SHA-256; the prefix helps people tell keys apart. */
+export const ClientEntity = defineEntity({
+  name: 'Client',
+  tableName: 'mcp_client',
+  properties: {
+    id: p.string().primary().length(48),
+    user: () => p.manyToOne(UserEntity).deleteRule('cascade').index(),
+    name: p.string().length(128),
+    kind: p.enum(clientKinds),
+    status: p.enum(clientStatuses),
+    keyHash: p.string().length(64).unique(),
+    keyPrefix: p.string().length(16),
+    createdAt: p.datetime(),
+    lastSeenAt: p.datetime().nullable(),
+    lastSeenIp: p.string().length(64).nullable(),
+  },
+});
+export type ClientRow = InferEntity<typeof ClientEntity>;
+
+/** A client's subscription to one MCP; `tools` null means every approved tool. */
+export const SubscriptionEntity = defineEntity({
+  name: 'Subscription',
+  tableName: 'client_subscription',
+  uniques: [{ properties: ['client', 'mcp'] }],
+  properties: {
+    id: p.string().primary().length(48),
+    client: () => p.manyToOne(ClientEntity).deleteRule('cascade'),
+    mcp: () => p.manyToOne(McpServerEntity).deleteRule('cascade').index(),
+    tools: p.json<string[]>().nullable(),
+    createdAt: p.datetime(),
+    updatedAt: p.datetime(),
+  },
+});
+export type SubscriptionRow = InferEntity<typeof SubscriptionEntity>;

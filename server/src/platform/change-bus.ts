@@ -1,0 +1,19 @@
+/**
+ * What changed, announced after the change committed, so in-process caches (client access, live catalog)
+ * drop what they hold before the next request. Other nodes will learn through PostgreSQL LISTEN/NOTIFY once
+ * Gatehouse runs replicas; see ADR 0010.
+ */
+export type Change = { kind: 'identity' } | { kind: 'clients' } | { kind: 'catalog'; mcpId: string };
+
+export class ChangeBus {
+  private readonly listeners = new Set<(change: Change) => void>();
+
+  publish(change: Change): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  subscribe(listener: (change: Change) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
