@@ -43,7 +43,11 @@ export const Subscription = z.object({
 });
 export type Subscription = z.infer<typeof Subscription>;
 export const SubscriptionList = z.object({ items: z.array(Subscription) });
-export const SubscribeInput = z.object({ clientId: ClientId, mcpId: McpId, tools: ToolSelection.default(null) });
+export const SubscribeInput = z.object({
+  clientId: ClientId,
+  mcpId: McpId,
+  tools: ToolSelection.default(null),
+});
 export type SubscribeInput = z.infer<typeof SubscribeInput>;
 export const UpdateSubscriptionInput = z.object({ id: SubscriptionId, tools: ToolSelection });
 export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionInput>;

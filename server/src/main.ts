@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DestinationStream } from 'pino';
+import { AuditBatcher } from './audit/group-commit.js';
 import { warmEagerMcps } from './catalog/catalog.service.js';
 import { LiveCatalog } from './catalog/live-catalog.js';
 import { PinReconciler } from './catalog/pin-reconciler.js';
-import { hashPassword, randomBase62 } from './crypto/index.js';
+import { deriveKey, hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
 import { ChangeBus } from './platform/change-bus.js';
@@ -14,6 +15,9 @@ import { type Apps, buildApps } from './platform/http.js';
 import { createLogger } from './platform/logger.js';
 import { loadMasterKey } from './platform/master-key.js';
 import { loadTls, scheduleSelfSignedRenewal } from './platform/tls.js';
+import { ClientAccessCache } from './proxy/access.js';
+import { McpEndpoint } from './proxy/mcp-endpoint.js';
+import { ToolGateway } from './proxy/tool-gateway.js';
 import { type CredentialProvider, RuntimeManager } from './runtime/runtime-manager.js';
 
 /**
@@ -39,7 +43,7 @@ export async function startGatehouse(
   options: { logDestination?: DestinationStream; credentials?: CredentialProvider } = {},
 ): Promise<RunningGatehouse> {
   const logger = createLogger(config.logLevel, options.logDestination);
-  loadMasterKey(config, logger);
+  const masterKey = loadMasterKey(config, logger);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
   const changes = new ChangeBus();
@@ -63,9 +67,20 @@ export async function startGatehouse(
     catalog: { liveCatalog, runtime },
     changes,
   };
+  const audit = new AuditBatcher(database.orm);
+  const access = new ClientAccessCache(database.orm, changes);
+  const gateway = new ToolGateway({
+    liveCatalog,
+    runtime,
+    audit,
+    argsKey: deriveKey(masterKey, 'gatehouse-audit-args-v1'),
+    config,
+    changes,
+  });
+  const mcp = new McpEndpoint({ access, gateway, config, changes, allowedOrigins: config.mcpAllowedOrigins });
   let apps: Apps | undefined;
   try {
-    apps = await buildApps(deps, logger, tls);
+    apps = await buildApps(deps, logger, tls, { mcp });
     await apps.client.listen({ host: config.host, port: config.clientPort });
     await apps.portal.listen({ host: config.host, port: config.portalPort });
   } catch (error) {
@@ -113,6 +128,7 @@ export async function startGatehouse(
           await drained;
         }
         await runtime.shutdown();
+        await audit.drain();
         await database.close();
         logger.info('Gatehouse stopped');
       })();

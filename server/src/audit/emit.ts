@@ -13,14 +13,16 @@ export interface AuditEntry {
 
 export function toAuditRecord(ctx: ServiceContext, entry: AuditEntry): AuditRecord {
   const actor = ctx.actor;
+  const person = actor.type === 'user' || actor.type === 'api_token' || actor.type === 'client';
   return {
     action: entry.action,
     occurredAt: new Date(),
     actorType: actor.type,
-    actorUserId: actor.type === 'user' || actor.type === 'api_token' ? actor.userId : null,
+    actorUserId: person ? actor.userId : null,
     actorTokenId: actor.type === 'api_token' ? actor.tokenId : null,
-    actorClientId: null,
-    actorLabel: actor.type === 'user' || actor.type === 'api_token' ? actor.username : null,
+    actorClientId: actor.type === 'client' ? actor.clientId : null,
+    actorLabel:
+      actor.type === 'client' ? `${actor.username}/${actor.clientName}` : person ? actor.username : null,
     targetType: entry.target?.type ?? null,
     targetId: entry.target?.id ?? null,
     targetLabel: entry.target?.label ?? null,

@@ -2,7 +2,7 @@
  * The only module that touches node:crypto. Hashing of high-entropy tokens, random ids and secrets,
  * password hashing (Argon2id), and canonical hashing for the audit chain.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -22,6 +22,10 @@ export function randomBase62(byteCount: number): string {
 export const randomKey = (byteCount = 32): Buffer => randomBytes(byteCount);
 
 export const sha256Hex = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');
+
+/** A 32-byte key for one purpose, derived from the master key (HKDF-SHA256), so purposes never share a key. */
+export const deriveKey = (masterKey: Buffer, purpose: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), purpose, 32));
 
 export const hmacSha256Hex = (key: Buffer | string, value: string): string =>
   createHmac('sha256', key).update(value).digest('hex');

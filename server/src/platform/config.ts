@@ -63,6 +63,7 @@ const RawConfig = z.object({
   TLS_KEY_FILE: z.string().optional(),
   TRUST_PROXY_TLS: booleanString.default(false),
   GATEHOUSE_TRUSTED_PROXIES: commaList.optional(),
+  GATEHOUSE_MCP_ALLOWED_ORIGINS: commaList.optional(),
 });
 
 export type TlsMode = 'off' | 'self-signed' | 'files';
@@ -99,6 +100,8 @@ export interface Config {
   readonly secureTransport: boolean;
   readonly trustedProxies: readonly string[];
   readonly runtime: RuntimeSettings;
+  /** Browser origins allowed to call `/mcp`; requests without an Origin header (native clients) always pass. */
+  readonly mcpAllowedOrigins: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -175,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls: { mode: tlsMode, certFile: raw.TLS_CERT_FILE, keyFile: raw.TLS_KEY_FILE },
     secureTransport: tlsMode !== 'off' || raw.TRUST_PROXY_TLS,
     trustedProxies: raw.GATEHOUSE_TRUSTED_PROXIES ?? [],
+    mcpAllowedOrigins: raw.GATEHOUSE_MCP_ALLOWED_ORIGINS ?? [],
     runtime: Object.freeze({
       healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,
       idleTimeoutMs: raw.GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS * 1000,

@@ -8,6 +8,7 @@ import { forbidden, unauthenticated } from './errors.js';
 export type Actor =
   | { type: 'user'; userId: string; username: string; role: Role; sessionId: string }
   | { type: 'api_token'; tokenId: string; userId: string; username: string; role: Role }
+  | { type: 'client'; clientId: string; clientName: string; userId: string; username: string }
   | { type: 'anonymous' }
   | { type: 'system' };
 

@@ -53,8 +53,14 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
   return app;
 }
 
-export async function buildApps(deps: PortalDeps, logger: Logger, tls?: TlsMaterial): Promise<Apps> {
+export async function buildApps(
+  deps: PortalDeps,
+  logger: Logger,
+  tls: TlsMaterial | undefined,
+  mounts: { mcp: { register(app: FastifyInstance): void } },
+): Promise<Apps> {
   const client = baseApp(deps, logger, tls);
+  mounts.mcp.register(client);
   client.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
   const portal = baseApp(deps, logger, tls);

@@ -42,15 +42,28 @@ export async function invokeTool(
     throw refused(toolRefusal(live, request.tool) ?? `MCP "${live.slug}" cannot serve "${request.tool}"`);
   }
   const userId = live.config.isolation === 'per-user' ? request.userId : null;
+  return callApprovedTool(deps, live, userId, request.tool, request.args, options);
+}
+
+/**
+ * Calls `tool` on the instance serving `userId` (null: shared). When that instance is not running yet, its
+ * start re-lists and reconciles pins, and the call is judged by what the new process reported.
+ */
+export async function callApprovedTool(
+  deps: { liveCatalog: LiveCatalog; runtime: RuntimeManager },
+  live: LiveMcp,
+  userId: string | null,
+  tool: string,
+  args: Record<string, unknown>,
+  options?: CallOptions,
+): Promise<CallToolResult> {
   const instance = deps.runtime.instanceFor(live, userId);
   let current: LiveMcp | null = live;
   if (!instance.isReady) {
-    // A (re)start re-lists and reconciles pins: judge the call by what this very process reported, whether
-    // that quarantines the tool or restores it.
     await instance.ensureStarted();
-    current = await deps.liveCatalog.get(request.mcpId);
+    current = await deps.liveCatalog.get(live.mcpId);
   }
-  const refusal = current ? toolRefusal(current, request.tool) : `MCP "${live.slug}" is no longer available`;
+  const refusal = current ? toolRefusal(current, tool) : `MCP "${live.slug}" is no longer available`;
   if (refusal) throw refused(refusal);
-  return instance.callTool(request.tool, request.args, options);
+  return instance.callTool(tool, args, options);
 }

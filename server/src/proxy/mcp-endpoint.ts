@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  isInitializeRequest,
+  ListToolsRequestSchema,
+  McpError,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ChangeBus } from '../platform/change-bus.js';
+import type { Config } from '../platform/config.js';
+import { type ClientAccess, ClientAccessCache } from './access.js';
+import { ToolGateway } from './tool-gateway.js';
+
+const PAGE_SIZE = 200;
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+interface McpSession {
+  readonly id: string;
+  readonly keyHash: string;
+  readonly clientId: string;
+  readonly server: Server;
+  readonly transport: StreamableHTTPServerTransport;
+  lastActivity: number;
+  /** Names and hashes of the tools last listed, to send list_changed only when the visible set changes. */
+  toolsFingerprint: string;
+}
+
+interface RequestFacts {
+  requestId: string;
+  ip: string;
+}
+
+const jsonRpcError = (reply: FastifyReply, status: number, code: number, message: string) =>
+  reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .send({ jsonrpc: '2.0', id: null, error: { code, message } });
+
+const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+function decodeCursor(cursor: string | undefined): number {
+  if (!cursor) return 0;
+  try {
+    const offset = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof offset === 'number' && Number.isInteger(offset) && offset >= 0) return offset;
+  } catch {
+    // fall through
+  }
+  throw new McpError(ErrorCode.InvalidParams, 'Invalid cursor');
+}
+
+/**
+ * The MCP endpoint (`/mcp` on the client port): Streamable HTTP, one SDK `Server` and transport per session,
+ * never shared. Every request is authenticated by its client key; a session is bound to the client that
+ * opened it, and another key presenting its id is told it does not exist.
+ */
+export class McpEndpoint {
+  private readonly sessions = new Map<string, McpSession>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly deps: {
+      access: ClientAccessCache;
+      gateway: ToolGateway;
+      config: Config;
+      changes: ChangeBus;
+      allowedOrigins: readonly string[];
+    },
+  ) {
+    const idleMs = deps.config.timings.idleTimeoutSeconds * 1000;
+    this.sweeper = setInterval(() => this.sweepIdle(idleMs), Math.min(idleMs, 30_000));
+    this.sweeper.unref();
+    this.unsubscribe = deps.changes.subscribe(() => void this.announceToolChanges());
+  }
+
+  register(app: FastifyInstance): void {
+    app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
+        done(null, body),
+      );
+      scope.route({
+        method: ['GET', 'POST', 'DELETE'],
+        url: '/mcp',
+        handler: (request, reply) => this.handle(request, reply),
+      });
+    });
+    app.addHook('onClose', async () => this.close());
+  }
+
+  listSessions() {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      clientId: s.clientId,
+      lastActivity: s.lastActivity,
+    }));
+  }
+
+  private async authenticate(request: FastifyRequest): Promise<ClientAccess | null> {
+    const header = request.headers.authorization ?? '';
+    const [scheme, key] = header.split(' ', 2);
+    if (scheme?.toLowerCase() !== 'bearer' || !key) return null;
+    const keyHash = ClientAccessCache.hashOf(key.trim());
+    if (!keyHash) return null;
+    const access = await this.deps.access.resolve(keyHash);
+    return access?.clientActive && access.userActive ? access : null;
+  }
+
+  private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const origin = request.headers.origin;
+    if (origin && !this.deps.allowedOrigins.includes(origin)) {
+      return jsonRpcError(reply, 403, -32000, 'Forbidden: Origin not allowed');
+    }
+    const access = await this.authenticate(request);
+    if (!access) {
+      reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
+      return jsonRpcError(
+        reply,
+        401,
+        -32001,
+        'Unauthorized: a valid client key is required (Authorization: Bearer gh_ck_…)',
+      );
+    }
+    this.deps.access.touch(access, request.ip);
+
+    let body: unknown;
+    if (request.method === 'POST') {
+      try {
+        body = JSON.parse(String(request.body ?? ''));
+      } catch {
+        return jsonRpcError(reply, 400, ErrorCode.ParseError, 'Parse error: the body is not JSON');
+      }
+      if (Array.isArray(body)) {
+        return jsonRpcError(
+          reply,
+          400,
+          ErrorCode.InvalidRequest,
+          'Invalid Request: batches are not supported',
+        );
+      }
+      if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+        return jsonRpcError(
+          reply,
+          400,
+          ErrorCode.InvalidRequest,
+          'Invalid Request: not a JSON-RPC 2.0 message',
+        );
+      }
+    }
+
+    const sessionId = request.headers['mcp-session-id'];
+    let session: McpSession | undefined;
+    if (typeof sessionId === 'string') {
+      session = this.sessions.get(sessionId);
+      // Someone else's session id is indistinguishable from an unknown one.
+      if (!session || session.clientId !== access.clientId) {
+        return jsonRpcError(reply, 404, -32001, 'Session not found');
+      }
+    } else if (request.method === 'POST' && isInitializeRequest(body)) {
+      session = await this.openSession(access);
+    } else {
+      return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+    }
+    session.lastActivity = Date.now();
+    const raw = request.raw as IncomingMessage & { auth?: AuthInfo };
+    const facts: RequestFacts = { requestId: String(request.id), ip: request.ip };
+    raw.auth = { token: '', clientId: access.clientId, scopes: [], extra: { ...facts } };
+    reply.hijack();
+    reply.raw.setHeader('x-content-type-options', 'nosniff');
+    reply.raw.setHeader('cache-control', 'no-store');
+    await session.transport.handleRequest(raw, reply.raw, body);
+  }
+
+  private async openSession(access: ClientAccess): Promise<McpSession> {
+    const server = new Server(
+      { name: 'gatehouse', version: '0.1.0' },
+      { capabilities: { tools: { listChanged: true } } },
+    );
+    let session: McpSession | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        session = {
+          id,
+          keyHash: access.keyHash,
+          clientId: access.clientId,
+          server,
+          transport,
+          lastActivity: Date.now(),
+          toolsFingerprint: '',
+        };
+        this.sessions.set(id, session);
+      },
+      onsessionclosed: (id) => {
+        this.sessions.delete(id);
+      },
+    });
+    const currentAccess = async () => {
+      const current = await this.deps.access.resolve(access.keyHash);
+      if (!current?.clientActive || !current.userActive) {
+        throw new McpError(ErrorCode.InvalidRequest, 'The client key is no longer valid');
+      }
+      return current;
+    };
+    server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+      const tools = await this.deps.gateway.visibleTools(await currentAccess());
+      if (session) session.toolsFingerprint = fingerprint(tools);
+      const offset = decodeCursor(request.params?.cursor);
+      const page = tools.slice(offset, offset + PAGE_SIZE);
+      return {
+        tools: page.map(ToolGateway.describe),
+        ...(offset + PAGE_SIZE < tools.length && { nextCursor: encodeCursor(offset + PAGE_SIZE) }),
+      };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const facts = (extra.authInfo?.extra ?? {}) as Partial<RequestFacts>;
+      const progressToken = request.params._meta?.progressToken;
+      return this.deps.gateway.callTool(
+        await currentAccess(),
+        request.params.name,
+        request.params.arguments ?? {},
+        { requestId: facts.requestId ?? '', ip: facts.ip ?? '', sessionId: extra.sessionId ?? '' },
+        {
+          signal: extra.signal,
+          onProgress:
+            progressToken === undefined
+              ? undefined
+              : (progress) =>
+                  void extra
+                    .sendNotification({
+                      method: 'notifications/progress',
+                      params: { progressToken, ...progress },
+                    })
+                    .catch(() => undefined),
+        },
+      );
+    });
+    await server.connect(transport);
+    // The session exists once `initialize` is handled; until then this object only carries the transport.
+    return {
+      id: '',
+      keyHash: access.keyHash,
+      clientId: access.clientId,
+      server,
+      transport,
+      lastActivity: Date.now(),
+      toolsFingerprint: '',
+    };
+  }
+
+  /** After any committed change, tell each session whose visible tools changed. */
+  private async announceToolChanges(): Promise<void> {
+    for (const session of this.sessions.values()) {
+      try {
+        const access = await this.deps.access.resolve(session.keyHash);
+        const tools = access ? await this.deps.gateway.visibleTools(access) : [];
+        const next = fingerprint(tools);
+        if (next !== session.toolsFingerprint) {
+          session.toolsFingerprint = next;
+          await session.server.sendToolListChanged();
+        }
+      } catch {
+        // A session whose stream is gone learns on its next request.
+      }
+    }
+  }
+
+  private sweepIdle(idleMs: number): void {
+    const cutoff = Date.now() - idleMs;
+    for (const session of this.sessions.values()) {
+      if (session.lastActivity < cutoff) void this.endSession(session);
+    }
+  }
+
+  private async endSession(session: McpSession): Promise<void> {
+    this.sessions.delete(session.id);
+    await session.transport.close().catch(() => undefined);
+    await session.server.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.unsubscribe();
+    await Promise.all([...this.sessions.values()].map((session) => this.endSession(session)));
+  }
+}
+
+const fingerprint = (tools: readonly { name: string; definitionHash: string }[]) =>
+  tools.map((tool) => `${tool.name}@${tool.definitionHash}`).join('\n');

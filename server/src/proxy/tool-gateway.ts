@@ -1,0 +1,220 @@
+import type { AuditAction, AuditOutcome } from '@gatehouse/schema';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { toAuditRecord } from '../audit/emit.js';
+import type { AuditBatcher } from '../audit/group-commit.js';
+import type { LiveCatalog, LiveMcp } from '../catalog/live-catalog.js';
+import { canonicalJson, hmacSha256Hex, sha256Hex } from '../crypto/index.js';
+import type { ChangeBus } from '../platform/change-bus.js';
+import type { Config } from '../platform/config.js';
+import type { Actor, ServiceContext } from '../platform/context.js';
+import { DomainError } from '../platform/errors.js';
+import type { CallOptions } from '../runtime/instance.js';
+import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
+import type { RuntimeManager } from '../runtime/runtime-manager.js';
+import type { ClientAccess } from './access.js';
+
+/** Client-facing tool names: `<slug>__<tool>`, at most 64 characters. */
+const SEPARATOR = '__';
+const MAX_NAME = 64;
+
+export function exposedToolName(slug: string, tool: string): string {
+  const full = `${slug}${SEPARATOR}${tool}`;
+  if (full.length <= MAX_NAME) return full;
+  // Stable and unique: a truncated name plus 8 hex characters of the original's hash.
+  const room = MAX_NAME - slug.length - SEPARATOR.length - 9;
+  return `${slug}${SEPARATOR}${tool.slice(0, room)}-${sha256Hex(tool).slice(0, 8)}`;
+}
+
+export interface ExposedTool {
+  readonly name: string;
+  readonly mcp: LiveMcp;
+  readonly tool: string;
+  readonly definitionHash: string;
+  readonly definition: Record<string, unknown>;
+}
+
+export interface CallContext {
+  readonly requestId: string;
+  readonly ip: string;
+  readonly sessionId: string;
+}
+
+/** Why a tool the client asked for is not visible to it; the audit trail records it, the client learns less. */
+type Denial = { reason: string; entitled: boolean; mcp?: LiveMcp; tool?: string };
+
+/**
+ * The tool-call hot path, transport-agnostic: what a client may see, and authorize → route → call → audit for
+ * one call. Default deny; everything is answered from in-memory caches; every call (and every denial) is
+ * audited durably before the answer leaves, and a call whose audit cannot be written fails closed.
+ */
+export class ToolGateway {
+  constructor(
+    private readonly deps: {
+      liveCatalog: LiveCatalog;
+      runtime: RuntimeManager;
+      audit: AuditBatcher;
+      argsKey: Buffer;
+      config: Config;
+      changes: ChangeBus;
+    },
+  ) {}
+
+  /** The tools this client may call right now, in a stable order. */
+  async visibleTools(access: ClientAccess): Promise<ExposedTool[]> {
+    if (!access.clientActive || !access.userActive) return [];
+    const visible: ExposedTool[] = [];
+    for (const [mcpId, selection] of access.subscriptions) {
+      const live = await this.deps.liveCatalog.get(mcpId);
+      if (!live || !this.mayUse(access, live)) continue;
+      for (const [key, pin] of live.pins) {
+        if (pin.state !== 'approved' || !key.startsWith('tool:') || !pin.approvedDefinition) continue;
+        const tool = key.slice('tool:'.length);
+        if (selection && !selection.has(tool)) continue;
+        visible.push({
+          name: exposedToolName(live.slug, tool),
+          mcp: live,
+          tool,
+          definitionHash: pin.approvedHash ?? '',
+          definition: pin.approvedDefinition,
+        });
+      }
+    }
+    return visible.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private mayUse(access: ClientAccess, live: LiveMcp): boolean {
+    return live.status === 'published' && [...live.groupIds].some((group) => access.groupIds.has(group));
+  }
+
+  /** The MCP-facing definition: the approved copy, renamed. */
+  static describe(exposed: ExposedTool): Tool {
+    return { ...(exposed.definition as Omit<Tool, 'name'>), name: exposed.name } as Tool;
+  }
+
+  private async deny(access: ClientAccess, name: string): Promise<Denial> {
+    const separator = name.indexOf(SEPARATOR);
+    const slug = separator > 0 ? name.slice(0, separator) : '';
+    for (const [mcpId, selection] of access.subscriptions) {
+      const live = await this.deps.liveCatalog.get(mcpId);
+      if (!live || live.slug !== slug) continue;
+      if (!this.mayUse(access, live)) {
+        return {
+          reason: live.status !== 'published' ? 'mcp archived' : 'mcp not granted to the user',
+          entitled: false,
+          mcp: live,
+        };
+      }
+      for (const key of live.pins.keys()) {
+        const tool = key.slice('tool:'.length);
+        if (!key.startsWith('tool:') || exposedToolName(slug, tool) !== name) continue;
+        if (selection && !selection.has(tool))
+          return { reason: 'tool not selected', entitled: false, mcp: live, tool };
+        return { reason: toolRefusal(live, tool) ?? 'tool not callable', entitled: true, mcp: live, tool };
+      }
+      return { reason: 'no such tool', entitled: false, mcp: live };
+    }
+    return { reason: 'not subscribed', entitled: false };
+  }
+
+  private actorOf(access: ClientAccess): Actor {
+    return {
+      type: 'client',
+      clientId: access.clientId,
+      clientName: access.clientName,
+      userId: access.userId,
+      username: access.username,
+    };
+  }
+
+  /** Durable before the caller sees anything; failure to write refuses the call. */
+  private async audit(
+    access: ClientAccess,
+    call: CallContext,
+    entry: {
+      action: AuditAction;
+      outcome: AuditOutcome;
+      mcp?: LiveMcp;
+      reason?: string;
+      details: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    const ctx = {
+      actor: this.actorOf(access),
+      requestId: call.requestId,
+      ip: call.ip,
+    } as ServiceContext;
+    const record = toAuditRecord(ctx, {
+      action: entry.action,
+      outcome: entry.outcome,
+      target: entry.mcp ? { type: 'mcp', id: entry.mcp.mcpId, label: entry.mcp.slug } : undefined,
+      reason: entry.reason,
+      details: { session: call.sessionId, ...entry.details },
+    });
+    try {
+      await this.deps.audit.append(record);
+    } catch {
+      throw new McpError(ErrorCode.InternalError, 'The call was refused because it could not be audited');
+    }
+  }
+
+  async callTool(
+    access: ClientAccess,
+    name: string,
+    args: Record<string, unknown>,
+    call: CallContext,
+    options: CallOptions = {},
+  ): Promise<CallToolResult> {
+    const argsJson = canonicalJson(args);
+    const argsFacts = {
+      argsBytes: Buffer.byteLength(argsJson),
+      argsDigest: hmacSha256Hex(this.deps.argsKey, argsJson),
+    };
+    const exposed = (await this.visibleTools(access)).find((tool) => tool.name === name);
+    if (!exposed) {
+      const denial = await this.deny(access, name);
+      await this.audit(access, call, {
+        action: 'tool.denied',
+        outcome: 'denied',
+        mcp: denial.mcp,
+        reason: denial.reason,
+        details: { tool: name, ...argsFacts },
+      });
+      if (denial.entitled) {
+        throw new McpError(ErrorCode.InvalidRequest, `Tool call refused: ${denial.reason}`);
+      }
+      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    }
+    const { mcp, tool } = exposed;
+    const userId = mcp.config.isolation === 'per-user' ? access.userId : null;
+    const started = performance.now();
+    let result: CallToolResult;
+    let status: 'ok' | 'tool_error' | 'failed';
+    let failure: string | undefined;
+    try {
+      result = await callApprovedTool(this.deps, mcp, userId, tool, args, options);
+      status = result.isError ? 'tool_error' : 'ok';
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      failure = error.message;
+      status = 'failed';
+      result = { content: [{ type: 'text', text: `Gatehouse: ${error.message}` }], isError: true };
+    }
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    await this.audit(access, call, {
+      action: 'tool.call',
+      outcome: status === 'failed' ? 'failure' : 'success',
+      mcp,
+      reason: failure,
+      details: {
+        tool,
+        status,
+        durationMs,
+        resultBytes: Buffer.byteLength(JSON.stringify(result)),
+        definitionHash: exposed.definitionHash,
+        ...argsFacts,
+      },
+    });
+    return result;
+  }
+}

@@ -1,0 +1,359 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import {
+  auditRows,
+  failureOf,
+  type PortalClient,
+  portalClient,
+  setUpAdmin,
+  startTestGatehouse,
+  type TestGatehouse,
+} from '../support/gatehouse.js';
+import { descendantPids, waitFor } from '../support/processes.js';
+
+const PASSWORD = 'Plenty-long-passphrase-9';
+const everythingEntry = path.join(
+  path.dirname(
+    createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/package.json'),
+  ),
+  'dist/index.js',
+);
+
+const textOf = (result: unknown) =>
+  (((result as { content?: unknown }).content ?? []) as { type: string; text?: string }[])
+    .map((block) => block.text ?? '')
+    .join('');
+
+describe('the MCP endpoint', () => {
+  let gh: TestGatehouse;
+  let admin: PortalClient;
+  let childrenBefore: number[];
+  const mcps: Record<string, string> = {};
+  const users: Record<string, { id: string; client: PortalClient }> = {};
+  const keys: Record<string, { id: string; key: string }> = {};
+  let teamA: string;
+  const open: Client[] = [];
+
+  async function publish(
+    slug: string,
+    config: Parameters<PortalClient['catalog']['create']['mutate']>[0]['config'],
+    groupIds: string[],
+  ) {
+    const created = await admin.catalog.create.mutate({ slug, name: slug, config, groupIds });
+    await admin.catalog.validate.mutate({ id: created.id });
+    await admin.catalog.discover.mutate({ id: created.id });
+    await admin.catalog.publish.mutate({ id: created.id });
+    return created.id;
+  }
+
+  async function connect(key: string, onListChanged?: () => void): Promise<Client> {
+    const client = new Client({ name: 'endpoint-test', version: '1.0.0' });
+    if (onListChanged) client.setNotificationHandler(ToolListChangedNotificationSchema, onListChanged);
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+      }),
+    );
+    open.push(client);
+    return client;
+  }
+
+  const post = (body: string, headers: Record<string, string>) =>
+    fetch(`${gh.clientUrl}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
+      body,
+    });
+
+  beforeAll(async () => {
+    childrenBefore = descendantPids();
+    gh = await startTestGatehouse();
+    admin = await setUpAdmin(gh);
+    teamA = (await admin.groups.create.mutate({ name: 'team-a', description: '' })).id;
+    const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn)?.id ?? '';
+    mcps.fx = await publish(
+      'fx',
+      {
+        connection: { transport: 'stdio', ...fixtureStdioCommand() },
+        timeouts: { connectMs: 20_000, callMs: 10_000 },
+      },
+      [teamA],
+    );
+    mcps.everything = await publish(
+      'everything',
+      { connection: { transport: 'stdio', command: process.execPath, args: [everythingEntry, 'stdio'] } },
+      [everyone],
+    );
+    for (const username of ['alice', 'bob']) {
+      const user = await admin.users.create.mutate({
+        username,
+        displayName: username,
+        email: `${username}@example.test`,
+        password: PASSWORD,
+        role: 'user',
+      });
+      const client = portalClient(gh.portalUrl);
+      await client.signIn(username, PASSWORD);
+      users[username] = { id: user.id, client };
+    }
+    await admin.groups.addMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
+    const alice = users.alice?.client as PortalClient;
+    const bob = users.bob?.client as PortalClient;
+    const aliceClient = await alice.clients.create.mutate({ name: 'Alice laptop', kind: 'claude-code' });
+    keys.alice = { id: aliceClient.client.id, key: aliceClient.key };
+    await alice.subscriptions.create.mutate({ clientId: aliceClient.client.id, mcpId: mcps.fx ?? '' });
+    await alice.subscriptions.create.mutate({
+      clientId: aliceClient.client.id,
+      mcpId: mcps.everything ?? '',
+      tools: ['echo', 'get-sum'],
+    });
+    const bobClient = await bob.clients.create.mutate({ name: 'Bob agent', kind: 'agent' });
+    keys.bob = { id: bobClient.client.id, key: bobClient.key };
+    await bob.subscriptions.create.mutate({ clientId: bobClient.client.id, mcpId: mcps.everything ?? '' });
+  });
+
+  afterAll(async () => {
+    await Promise.all(open.map((client) => client.close().catch(() => undefined)));
+    await gh.stop();
+    expect(descendantPids().filter((pid) => !childrenBefore.includes(pid))).toEqual([]);
+  });
+
+  it('shows each client exactly its subscribed, granted, approved tools, prefixed by slug', async () => {
+    const alice = await connect(keys.alice?.key ?? '');
+    const aliceTools = (await alice.listTools()).tools.map((tool) => tool.name);
+    expect(aliceTools).toEqual(
+      [...FIXTURE_TOOL_NAMES.map((name) => `fx__${name}`), 'everything__echo', 'everything__get-sum'].sort(),
+    );
+    const bob = await connect(keys.bob?.key ?? '');
+    const bobTools = (await bob.listTools()).tools;
+    expect(bobTools.map((tool) => tool.name).every((name) => name.startsWith('everything__'))).toBe(true);
+    expect(bobTools).toHaveLength(13);
+    // Definitions reach the client intact, only renamed.
+    const sum = bobTools.find((tool) => tool.name === 'everything__get-sum');
+    expect(sum?.inputSchema.properties).toHaveProperty('a');
+  });
+
+  it('calls tools through Gatehouse: results, progress, structured content and tool errors', async () => {
+    const alice = await connect(keys.alice?.key ?? '');
+    expect(
+      textOf(await alice.callTool({ name: 'fx__echo', arguments: { message: 'through the gate' } })),
+    ).toBe('through the gate');
+    const progress: number[] = [];
+    const done = await alice.callTool({ name: 'fx__progress', arguments: { steps: 3 } }, undefined, {
+      onprogress: (update) => progress.push(update.progress),
+    });
+    expect(textOf(done)).toBe('done 3');
+    expect(progress).toEqual([1, 2, 3]);
+    const toolError = await alice.callTool({
+      name: 'fx__set-description',
+      arguments: { tool: 'no-such-tool', description: 'x' },
+    });
+    expect(toolError.isError).toBe(true);
+    expect(textOf(toolError)).toContain('unknown tool no-such-tool');
+
+    // A client's cancellation travels to the downstream, which observes it.
+    const controller = new AbortController();
+    const sleeping = alice.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, undefined, {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort('changed my mind'), 300);
+    await expect(sleeping).rejects.toThrow();
+    const observed = await waitFor(async () => {
+      const list = JSON.parse(textOf(await alice.callTool({ name: 'fx__cancellations', arguments: {} })));
+      return list.length > 0 ? list : null;
+    }, 'the downstream to observe the cancellation');
+    expect(observed[0].reason).toContain('changed my mind');
+
+    const bob = await connect(keys.bob?.key ?? '');
+    const structured = await bob.callTool({
+      name: 'everything__get-structured-content',
+      arguments: { location: 'New York' },
+    });
+    expect(structured.structuredContent).toHaveProperty('temperature');
+    expect(textOf(await bob.callTool({ name: 'everything__get-sum', arguments: { a: 2, b: 3 } }))).toContain(
+      '5',
+    );
+  });
+
+  it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
+    const bob = await connect(keys.bob?.key ?? '');
+    const refused = await bob.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(refused).toContain('Unknown tool: fx__echo');
+    const missing = await bob.callTool({ name: 'everything__nope', arguments: {} }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(missing).toContain('Unknown tool: everything__nope');
+    const denials = await auditRows(gh, 'tool.denied');
+    expect(denials.map((row) => [row.actor_type, row.reason, row.details.tool])).toEqual(
+      expect.arrayContaining([
+        ['client', 'not subscribed', 'fx__echo'],
+        ['client', 'no such tool', 'everything__nope'],
+      ]),
+    );
+  });
+
+  it('audits every call durably before answering: digest and sizes, never the arguments', async () => {
+    const alice = await connect(keys.alice?.key ?? '');
+    await alice.callTool({ name: 'fx__echo', arguments: { message: 'secret-argument-value' } });
+    // No waiting: the record exists by the time the result arrived.
+    const calls = await auditRows(gh, 'tool.call');
+    const last = calls.at(-1);
+    expect(last).toMatchObject({ actor_type: 'client', actor_user_id: users.alice?.id, outcome: 'success' });
+    expect(last?.details).toMatchObject({
+      tool: 'echo',
+      status: 'ok',
+      argsBytes: expect.any(Number),
+      argsDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      definitionHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(JSON.stringify(calls)).not.toContain('secret-argument-value');
+    expect(gh.logs.join('\n')).not.toContain('secret-argument-value');
+  });
+
+  it('enforces the transport rules: key, session binding, batches, protocol version, Origin, malformed JSON', async () => {
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
+    const noKey = await post(initialize, {});
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('www-authenticate')).toContain('Bearer');
+    expect((await post(initialize, { authorization: 'Bearer gh_ck_notAKey' })).status).toBe(401);
+
+    const alice = { authorization: `Bearer ${keys.alice?.key}` };
+    const opened = await post(initialize, alice);
+    expect(opened.status).toBe(200);
+    const sessionId = opened.headers.get('mcp-session-id') ?? '';
+    expect(sessionId).not.toBe('');
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' });
+    const headers = { ...alice, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    expect((await post(ping, headers)).status).toBe(200);
+    // Bob's key with Alice's session id: as if the session did not exist.
+    expect((await post(ping, { ...headers, authorization: `Bearer ${keys.bob?.key}` })).status).toBe(404);
+    expect((await post(ping, { ...headers, 'mcp-session-id': 'no-such-session' })).status).toBe(404);
+    expect((await post(ping, alice)).status).toBe(400);
+    const batch = await post(`[${ping}]`, headers);
+    expect(batch.status).toBe(400);
+    expect(((await batch.json()) as { error: { code: number } }).error.code).toBe(-32600);
+    expect((await post(ping, { ...headers, 'mcp-protocol-version': '1999-01-01' })).status).toBe(400);
+    expect((await post(ping, { ...headers, origin: 'https://evil.example' })).status).toBe(403);
+    const malformed = await post('{"jsonrpc": "2.0", "id": 3, "method": ', headers);
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    // The session survives all of that.
+    expect((await post(ping, headers)).status).toBe(200);
+  });
+
+  it('applies every revocation on the next call and tells open sessions their tool list changed', async () => {
+    let changes = 0;
+    const alice = await connect(keys.alice?.key ?? '', () => {
+      changes++;
+    });
+    await alice.listTools();
+    const aliceClient = users.alice?.client as PortalClient;
+    const subscription = (
+      await aliceClient.subscriptions.list.query({ id: keys.alice?.id ?? '' })
+    ).items.find((s) => s.mcpSlug === 'everything');
+
+    // Unselecting a tool.
+    await aliceClient.subscriptions.update.mutate({ id: subscription?.id ?? '', tools: ['echo'] });
+    await waitFor(() => changes >= 1, 'list_changed after unselecting a tool');
+    const unselected = await alice.callTool({ name: 'everything__get-sum', arguments: { a: 1, b: 1 } }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(unselected).toContain('Unknown tool');
+
+    // Leaving the group that was granted the MCP.
+    await admin.groups.removeMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
+    await waitFor(() => changes >= 2, 'list_changed after leaving the group');
+    expect((await alice.listTools()).tools.map((t) => t.name)).toEqual(['everything__echo']);
+    await admin.groups.addMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
+    await waitFor(() => changes >= 3, 'list_changed after rejoining');
+    expect((await alice.listTools()).tools.map((t) => t.name)).toContain('fx__echo');
+
+    // Archiving the MCP.
+    await admin.catalog.archive.mutate({ id: mcps.fx ?? '' });
+    await waitFor(() => changes >= 4, 'list_changed after archiving');
+    const archived = await alice.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(archived).toContain('Unknown tool');
+    expect((await auditRows(gh, 'tool.denied')).at(-1)).toMatchObject({ reason: 'mcp archived' });
+
+    // Suspending the client, then the user: the key stops working at once.
+    await aliceClient.clients.suspend.mutate({ id: keys.alice?.id ?? '' });
+    expect(
+      await alice.callTool({ name: 'everything__echo', arguments: { message: 'x' } }).then(
+        () => 'ok',
+        () => 'refused',
+      ),
+    ).toBe('refused');
+    await aliceClient.clients.reactivate.mutate({ id: keys.alice?.id ?? '' });
+    const again = await connect(keys.alice?.key ?? '');
+    expect(
+      textOf(await again.callTool({ name: 'everything__echo', arguments: { message: 'back' } })),
+    ).toContain('back');
+    await admin.users.suspend.mutate({ id: users.alice?.id ?? '' });
+    const suspendedUser = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }), {
+      authorization: `Bearer ${keys.alice?.key}`,
+    });
+    expect(suspendedUser.status).toBe(401);
+  });
+
+  it('manages clients and subscriptions with audited, typed errors', async () => {
+    const bob = users.bob?.client as PortalClient;
+    const rotated = await bob.clients.rotateKey.mutate({ id: keys.bob?.id ?? '' });
+    expect(rotated.key).toMatch(/^gh_ck_[A-Za-z0-9]{43}$/);
+    expect(
+      (await post('{"jsonrpc":"2.0","id":1,"method":"ping"}', { authorization: `Bearer ${keys.bob?.key}` }))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await failureOf(
+          bob.subscriptions.create.mutate({ clientId: keys.bob?.id ?? '', mcpId: mcps.fx ?? '' }),
+        )
+      ).code,
+    ).toBe('NOT_FOUND');
+    const alienClient = await failureOf(bob.clients.suspend.mutate({ id: keys.alice?.id ?? '' }));
+    expect(alienClient.code).toBe('NOT_FOUND');
+    const badTool = await failureOf(
+      bob.subscriptions.update.mutate({
+        id: (await bob.subscriptions.list.query({ id: keys.bob?.id ?? '' })).items[0]?.id ?? '',
+        tools: ['not-a-tool'],
+      }),
+    );
+    expect(badTool).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fieldErrors: { tools: ['"not-a-tool" is not a tool of everything'] },
+    });
+    const actions = (await auditRows(gh)).map((row) => row.action);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'client.create',
+        'client.rotate_key',
+        'subscription.create',
+        'subscription.update',
+      ]),
+    );
+    const rows = await gh.db.query<{ key_hash: string }>('select key_hash from mcp_client');
+    expect(JSON.stringify(rows)).not.toContain(rotated.key);
+  });
+});
