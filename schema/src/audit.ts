@@ -50,6 +50,8 @@ export const AuditAction = z.enum([
   'mcp_session.end',
   'tool.call',
   'tool.denied',
+  'kill_switch.engage',
+  'kill_switch.release',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

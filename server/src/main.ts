@@ -8,6 +8,7 @@ import { PinReconciler } from './catalog/pin-reconciler.js';
 import { deriveKey, hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
+import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { ChangeBus } from './platform/change-bus.js';
 import type { Config } from './platform/config.js';
 import { type Database, openDatabase } from './platform/db.js';
@@ -68,6 +69,7 @@ export async function startGatehouse(
     changes,
   };
   const audit = new AuditBatcher(database.orm);
+  const kills = new KillSwitchBoard(database.orm, changes);
   const access = new ClientAccessCache(database.orm, changes);
   const gateway = new ToolGateway({
     liveCatalog,
@@ -76,8 +78,16 @@ export async function startGatehouse(
     argsKey: deriveKey(masterKey, 'gatehouse-audit-args-v1'),
     config,
     changes,
+    kills,
   });
-  const mcp = new McpEndpoint({ access, gateway, config, changes, allowedOrigins: config.mcpAllowedOrigins });
+  const mcp = new McpEndpoint({
+    access,
+    gateway,
+    config,
+    changes,
+    kills,
+    allowedOrigins: config.mcpAllowedOrigins,
+  });
   let apps: Apps | undefined;
   try {
     apps = await buildApps(deps, logger, tls, { mcp });

@@ -3,7 +3,11 @@
  * drop what they hold before the next request. Other nodes will learn through PostgreSQL LISTEN/NOTIFY once
  * Gatehouse runs replicas; see ADR 0010.
  */
-export type Change = { kind: 'identity' } | { kind: 'clients' } | { kind: 'catalog'; mcpId: string };
+export type Change =
+  | { kind: 'identity' }
+  | { kind: 'clients' }
+  | { kind: 'kill_switches' }
+  | { kind: 'catalog'; mcpId: string };
 
 export class ChangeBus {
   private readonly listeners = new Set<(change: Change) => void>();

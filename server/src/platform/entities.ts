@@ -9,6 +9,7 @@ import {
   PortalSessionEntity,
   UserEntity,
 } from '../identity/entities.js';
+import { KillSwitchEntity } from '../kill-switches/entities.js';
 
 /** Every entity the ORM knows; migrations must match exactly this set (tested). */
 export const allEntities = [
@@ -26,4 +27,5 @@ export const allEntities = [
   McpPinEntity,
   ClientEntity,
   SubscriptionEntity,
+  KillSwitchEntity,
 ];

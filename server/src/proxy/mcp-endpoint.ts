@@ -11,6 +11,7 @@ import {
   McpError,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
@@ -69,6 +70,7 @@ export class McpEndpoint {
       gateway: ToolGateway;
       config: Config;
       changes: ChangeBus;
+      kills: KillSwitchBoard;
       allowedOrigins: readonly string[];
     },
   ) {
@@ -108,7 +110,11 @@ export class McpEndpoint {
     const keyHash = ClientAccessCache.hashOf(key.trim());
     if (!keyHash) return null;
     const access = await this.deps.access.resolve(keyHash);
-    return access?.clientActive && access.userActive ? access : null;
+    if (!access?.clientActive || !access.userActive) return null;
+    const { kills } = this.deps;
+    if ((await kills.isKilled('client', access.clientId)) || (await kills.isKilled('user', access.userId)))
+      return null;
+    return access;
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -202,7 +208,11 @@ export class McpEndpoint {
     });
     const currentAccess = async () => {
       const current = await this.deps.access.resolve(access.keyHash);
-      if (!current?.clientActive || !current.userActive) {
+      const killed =
+        current &&
+        ((await this.deps.kills.isKilled('client', current.clientId)) ||
+          (await this.deps.kills.isKilled('user', current.userId)));
+      if (!current?.clientActive || !current.userActive || killed) {
         throw new McpError(ErrorCode.InvalidRequest, 'The client key is no longer valid');
       }
       return current;

@@ -5,6 +5,7 @@ import { toAuditRecord } from '../audit/emit.js';
 import type { AuditBatcher } from '../audit/group-commit.js';
 import type { LiveCatalog, LiveMcp } from '../catalog/live-catalog.js';
 import { canonicalJson, hmacSha256Hex, sha256Hex } from '../crypto/index.js';
+import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
@@ -57,6 +58,7 @@ export class ToolGateway {
       argsKey: Buffer;
       config: Config;
       changes: ChangeBus;
+      kills: KillSwitchBoard;
     },
   ) {}
 
@@ -66,7 +68,7 @@ export class ToolGateway {
     const visible: ExposedTool[] = [];
     for (const [mcpId, selection] of access.subscriptions) {
       const live = await this.deps.liveCatalog.get(mcpId);
-      if (!live || !this.mayUse(access, live)) continue;
+      if (!live || !this.mayUse(access, live) || (await this.deps.kills.isKilled('mcp', mcpId))) continue;
       for (const [key, pin] of live.pins) {
         if (pin.state !== 'approved' || !key.startsWith('tool:') || !pin.approvedDefinition) continue;
         const tool = key.slice('tool:'.length);
@@ -98,6 +100,9 @@ export class ToolGateway {
     for (const [mcpId, selection] of access.subscriptions) {
       const live = await this.deps.liveCatalog.get(mcpId);
       if (!live || live.slug !== slug) continue;
+      if (await this.deps.kills.isKilled('mcp', mcpId)) {
+        return { reason: 'mcp killed by an admin', entitled: true, mcp: live };
+      }
       if (!this.mayUse(access, live)) {
         return {
           reason: live.status !== 'published' ? 'mcp archived' : 'mcp not granted to the user',

@@ -7,6 +7,7 @@ import {
   setupRouter,
   usersRouter,
 } from '../identity/identity.router.js';
+import { killSwitchesRouter } from '../kill-switches/kill-switches.router.js';
 import { runtimeRouter } from '../runtime/runtime.router.js';
 import { router } from './init.js';
 
@@ -20,6 +21,7 @@ export const appRouter = router({
   runtime: runtimeRouter,
   clients: clientsRouter,
   subscriptions: subscriptionsRouter,
+  killSwitches: killSwitchesRouter,
 });
 
 export type AppRouter = typeof appRouter;

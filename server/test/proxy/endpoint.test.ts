@@ -259,6 +259,82 @@ describe('the MCP endpoint', () => {
     expect((await post(ping, headers)).status).toBe(200);
   });
 
+  it('kill switches stop an MCP (cancelling calls in flight), a client or a user on the next request', async () => {
+    let changes = 0;
+    const bob = await connect(keys.bob?.key ?? '', () => {
+      changes++;
+    });
+    await bob.listTools();
+    const inFlight = bob
+      .callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 20, steps: 5 } })
+      .then(
+        (result) => (result.isError ? textOf(result) : 'completed'),
+        (error: Error) => error.message,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await admin.killSwitches.engage.mutate({
+      targetType: 'mcp',
+      targetId: mcps.everything ?? '',
+      reason: 'incident 42',
+    });
+    expect(await inFlight).toContain('killed by an admin: incident 42');
+    await waitFor(() => changes >= 1, 'list_changed after the kill');
+    expect((await bob.listTools()).tools).toEqual([]);
+    const refused = await bob.callTool({ name: 'everything__echo', arguments: { message: 'x' } }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(refused).toContain('Tool call refused: mcp killed by an admin');
+    expect(gh.runtime.list(mcps.everything)).toEqual([]);
+    await admin.killSwitches.release.mutate({
+      targetType: 'mcp',
+      targetId: mcps.everything ?? '',
+      reason: 'fixed',
+    });
+    expect(
+      textOf(await bob.callTool({ name: 'everything__echo', arguments: { message: 'alive' } })),
+    ).toContain('alive');
+
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const bobKey = { authorization: `Bearer ${keys.bob?.key}` };
+    await admin.killSwitches.engage.mutate({
+      targetType: 'client',
+      targetId: keys.bob?.id ?? '',
+      reason: 'lost laptop',
+    });
+    expect((await post(ping, bobKey)).status).toBe(401);
+    await admin.killSwitches.release.mutate({ targetType: 'client', targetId: keys.bob?.id ?? '' });
+    await admin.killSwitches.engage.mutate({
+      targetType: 'user',
+      targetId: users.bob?.id ?? '',
+      reason: 'offboarding',
+    });
+    expect((await post(ping, bobKey)).status).toBe(401);
+    expect((await admin.killSwitches.list.query()).items.map((k) => k.targetType)).toEqual(['user']);
+    await admin.killSwitches.release.mutate({ targetType: 'user', targetId: users.bob?.id ?? '' });
+
+    const audited = (await auditRows(gh)).filter((row) => row.action.startsWith('kill_switch.'));
+    expect(audited.map((row) => [row.action, row.reason])).toEqual([
+      ['kill_switch.engage', 'incident 42'],
+      ['kill_switch.release', 'fixed'],
+      ['kill_switch.engage', 'lost laptop'],
+      ['kill_switch.release', null],
+      ['kill_switch.engage', 'offboarding'],
+      ['kill_switch.release', null],
+    ]);
+    expect(
+      (
+        await failureOf(
+          users.bob?.client.killSwitches.engage.mutate({
+            targetType: 'user',
+            targetId: users.alice?.id ?? '',
+            reason: 'x',
+          }) ?? Promise.resolve(),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+  });
+
   it('applies every revocation on the next call and tells open sessions their tool list changed', async () => {
     let changes = 0;
     const alice = await connect(keys.alice?.key ?? '', () => {
