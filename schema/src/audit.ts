@@ -50,6 +50,10 @@ export const AuditAction = z.enum([
   'mcp_session.end',
   'tool.call',
   'tool.denied',
+  'prompt.get',
+  'prompt.denied',
+  'resource.read',
+  'resource.denied',
   'kill_switch.engage',
   'kill_switch.release',
 ]);

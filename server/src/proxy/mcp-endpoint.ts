@@ -6,9 +6,15 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import {
   CallToolRequestSchema,
   ErrorCode,
+  GetPromptRequestSchema,
   isInitializeRequest,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  type Prompt,
+  ReadResourceRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
@@ -185,7 +191,7 @@ export class McpEndpoint {
   private async openSession(access: ClientAccess): Promise<McpSession> {
     const server = new Server(
       { name: 'gatehouse', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: true } } },
+      { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: {} } },
     );
     let session: McpSession | undefined;
     const transport = new StreamableHTTPServerTransport({
@@ -250,6 +256,55 @@ export class McpEndpoint {
         },
       );
     });
+    const page = <T>(items: T[], cursor: string | undefined) => {
+      const offset = decodeCursor(cursor);
+      return {
+        items: items.slice(offset, offset + PAGE_SIZE),
+        nextCursor: offset + PAGE_SIZE < items.length ? encodeCursor(offset + PAGE_SIZE) : undefined,
+      };
+    };
+    const callContext = (extra: { authInfo?: AuthInfo; sessionId?: string }) => {
+      const facts = (extra.authInfo?.extra ?? {}) as Partial<RequestFacts>;
+      return { requestId: facts.requestId ?? '', ip: facts.ip ?? '', sessionId: extra.sessionId ?? '' };
+    };
+    server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
+      const prompts = await this.deps.gateway.visiblePrompts(await currentAccess());
+      const { items, nextCursor } = page(prompts, request.params?.cursor);
+      return {
+        prompts: items.map((prompt) => ({ ...prompt.definition, name: prompt.name }) as Prompt),
+        ...(nextCursor && { nextCursor }),
+      };
+    });
+    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) =>
+      this.deps.gateway.getPrompt(
+        await currentAccess(),
+        request.params.name,
+        request.params.arguments,
+        callContext(extra),
+        {
+          signal: extra.signal,
+        },
+      ),
+    );
+    server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
+      const resources = await this.deps.gateway.listResources(await currentAccess(), {
+        signal: extra.signal,
+      });
+      const { items, nextCursor } = page(resources, request.params?.cursor);
+      return { resources: items, ...(nextCursor && { nextCursor }) };
+    });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) => {
+      const templates = await this.deps.gateway.listResourceTemplates(await currentAccess(), {
+        signal: extra.signal,
+      });
+      const { items, nextCursor } = page(templates, request.params?.cursor);
+      return { resourceTemplates: items, ...(nextCursor && { nextCursor }) };
+    });
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
+      this.deps.gateway.readResource(await currentAccess(), request.params.uri, callContext(extra), {
+        signal: extra.signal,
+      }),
+    );
     await server.connect(transport);
     // The session exists once `initialize` is handled; until then this object only carries the transport.
     return {

@@ -1,5 +1,12 @@
 import type { AuditAction, AuditOutcome } from '@gatehouse/schema';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  CallToolResult,
+  GetPromptResult,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+  Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { toAuditRecord } from '../audit/emit.js';
 import type { AuditBatcher } from '../audit/group-commit.js';
@@ -14,6 +21,18 @@ import type { CallOptions } from '../runtime/instance.js';
 import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import type { ClientAccess } from './access.js';
+
+const URI_PREFIX = 'gatehouse://';
+
+/** Resource URIs are namespaced so a read routes back to the MCP that listed it, and only there. */
+export const gatewayUri = (slug: string, uri: string) => `${URI_PREFIX}${slug}/${uri}`;
+
+export function parseGatewayUri(uri: string): { slug: string; uri: string } | null {
+  if (!uri.startsWith(URI_PREFIX)) return null;
+  const rest = uri.slice(URI_PREFIX.length);
+  const slash = rest.indexOf('/');
+  return slash > 0 ? { slug: rest.slice(0, slash), uri: rest.slice(slash + 1) } : null;
+}
 
 /** Client-facing tool names: `<slug>__<tool>`, at most 64 characters. */
 const SEPARATOR = '__';
@@ -221,5 +240,159 @@ export class ToolGateway {
       },
     });
     return result;
+  }
+
+  /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
+  async visibleMcps(access: ClientAccess): Promise<LiveMcp[]> {
+    if (!access.clientActive || !access.userActive) return [];
+    const visible: LiveMcp[] = [];
+    for (const mcpId of access.subscriptions.keys()) {
+      const live = await this.deps.liveCatalog.get(mcpId);
+      if (live && this.mayUse(access, live) && !(await this.deps.kills.isKilled('mcp', mcpId)))
+        visible.push(live);
+    }
+    return visible.sort((a, b) => (a.slug < b.slug ? -1 : 1));
+  }
+
+  async visiblePrompts(
+    access: ClientAccess,
+  ): Promise<{ name: string; mcp: LiveMcp; prompt: string; definition: Record<string, unknown> }[]> {
+    const prompts = [];
+    for (const live of await this.visibleMcps(access)) {
+      for (const [key, pin] of live.pins) {
+        if (!key.startsWith('prompt:') || pin.state !== 'approved' || !pin.approvedDefinition) continue;
+        const prompt = key.slice('prompt:'.length);
+        prompts.push({
+          name: exposedToolName(live.slug, prompt),
+          mcp: live,
+          prompt,
+          definition: pin.approvedDefinition,
+        });
+      }
+    }
+    return prompts;
+  }
+
+  private userFor(access: ClientAccess, live: LiveMcp): string | null {
+    return live.config.isolation === 'per-user' ? access.userId : null;
+  }
+
+  async getPrompt(
+    access: ClientAccess,
+    name: string,
+    args: Record<string, string> | undefined,
+    call: CallContext,
+    options: CallOptions = {},
+  ): Promise<GetPromptResult> {
+    const found = (await this.visiblePrompts(access)).find((prompt) => prompt.name === name);
+    if (!found) {
+      await this.audit(access, call, {
+        action: 'prompt.denied',
+        outcome: 'denied',
+        reason: 'not visible',
+        details: { prompt: name },
+      });
+      throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+    }
+    const instance = this.deps.runtime.instanceFor(found.mcp, this.userFor(access, found.mcp));
+    const result = await this.forward(() =>
+      instance.request(
+        (client, requestOptions) => client.getPrompt({ name: found.prompt, arguments: args }, requestOptions),
+        options,
+        `Prompt "${found.prompt}"`,
+      ),
+    );
+    await this.audit(access, call, {
+      action: 'prompt.get',
+      outcome: 'success',
+      mcp: found.mcp,
+      details: { prompt: found.prompt },
+    });
+    return result;
+  }
+
+  /** Every visible MCP's resources, with URIs rewritten to route back: `gatehouse://<slug>/<original URI>`. */
+  async listResources(access: ClientAccess, options: CallOptions = {}): Promise<Resource[]> {
+    const all: Resource[] = [];
+    for (const live of await this.visibleMcps(access)) {
+      const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
+      const listed = await instance
+        .request(
+          (client, requestOptions) => client.listResources({}, requestOptions),
+          options,
+          'The resource list',
+        )
+        .catch(() => ({ resources: [] as Resource[] }));
+      for (const resource of listed.resources)
+        all.push({ ...resource, uri: gatewayUri(live.slug, resource.uri) });
+    }
+    return all;
+  }
+
+  async listResourceTemplates(access: ClientAccess, options: CallOptions = {}): Promise<ResourceTemplate[]> {
+    const all: ResourceTemplate[] = [];
+    for (const live of await this.visibleMcps(access)) {
+      const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
+      const listed = await instance
+        .request(
+          (client, requestOptions) => client.listResourceTemplates({}, requestOptions),
+          options,
+          'The template list',
+        )
+        .catch(() => ({ resourceTemplates: [] as ResourceTemplate[] }));
+      for (const template of listed.resourceTemplates) {
+        all.push({ ...template, uriTemplate: gatewayUri(live.slug, template.uriTemplate) });
+      }
+    }
+    return all;
+  }
+
+  /** Reads a resource only through an MCP this client may reach; anything else is "not found". */
+  async readResource(
+    access: ClientAccess,
+    uri: string,
+    call: CallContext,
+    options: CallOptions = {},
+  ): Promise<ReadResourceResult> {
+    const parsed = parseGatewayUri(uri);
+    const live = parsed && (await this.visibleMcps(access)).find((mcp) => mcp.slug === parsed.slug);
+    if (!parsed || !live) {
+      await this.audit(access, call, {
+        action: 'resource.denied',
+        outcome: 'denied',
+        reason: 'not visible',
+        details: { uri },
+      });
+      throw new McpError(-32002, `Resource not found: ${uri}`);
+    }
+    const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
+    const result = await this.forward(() =>
+      instance.request(
+        (client, requestOptions) => client.readResource({ uri: parsed.uri }, requestOptions),
+        options,
+        'The resource',
+      ),
+    );
+    await this.audit(access, call, {
+      action: 'resource.read',
+      outcome: 'success',
+      mcp: live,
+      details: { uri: parsed.uri },
+    });
+    return {
+      ...result,
+      contents: result.contents.map((content) => ({ ...content, uri: gatewayUri(live.slug, content.uri) })),
+    };
+  }
+
+  /** Runtime failures become JSON-RPC errors for prompts and resources (tools report them as tool errors). */
+  private async forward<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof DomainError)
+        throw new McpError(ErrorCode.InternalError, `Gatehouse: ${error.message}`);
+      throw error;
+    }
   }
 }

@@ -1,4 +1,5 @@
 import type { InstanceState, InstanceStatus, McpConfig } from '@gatehouse/schema';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
@@ -301,18 +302,37 @@ export class McpInstance {
     args: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<CallToolResult> {
+    return this.request(
+      (client, requestOptions) =>
+        client.callTool({ name, arguments: args }, undefined, {
+          ...requestOptions,
+          onprogress: options.onProgress,
+        }) as Promise<CallToolResult>,
+      options,
+      `Tool "${name}"`,
+    );
+  }
+
+  /**
+   * Any request to the downstream (a tool call, a prompt, a resource read) under the same supervision:
+   * a concurrency slot, a started instance, the call timeout with cancellation, the response size limit,
+   * and clear errors.
+   */
+  async request<T>(
+    send: (client: Client, options: { timeout: number; signal?: AbortSignal }) => Promise<T>,
+    options: CallOptions = {},
+    what = 'The answer',
+  ): Promise<T> {
     this.lastUsedAt = new Date();
     await this.acquireSlot(options.signal);
     try {
       const downstream = await abortable(this.ensureStarted(), options.signal);
-      const { callMs } = this.spec.config.timeouts;
-      let result: CallToolResult;
+      let result: T;
       try {
-        result = (await downstream.client.callTool({ name, arguments: args }, undefined, {
-          timeout: callMs,
+        result = await send(downstream.client, {
+          timeout: this.spec.config.timeouts.callMs,
           signal: options.signal,
-          onprogress: options.onProgress,
-        })) as CallToolResult;
+        });
       } catch (error) {
         throw this.callError(error, downstream);
       }
@@ -320,7 +340,7 @@ export class McpInstance {
       if (size > this.hooks.settings.maxResponseBytes) {
         throw new DomainError(
           'DOWNSTREAM_FAILED',
-          `Tool "${name}" of MCP "${this.spec.slug}" returned ${formatBytes(size)}, more than the ` +
+          `${what} of MCP "${this.spec.slug}" returned ${formatBytes(size)}, more than the ` +
             `${formatBytes(this.hooks.settings.maxResponseBytes)} response limit`,
         );
       }

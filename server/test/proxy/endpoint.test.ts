@@ -184,6 +184,46 @@ describe('the MCP endpoint', () => {
     );
   });
 
+  it('aggregates prompts and resources, routing reads back by rewritten URIs and only for visible MCPs', async () => {
+    const alice = await connect(keys.alice?.key ?? '');
+    const prompts = (await alice.listPrompts()).prompts.map((prompt) => prompt.name);
+    expect(prompts).toContain('fx__greeting');
+    const greeting = await alice.getPrompt({ name: 'fx__greeting', arguments: { name: 'Ada' } });
+    expect(greeting.messages[0]?.content).toEqual({ type: 'text', text: 'Hello, Ada' });
+
+    const resources = (await alice.listResources()).resources.map((resource) => resource.uri);
+    expect(resources).toContain('gatehouse://fx/fixture://readme');
+    const readme = await alice.readResource({ uri: 'gatehouse://fx/fixture://readme' });
+    expect(readme.contents).toEqual([
+      { uri: 'gatehouse://fx/fixture://readme', mimeType: 'text/plain', text: 'fixture readme' },
+    ]);
+    const templates = (await alice.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    expect(templates).toContain('gatehouse://fx/fixture://items/{id}');
+    const item = await alice.readResource({ uri: 'gatehouse://fx/fixture://items/7' });
+    expect(item.contents[0]).toMatchObject({ text: 'item 7' });
+
+    const bob = await connect(keys.bob?.key ?? '');
+    expect((await bob.listPrompts()).prompts.map((p) => p.name)).not.toContain('fx__greeting');
+    const hidden = await bob.readResource({ uri: 'gatehouse://fx/fixture://readme' }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(hidden).toContain('Resource not found');
+    const unprefixed = await bob.readResource({ uri: 'fixture://readme' }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(unprefixed).toContain('Resource not found');
+    const actions = (await auditRows(gh)).map((row) => [row.action, row.outcome]);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        ['prompt.get', 'success'],
+        ['resource.read', 'success'],
+        ['resource.denied', 'denied'],
+      ]),
+    );
+  });
+
   it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
     const bob = await connect(keys.bob?.key ?? '');
     const refused = await bob.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(
