@@ -5,6 +5,8 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   isInitializeRequest,
@@ -253,6 +255,20 @@ export class McpEndpoint {
                       params: { progressToken, ...progress },
                     })
                     .catch(() => undefined),
+          // Relayed on this request's own stream, so it reaches this session and no other.
+          onServerRequest: async (downstreamRequest) => {
+            const capabilities = server.getClientCapabilities();
+            const elicitation = downstreamRequest.method === 'elicitation/create';
+            if (elicitation ? !capabilities?.elicitation : !capabilities?.sampling) {
+              throw new McpError(
+                ErrorCode.InvalidRequest,
+                `The client does not support ${downstreamRequest.method}`,
+              );
+            }
+            return elicitation
+              ? extra.sendRequest(downstreamRequest, ElicitResultSchema)
+              : extra.sendRequest(downstreamRequest, CreateMessageResultSchema);
+          },
         },
       );
     });

@@ -4,6 +4,14 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  type CreateMessageRequest,
+  CreateMessageRequestSchema,
+  type CreateMessageResult,
+  type ElicitRequest,
+  ElicitRequestSchema,
+  type ElicitResult,
+  McpError,
+  ErrorCode as McpErrorCode,
   type Prompt,
   PromptListChangedNotificationSchema,
   type Resource,
@@ -31,7 +39,11 @@ export interface DownstreamOptions {
   /** Called once when the connection ends for any reason (crash, downstream hang-up, our own close). */
   onClose(): void;
   onListChanged?(kind: 'tools' | 'prompts'): void;
+  /** Elicitation and sampling requests from the server, answered by the client whose call caused them. */
+  onServerRequest?(request: ServerToClientRequest): Promise<Record<string, unknown>>;
 }
+
+export type ServerToClientRequest = ElicitRequest | CreateMessageRequest;
 
 export interface Downstream {
   readonly client: Client;
@@ -92,7 +104,22 @@ export async function openDownstream(options: DownstreamOptions): Promise<Downst
     closed = true;
     options.onClose();
   };
-  const client = new Client(CLIENT_INFO, { capabilities: {} });
+  // Declared so servers may ask; each request is answered by the originating client or refused.
+  const client = new Client(CLIENT_INFO, { capabilities: { elicitation: { form: {} }, sampling: {} } });
+  const relay = async (request: ServerToClientRequest) => {
+    if (!options.onServerRequest) {
+      throw new McpError(
+        McpErrorCode.InvalidRequest,
+        'Gatehouse does not relay this request outside a tool call',
+      );
+    }
+    return options.onServerRequest(request);
+  };
+  client.setRequestHandler(ElicitRequestSchema, (request) => relay(request) as Promise<ElicitResult>);
+  client.setRequestHandler(
+    CreateMessageRequestSchema,
+    (request) => relay(request) as Promise<CreateMessageResult>,
+  );
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => options.onListChanged?.('tools'));
   client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
     options.onListChanged?.('prompts'),

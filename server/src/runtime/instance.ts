@@ -10,6 +10,7 @@ import {
   listToolsAndPrompts,
   openDownstream,
   ProtocolVersionRefused,
+  type ServerToClientRequest,
   type ToolAndPromptListing,
 } from './downstream.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
@@ -38,6 +39,8 @@ export interface InstanceHooks {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Answers elicitation/sampling requests the downstream sends while this call runs. */
+  onServerRequest?: (request: ServerToClientRequest) => Promise<Record<string, unknown>>;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
 }
 
@@ -73,6 +76,10 @@ export class McpInstance {
   private hasStartedBefore = false;
   /** Superseded by a newer config version: finishing its calls, never restarted. */
   private retiring = false;
+  /** Calls in flight that can answer server-to-client requests. */
+  private readonly requestRoutes = new Set<
+    (request: ServerToClientRequest) => Promise<Record<string, unknown>>
+  >();
   /** This start's credential values, kept only to redact them from captured output and error messages. */
   private secrets: readonly string[] = [];
 
@@ -183,6 +190,7 @@ export class McpInstance {
       onListChanged: () => {
         if (downstream) this.relist(downstream);
       },
+      onServerRequest: (request) => this.routeServerRequest(request),
     });
     let handedOver = false;
     try {
@@ -301,6 +309,20 @@ export class McpInstance {
     name: string,
     args: Record<string, unknown>,
     options: CallOptions = {},
+  ): Promise<CallToolResult> {
+    const route = options.onServerRequest;
+    if (route) this.requestRoutes.add(route);
+    try {
+      return await this.callToolOnce(name, args, options);
+    } finally {
+      if (route) this.requestRoutes.delete(route);
+    }
+  }
+
+  private callToolOnce(
+    name: string,
+    args: Record<string, unknown>,
+    options: CallOptions,
   ): Promise<CallToolResult> {
     return this.request(
       (client, requestOptions) =>
@@ -482,6 +504,20 @@ export class McpInstance {
     const deadline = Date.now() + this.spec.config.timeouts.callMs;
     while (!this.isIdle && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     await this.stop(reason);
+  }
+
+  /**
+   * Over stdio a server's request carries no link to the call that caused it, so it is relayed only when
+   * exactly one call that can answer is in flight: it can never reach another user's session.
+   */
+  private routeServerRequest(request: ServerToClientRequest): Promise<Record<string, unknown>> {
+    const [route, ...others] = this.requestRoutes;
+    if (!route || others.length > 0) {
+      return Promise.reject(
+        new McpError(McpErrorCode.InvalidRequest, 'Gatehouse cannot tell which client this request is for'),
+      );
+    }
+    return route(request);
   }
 
   logs(): LogLine[] {

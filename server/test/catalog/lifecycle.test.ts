@@ -536,7 +536,8 @@ describe('catalog lifecycle', () => {
     expect(discovery?.tools.map((tool) => tool.name)).toEqual(
       expect.arrayContaining(['echo', 'get-env', 'get-sum', 'trigger-long-running-operation']),
     );
-    expect(discovery?.tools).toHaveLength(13);
+    // 13 always-registered tools plus the sampling and elicitation ones our declared capabilities unlock.
+    expect(discovery?.tools).toHaveLength(15);
     expect(discovery?.prompts.map((prompt) => prompt.name)).toEqual(
       expect.arrayContaining(['simple-prompt', 'args-prompt']),
     );

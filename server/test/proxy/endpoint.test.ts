@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
@@ -136,7 +136,8 @@ describe('the MCP endpoint', () => {
     const bob = await connect(keys.bob?.key ?? '');
     const bobTools = (await bob.listTools()).tools;
     expect(bobTools.map((tool) => tool.name).every((name) => name.startsWith('everything__'))).toBe(true);
-    expect(bobTools).toHaveLength(13);
+    // 13 always-registered tools plus the sampling and elicitation ones Gatehouse's declared capabilities unlock.
+    expect(bobTools).toHaveLength(15);
     // Definitions reach the client intact, only renamed.
     const sum = bobTools.find((tool) => tool.name === 'everything__get-sum');
     expect(sum?.inputSchema.properties).toHaveProperty('a');
@@ -222,6 +223,37 @@ describe('the MCP endpoint', () => {
         ['resource.denied', 'denied'],
       ]),
     );
+  });
+
+  it('relays an elicitation from the downstream to the client that made the call, and back', async () => {
+    const asking = new Client(
+      { name: 'elicitation-test', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    );
+    const questions: string[] = [];
+    asking.setRequestHandler(ElicitRequestSchema, async (request) => {
+      questions.push(String(request.params.message));
+      return { action: 'accept', content: { answer: 'forty-two' } };
+    });
+    await asking.connect(
+      new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${keys.alice?.key}` } },
+      }),
+    );
+    open.push(asking);
+    const answered = await asking.callTool({
+      name: 'fx__ask',
+      arguments: { question: 'The meaning of life?' },
+    });
+    expect(textOf(answered)).toBe('answer: forty-two');
+    expect(questions).toEqual(['The meaning of life?']);
+
+    // A client that cannot answer elicitations gets a tool error, never a hang or another session's prompt.
+    const mute = await connect(keys.alice?.key ?? '');
+    const refused = await mute.callTool({ name: 'fx__ask', arguments: { question: 'Anyone?' } });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toContain('does not support elicitation/create');
+    expect(questions).toHaveLength(1);
   });
 
   it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
