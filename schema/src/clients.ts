@@ -52,3 +52,17 @@ export type SubscribeInput = z.infer<typeof SubscribeInput>;
 export const UpdateSubscriptionInput = z.object({ id: SubscriptionId, tools: ToolSelection });
 export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionInput>;
 export const SubscriptionRef = z.object({ id: SubscriptionId });
+
+/** An open MCP session on the endpoint, for admins. */
+export const McpSessionInfo = z.object({
+  id: z.string(),
+  clientId: ClientId,
+  clientName: z.string(),
+  userId: UserId,
+  username: z.string(),
+  startedAt: IsoDateTime,
+  lastActivityAt: IsoDateTime,
+});
+export type McpSessionInfo = z.infer<typeof McpSessionInfo>;
+export const McpSessionList = z.object({ items: z.array(McpSessionInfo) });
+export const TerminateSessionInput = z.object({ id: z.string().min(1).max(200), reason: Reason.optional() });

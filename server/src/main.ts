@@ -90,7 +90,7 @@ export async function startGatehouse(
   });
   let apps: Apps | undefined;
   try {
-    apps = await buildApps(deps, logger, tls, { mcp });
+    apps = await buildApps({ ...deps, mcp }, logger, tls, { mcp });
     await apps.client.listen({ host: config.host, port: config.clientPort });
     await apps.portal.listen({ host: config.host, port: config.portalPort });
   } catch (error) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { McpSessionInfo } from '@gatehouse/schema';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -32,6 +33,8 @@ interface McpSession {
   readonly id: string;
   readonly keyHash: string;
   readonly clientId: string;
+  readonly access: ClientAccess;
+  readonly startedAt: number;
   readonly server: Server;
   readonly transport: StreamableHTTPServerTransport;
   lastActivity: number;
@@ -103,12 +106,24 @@ export class McpEndpoint {
     app.addHook('onClose', async () => this.close());
   }
 
-  listSessions() {
+  listSessions(): McpSessionInfo[] {
     return [...this.sessions.values()].map((s) => ({
       id: s.id,
       clientId: s.clientId,
-      lastActivity: s.lastActivity,
+      clientName: s.access.clientName,
+      userId: s.access.userId,
+      username: s.access.username,
+      startedAt: new Date(s.startedAt).toISOString(),
+      lastActivityAt: new Date(s.lastActivity).toISOString(),
     }));
+  }
+
+  /** Ends a session now; its client must initialize a new one (its key still works unless revoked). */
+  async terminate(id: string, reason: string): Promise<boolean> {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    await this.endSession(session, reason);
+    return true;
   }
 
   private async authenticate(request: FastifyRequest): Promise<ClientAccess | null> {
@@ -203,15 +218,19 @@ export class McpEndpoint {
           id,
           keyHash: access.keyHash,
           clientId: access.clientId,
+          access,
+          startedAt: Date.now(),
           server,
           transport,
           lastActivity: Date.now(),
           toolsFingerprint: '',
         };
         this.sessions.set(id, session);
+        void this.deps.gateway.recordSession(access, 'mcp_session.start', id).catch(() => undefined);
       },
       onsessionclosed: (id) => {
-        this.sessions.delete(id);
+        const closed = this.sessions.get(id);
+        if (closed) void this.endSession(closed, 'closed by the client');
       },
     });
     const currentAccess = async () => {
@@ -327,6 +346,8 @@ export class McpEndpoint {
       id: '',
       keyHash: access.keyHash,
       clientId: access.clientId,
+      access,
+      startedAt: Date.now(),
       server,
       transport,
       lastActivity: Date.now(),
@@ -354,12 +375,16 @@ export class McpEndpoint {
   private sweepIdle(idleMs: number): void {
     const cutoff = Date.now() - idleMs;
     for (const session of this.sessions.values()) {
-      if (session.lastActivity < cutoff) void this.endSession(session);
+      if (session.lastActivity < cutoff) void this.endSession(session, 'idle timeout');
     }
   }
 
-  private async endSession(session: McpSession): Promise<void> {
+  private async endSession(session: McpSession, reason: string): Promise<void> {
+    if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    await this.deps.gateway
+      .recordSession(session.access, 'mcp_session.end', session.id, reason)
+      .catch(() => undefined);
     await session.transport.close().catch(() => undefined);
     await session.server.close().catch(() => undefined);
   }
@@ -367,7 +392,9 @@ export class McpEndpoint {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.unsubscribe();
-    await Promise.all([...this.sessions.values()].map((session) => this.endSession(session)));
+    await Promise.all(
+      [...this.sessions.values()].map((session) => this.endSession(session, 'Gatehouse is shutting down')),
+    );
   }
 }
 

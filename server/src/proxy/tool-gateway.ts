@@ -242,6 +242,25 @@ export class ToolGateway {
     return result;
   }
 
+  /** Session start and end, in the same durable trail as the calls. */
+  recordSession(
+    access: ClientAccess,
+    action: 'mcp_session.start' | 'mcp_session.end',
+    sessionId: string,
+    reason?: string,
+  ): Promise<void> {
+    return this.audit(
+      access,
+      { requestId: '', ip: '', sessionId },
+      {
+        action,
+        outcome: 'success',
+        reason,
+        details: {},
+      },
+    );
+  }
+
   /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
   async visibleMcps(access: ClientAccess): Promise<LiveMcp[]> {
     if (!access.clientActive || !access.userActive) return [];

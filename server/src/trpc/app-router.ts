@@ -8,6 +8,7 @@ import {
   usersRouter,
 } from '../identity/identity.router.js';
 import { killSwitchesRouter } from '../kill-switches/kill-switches.router.js';
+import { mcpSessionsRouter } from '../proxy/sessions.router.js';
 import { runtimeRouter } from '../runtime/runtime.router.js';
 import { router } from './init.js';
 
@@ -22,6 +23,7 @@ export const appRouter = router({
   clients: clientsRouter,
   subscriptions: subscriptionsRouter,
   killSwitches: killSwitchesRouter,
+  mcpSessions: mcpSessionsRouter,
 });
 
 export type AppRouter = typeof appRouter;

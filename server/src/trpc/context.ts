@@ -10,6 +10,7 @@ import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
+import type { McpEndpoint } from '../proxy/mcp-endpoint.js';
 
 /** Long-lived pieces the portal transport hands to services. */
 export interface PortalDeps {
@@ -20,6 +21,7 @@ export interface PortalDeps {
   dummyPasswordHash: Promise<string>;
   catalog: CatalogDeps;
   changes: ChangeBus;
+  mcp: McpEndpoint;
 }
 
 export type Authentication =

@@ -256,6 +256,73 @@ describe('the MCP endpoint', () => {
     expect(questions).toHaveLength(1);
   });
 
+  it('shortens names over 64 characters stably and maps them back on call', async () => {
+    const longTool = 'summarize_the_quarterly_financial_statements_for_every_region';
+    const id = await publish(
+      'long-names-server',
+      {
+        connection: { transport: 'stdio', ...fixtureStdioCommand(), env: { FIXTURE_EXTRA_TOOL: longTool } },
+        timeouts: { connectMs: 20_000, callMs: 10_000 },
+      },
+      [teamA],
+    );
+    const alice = users.alice?.client as PortalClient;
+    const subscription = await alice.subscriptions.create.mutate({
+      clientId: keys.alice?.id ?? '',
+      mcpId: id,
+      tools: [longTool],
+    });
+    const client = await connect(keys.alice?.key ?? '');
+    const names = (await client.listTools()).tools
+      .map((tool) => tool.name)
+      .filter((n) => n.startsWith('long-names'));
+    expect(names).toHaveLength(1);
+    const [name = ''] = names;
+    expect(name.length).toBeLessThanOrEqual(64);
+    expect(name).toMatch(/^long-names-server__summarize_the_quarterly_financial_st-[0-9a-f]{8}$/);
+    expect(name).toHaveLength(64);
+    expect(textOf(await client.callTool({ name, arguments: { message: 'mapped back' } }))).toBe(
+      'mapped back',
+    );
+    await alice.subscriptions.remove.mutate({ id: subscription.id });
+  });
+
+  it('lists sessions for admins, ends them on DELETE or by an admin, and audits both ends', async () => {
+    const client = await connect(keys.alice?.key ?? '');
+    const transport = client.transport as StreamableHTTPClientTransport;
+    const sessionId = transport.sessionId ?? '';
+    const listed = (await admin.mcpSessions.list.query()).items.find((s) => s.id === sessionId);
+    expect(listed).toMatchObject({ clientId: keys.alice?.id, username: 'alice', clientName: 'Alice laptop' });
+    await transport.terminateSession();
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' });
+    const headers = {
+      authorization: `Bearer ${keys.alice?.key}`,
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    expect((await post(ping, headers)).status).toBe(404);
+
+    const second = await connect(keys.alice?.key ?? '');
+    const secondId = (second.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    await admin.mcpSessions.terminate.mutate({ id: secondId, reason: 'suspicious activity' });
+    expect((await post(ping, { ...headers, 'mcp-session-id': secondId })).status).toBe(404);
+    expect((await admin.mcpSessions.list.query()).items.map((s) => s.id)).not.toContain(secondId);
+    const aliceUser = users.alice?.client as PortalClient;
+    expect((await failureOf(aliceUser.mcpSessions.list.query())).code).toBe('FORBIDDEN');
+
+    await waitFor(async () => (await auditRows(gh, 'mcp_session.end')).length >= 3, 'session end records');
+    const ends = (await auditRows(gh, 'mcp_session.end')).map((row) => [row.details.session, row.reason]);
+    expect(ends).toEqual(
+      expect.arrayContaining([
+        [sessionId, 'closed by the client'],
+        [secondId, 'suspicious activity'],
+        [secondId, 'terminated by an admin: suspicious activity'],
+      ]),
+    );
+    const starts = (await auditRows(gh, 'mcp_session.start')).map((row) => row.details.session);
+    expect(starts).toEqual(expect.arrayContaining([sessionId, secondId]));
+  });
+
   it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
     const bob = await connect(keys.bob?.key ?? '');
     const refused = await bob.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(
