@@ -24,13 +24,14 @@ import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
-import { ToolGateway } from './tool-gateway.js';
+import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 interface McpSession {
   readonly id: string;
+  readonly view: View;
   readonly keyHash: string;
   readonly clientId: string;
   readonly access: ClientAccess;
@@ -100,7 +101,14 @@ export class McpEndpoint {
       scope.route({
         method: ['GET', 'POST', 'DELETE'],
         url: '/mcp',
-        handler: (request, reply) => this.handle(request, reply),
+        handler: (request, reply) => this.handle(request, reply, AGGREGATE_VIEW),
+      });
+      // One MCP, unprefixed (tool names and URIs as the downstream has them), e.g. for single-server clients.
+      scope.route({
+        method: ['GET', 'POST', 'DELETE'],
+        url: '/mcp/:slug',
+        handler: (request, reply) =>
+          this.handle(request, reply, passthroughView((request.params as { slug: string }).slug)),
       });
     });
     app.addHook('onClose', async () => this.close());
@@ -140,7 +148,7 @@ export class McpEndpoint {
     return access;
   }
 
-  private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  private async handle(request: FastifyRequest, reply: FastifyReply, view: View): Promise<void> {
     const origin = request.headers.origin;
     if (origin && !this.deps.allowedOrigins.includes(origin)) {
       return jsonRpcError(reply, 403, -32000, 'Forbidden: Origin not allowed');
@@ -187,11 +195,11 @@ export class McpEndpoint {
     if (typeof sessionId === 'string') {
       session = this.sessions.get(sessionId);
       // Someone else's session id is indistinguishable from an unknown one.
-      if (!session || session.clientId !== access.clientId) {
+      if (!session || session.clientId !== access.clientId || session.view.only !== view.only) {
         return jsonRpcError(reply, 404, -32001, 'Session not found');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
-      session = await this.openSession(access);
+      session = await this.openSession(access, view);
     } else {
       return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     }
@@ -205,7 +213,7 @@ export class McpEndpoint {
     await session.transport.handleRequest(raw, reply.raw, body);
   }
 
-  private async openSession(access: ClientAccess): Promise<McpSession> {
+  private async openSession(access: ClientAccess, view: View): Promise<McpSession> {
     const server = new Server(
       { name: 'gatehouse', version: '0.1.0' },
       { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: {} } },
@@ -216,6 +224,7 @@ export class McpEndpoint {
       onsessioninitialized: (id) => {
         session = {
           id,
+          view,
           keyHash: access.keyHash,
           clientId: access.clientId,
           access,
@@ -245,7 +254,7 @@ export class McpEndpoint {
       return current;
     };
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
-      const tools = await this.deps.gateway.visibleTools(await currentAccess());
+      const tools = await this.deps.gateway.visibleTools(await currentAccess(), view);
       if (session) session.toolsFingerprint = fingerprint(tools);
       const offset = decodeCursor(request.params?.cursor);
       const page = tools.slice(offset, offset + PAGE_SIZE);
@@ -289,6 +298,7 @@ export class McpEndpoint {
               : extra.sendRequest(downstreamRequest, CreateMessageResultSchema);
           },
         },
+        view,
       );
     });
     const page = <T>(items: T[], cursor: string | undefined) => {
@@ -303,7 +313,7 @@ export class McpEndpoint {
       return { requestId: facts.requestId ?? '', ip: facts.ip ?? '', sessionId: extra.sessionId ?? '' };
     };
     server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
-      const prompts = await this.deps.gateway.visiblePrompts(await currentAccess());
+      const prompts = await this.deps.gateway.visiblePrompts(await currentAccess(), view);
       const { items, nextCursor } = page(prompts, request.params?.cursor);
       return {
         prompts: items.map((prompt) => ({ ...prompt.definition, name: prompt.name }) as Prompt),
@@ -316,34 +326,42 @@ export class McpEndpoint {
         request.params.name,
         request.params.arguments,
         callContext(extra),
-        {
-          signal: extra.signal,
-        },
+        { signal: extra.signal },
+        view,
       ),
     );
     server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
-      const resources = await this.deps.gateway.listResources(await currentAccess(), {
-        signal: extra.signal,
-      });
+      const resources = await this.deps.gateway.listResources(
+        await currentAccess(),
+        { signal: extra.signal },
+        view,
+      );
       const { items, nextCursor } = page(resources, request.params?.cursor);
       return { resources: items, ...(nextCursor && { nextCursor }) };
     });
     server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) => {
-      const templates = await this.deps.gateway.listResourceTemplates(await currentAccess(), {
-        signal: extra.signal,
-      });
+      const templates = await this.deps.gateway.listResourceTemplates(
+        await currentAccess(),
+        { signal: extra.signal },
+        view,
+      );
       const { items, nextCursor } = page(templates, request.params?.cursor);
       return { resourceTemplates: items, ...(nextCursor && { nextCursor }) };
     });
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
-      this.deps.gateway.readResource(await currentAccess(), request.params.uri, callContext(extra), {
-        signal: extra.signal,
-      }),
+      this.deps.gateway.readResource(
+        await currentAccess(),
+        request.params.uri,
+        callContext(extra),
+        { signal: extra.signal },
+        view,
+      ),
     );
     await server.connect(transport);
     // The session exists once `initialize` is handled; until then this object only carries the transport.
     return {
       id: '',
+      view,
       keyHash: access.keyHash,
       clientId: access.clientId,
       access,
@@ -360,7 +378,7 @@ export class McpEndpoint {
     for (const session of this.sessions.values()) {
       try {
         const access = await this.deps.access.resolve(session.keyHash);
-        const tools = access ? await this.deps.gateway.visibleTools(access) : [];
+        const tools = access ? await this.deps.gateway.visibleTools(access, session.view) : [];
         const next = fingerprint(tools);
         if (next !== session.toolsFingerprint) {
           session.toolsFingerprint = next;

@@ -46,6 +46,34 @@ export function exposedToolName(slug: string, tool: string): string {
   return `${slug}${SEPARATOR}${tool.slice(0, room)}-${sha256Hex(tool).slice(0, 8)}`;
 }
 
+/**
+ * How a session sees its MCPs. The aggregate view (`/mcp`) prefixes names with the slug and namespaces
+ * resource URIs; a passthrough view (`/mcp/<slug>`) shows one MCP exactly as the downstream names things.
+ */
+export interface View {
+  readonly only: string | null;
+  includes(slug: string): boolean;
+  name(slug: string, name: string): string;
+  uri(slug: string, uri: string): string;
+  parseUri(uri: string): { slug: string; uri: string } | null;
+}
+
+export const AGGREGATE_VIEW: View = {
+  only: null,
+  includes: () => true,
+  name: exposedToolName,
+  uri: gatewayUri,
+  parseUri: parseGatewayUri,
+};
+
+export const passthroughView = (slug: string): View => ({
+  only: slug,
+  includes: (candidate) => candidate === slug,
+  name: (_slug, name) => name,
+  uri: (_slug, uri) => uri,
+  parseUri: (uri) => ({ slug, uri }),
+});
+
 export interface ExposedTool {
   readonly name: string;
   readonly mcp: LiveMcp;
@@ -82,18 +110,19 @@ export class ToolGateway {
   ) {}
 
   /** The tools this client may call right now, in a stable order. */
-  async visibleTools(access: ClientAccess): Promise<ExposedTool[]> {
+  async visibleTools(access: ClientAccess, view: View = AGGREGATE_VIEW): Promise<ExposedTool[]> {
     if (!access.clientActive || !access.userActive) return [];
     const visible: ExposedTool[] = [];
     for (const [mcpId, selection] of access.subscriptions) {
       const live = await this.deps.liveCatalog.get(mcpId);
-      if (!live || !this.mayUse(access, live) || (await this.deps.kills.isKilled('mcp', mcpId))) continue;
+      if (!live || !view.includes(live.slug) || !this.mayUse(access, live)) continue;
+      if (await this.deps.kills.isKilled('mcp', mcpId)) continue;
       for (const [key, pin] of live.pins) {
         if (pin.state !== 'approved' || !key.startsWith('tool:') || !pin.approvedDefinition) continue;
         const tool = key.slice('tool:'.length);
         if (selection && !selection.has(tool)) continue;
         visible.push({
-          name: exposedToolName(live.slug, tool),
+          name: view.name(live.slug, tool),
           mcp: live,
           tool,
           definitionHash: pin.approvedHash ?? '',
@@ -113,9 +142,9 @@ export class ToolGateway {
     return { ...(exposed.definition as Omit<Tool, 'name'>), name: exposed.name } as Tool;
   }
 
-  private async deny(access: ClientAccess, name: string): Promise<Denial> {
+  private async deny(access: ClientAccess, name: string, view: View): Promise<Denial> {
     const separator = name.indexOf(SEPARATOR);
-    const slug = separator > 0 ? name.slice(0, separator) : '';
+    const slug = view.only ?? (separator > 0 ? name.slice(0, separator) : '');
     for (const [mcpId, selection] of access.subscriptions) {
       const live = await this.deps.liveCatalog.get(mcpId);
       if (!live || live.slug !== slug) continue;
@@ -131,7 +160,7 @@ export class ToolGateway {
       }
       for (const key of live.pins.keys()) {
         const tool = key.slice('tool:'.length);
-        if (!key.startsWith('tool:') || exposedToolName(slug, tool) !== name) continue;
+        if (!key.startsWith('tool:') || view.name(slug, tool) !== name) continue;
         if (selection && !selection.has(tool))
           return { reason: 'tool not selected', entitled: false, mcp: live, tool };
         return { reason: toolRefusal(live, tool) ?? 'tool not callable', entitled: true, mcp: live, tool };
@@ -188,15 +217,16 @@ export class ToolGateway {
     args: Record<string, unknown>,
     call: CallContext,
     options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
   ): Promise<CallToolResult> {
     const argsJson = canonicalJson(args);
     const argsFacts = {
       argsBytes: Buffer.byteLength(argsJson),
       argsDigest: hmacSha256Hex(this.deps.argsKey, argsJson),
     };
-    const exposed = (await this.visibleTools(access)).find((tool) => tool.name === name);
+    const exposed = (await this.visibleTools(access, view)).find((tool) => tool.name === name);
     if (!exposed) {
-      const denial = await this.deny(access, name);
+      const denial = await this.deny(access, name, view);
       await this.audit(access, call, {
         action: 'tool.denied',
         outcome: 'denied',
@@ -262,27 +292,28 @@ export class ToolGateway {
   }
 
   /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
-  async visibleMcps(access: ClientAccess): Promise<LiveMcp[]> {
+  async visibleMcps(access: ClientAccess, view: View = AGGREGATE_VIEW): Promise<LiveMcp[]> {
     if (!access.clientActive || !access.userActive) return [];
     const visible: LiveMcp[] = [];
     for (const mcpId of access.subscriptions.keys()) {
       const live = await this.deps.liveCatalog.get(mcpId);
-      if (live && this.mayUse(access, live) && !(await this.deps.kills.isKilled('mcp', mcpId)))
-        visible.push(live);
+      if (!live || !view.includes(live.slug) || !this.mayUse(access, live)) continue;
+      if (!(await this.deps.kills.isKilled('mcp', mcpId))) visible.push(live);
     }
     return visible.sort((a, b) => (a.slug < b.slug ? -1 : 1));
   }
 
   async visiblePrompts(
     access: ClientAccess,
+    view: View = AGGREGATE_VIEW,
   ): Promise<{ name: string; mcp: LiveMcp; prompt: string; definition: Record<string, unknown> }[]> {
     const prompts = [];
-    for (const live of await this.visibleMcps(access)) {
+    for (const live of await this.visibleMcps(access, view)) {
       for (const [key, pin] of live.pins) {
         if (!key.startsWith('prompt:') || pin.state !== 'approved' || !pin.approvedDefinition) continue;
         const prompt = key.slice('prompt:'.length);
         prompts.push({
-          name: exposedToolName(live.slug, prompt),
+          name: view.name(live.slug, prompt),
           mcp: live,
           prompt,
           definition: pin.approvedDefinition,
@@ -302,8 +333,9 @@ export class ToolGateway {
     args: Record<string, string> | undefined,
     call: CallContext,
     options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
   ): Promise<GetPromptResult> {
-    const found = (await this.visiblePrompts(access)).find((prompt) => prompt.name === name);
+    const found = (await this.visiblePrompts(access, view)).find((prompt) => prompt.name === name);
     if (!found) {
       await this.audit(access, call, {
         action: 'prompt.denied',
@@ -331,9 +363,13 @@ export class ToolGateway {
   }
 
   /** Every visible MCP's resources, with URIs rewritten to route back: `gatehouse://<slug>/<original URI>`. */
-  async listResources(access: ClientAccess, options: CallOptions = {}): Promise<Resource[]> {
+  async listResources(
+    access: ClientAccess,
+    options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
+  ): Promise<Resource[]> {
     const all: Resource[] = [];
-    for (const live of await this.visibleMcps(access)) {
+    for (const live of await this.visibleMcps(access, view)) {
       const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
       const listed = await instance
         .request(
@@ -343,14 +379,18 @@ export class ToolGateway {
         )
         .catch(() => ({ resources: [] as Resource[] }));
       for (const resource of listed.resources)
-        all.push({ ...resource, uri: gatewayUri(live.slug, resource.uri) });
+        all.push({ ...resource, uri: view.uri(live.slug, resource.uri) });
     }
     return all;
   }
 
-  async listResourceTemplates(access: ClientAccess, options: CallOptions = {}): Promise<ResourceTemplate[]> {
+  async listResourceTemplates(
+    access: ClientAccess,
+    options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
+  ): Promise<ResourceTemplate[]> {
     const all: ResourceTemplate[] = [];
-    for (const live of await this.visibleMcps(access)) {
+    for (const live of await this.visibleMcps(access, view)) {
       const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
       const listed = await instance
         .request(
@@ -360,7 +400,7 @@ export class ToolGateway {
         )
         .catch(() => ({ resourceTemplates: [] as ResourceTemplate[] }));
       for (const template of listed.resourceTemplates) {
-        all.push({ ...template, uriTemplate: gatewayUri(live.slug, template.uriTemplate) });
+        all.push({ ...template, uriTemplate: view.uri(live.slug, template.uriTemplate) });
       }
     }
     return all;
@@ -372,9 +412,10 @@ export class ToolGateway {
     uri: string,
     call: CallContext,
     options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
   ): Promise<ReadResourceResult> {
-    const parsed = parseGatewayUri(uri);
-    const live = parsed && (await this.visibleMcps(access)).find((mcp) => mcp.slug === parsed.slug);
+    const parsed = view.parseUri(uri);
+    const live = parsed && (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug);
     if (!parsed || !live) {
       await this.audit(access, call, {
         action: 'resource.denied',
@@ -400,7 +441,7 @@ export class ToolGateway {
     });
     return {
       ...result,
-      contents: result.contents.map((content) => ({ ...content, uri: gatewayUri(live.slug, content.uri) })),
+      contents: result.contents.map((content) => ({ ...content, uri: view.uri(live.slug, content.uri) })),
     };
   }
 

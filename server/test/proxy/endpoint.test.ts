@@ -323,6 +323,45 @@ describe('the MCP endpoint', () => {
     expect(starts).toEqual(expect.arrayContaining([sessionId, secondId]));
   });
 
+  it('serves one MCP unprefixed at /mcp/<slug>, with the same authorization', async () => {
+    const passthrough = async (key: string) => {
+      const client = new Client({ name: 'passthrough-test', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp/fx`), {
+          requestInit: { headers: { authorization: `Bearer ${key}` } },
+        }),
+      );
+      open.push(client);
+      return client;
+    };
+    const alice = await passthrough(keys.alice?.key ?? '');
+    expect((await alice.listTools()).tools.map((tool) => tool.name).sort()).toEqual(FIXTURE_TOOL_NAMES);
+    expect(textOf(await alice.callTool({ name: 'echo', arguments: { message: 'plain name' } }))).toBe(
+      'plain name',
+    );
+    expect((await alice.listPrompts()).prompts.map((p) => p.name)).toEqual(['greeting']);
+    const readme = await alice.readResource({ uri: 'fixture://readme' });
+    expect(readme.contents[0]).toMatchObject({ uri: 'fixture://readme', text: 'fixture readme' });
+
+    // A session belongs to the endpoint that opened it.
+    const sessionId = (alice.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'ping' });
+    const moved = await post(ping, {
+      authorization: `Bearer ${keys.alice?.key}`,
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    });
+    expect(moved.status).toBe(404);
+
+    const bob = await passthrough(keys.bob?.key ?? '');
+    expect((await bob.listTools()).tools).toEqual([]);
+    const refused = await bob.callTool({ name: 'echo', arguments: { message: 'x' } }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(refused).toContain('Unknown tool: echo');
+  });
+
   it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
     const bob = await connect(keys.bob?.key ?? '');
     const refused = await bob.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(
