@@ -41,6 +41,7 @@ interface McpSession {
   lastActivity: number;
   /** Names and hashes of the tools last listed, to send list_changed only when the visible set changes. */
   toolsFingerprint: string;
+  promptsFingerprint: string;
 }
 
 interface RequestFacts {
@@ -233,6 +234,7 @@ export class McpEndpoint {
           transport,
           lastActivity: Date.now(),
           toolsFingerprint: '',
+          promptsFingerprint: '',
         };
         this.sessions.set(id, session);
         void this.deps.gateway.recordSession(access, 'mcp_session.start', id).catch(() => undefined);
@@ -314,6 +316,7 @@ export class McpEndpoint {
     };
     server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
       const prompts = await this.deps.gateway.visiblePrompts(await currentAccess(), view);
+      if (session) session.promptsFingerprint = prompts.map((prompt) => prompt.name).join('\n');
       const { items, nextCursor } = page(prompts, request.params?.cursor);
       return {
         prompts: items.map((prompt) => ({ ...prompt.definition, name: prompt.name }) as Prompt),
@@ -370,6 +373,7 @@ export class McpEndpoint {
       transport,
       lastActivity: Date.now(),
       toolsFingerprint: '',
+      promptsFingerprint: '',
     };
   }
 
@@ -383,6 +387,12 @@ export class McpEndpoint {
         if (next !== session.toolsFingerprint) {
           session.toolsFingerprint = next;
           await session.server.sendToolListChanged();
+        }
+        const prompts = access ? await this.deps.gateway.visiblePrompts(access, session.view) : [];
+        const nextPrompts = prompts.map((prompt) => prompt.name).join('\n');
+        if (nextPrompts !== session.promptsFingerprint) {
+          session.promptsFingerprint = nextPrompts;
+          await session.server.sendPromptListChanged();
         }
       } catch {
         // A session whose stream is gone learns on its next request.

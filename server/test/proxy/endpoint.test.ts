@@ -2,7 +2,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  PromptListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
@@ -519,6 +523,11 @@ describe('the MCP endpoint', () => {
       changes++;
     });
     await alice.listTools();
+    let promptChanges = 0;
+    alice.setNotificationHandler(PromptListChangedNotificationSchema, () => {
+      promptChanges++;
+    });
+    await alice.listPrompts();
     const aliceClient = users.alice?.client as PortalClient;
     const subscription = (
       await aliceClient.subscriptions.list.query({ id: keys.alice?.id ?? '' })
@@ -537,6 +546,8 @@ describe('the MCP endpoint', () => {
     await admin.groups.removeMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
     await waitFor(() => changes >= 2, 'list_changed after leaving the group');
     expect((await alice.listTools()).tools.map((t) => t.name)).toEqual(['everything__echo']);
+    await waitFor(() => promptChanges >= 1, 'prompts list_changed after leaving the group');
+    expect((await alice.listPrompts()).prompts.map((p) => p.name)).not.toContain('fx__greeting');
     await admin.groups.addMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
     await waitFor(() => changes >= 3, 'list_changed after rejoining');
     expect((await alice.listTools()).tools.map((t) => t.name)).toContain('fx__echo');
