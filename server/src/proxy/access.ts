@@ -22,6 +22,7 @@ export interface ClientAccess {
 }
 
 const LAST_SEEN_INTERVAL_MS = 60_000;
+const MAX_ENTRIES = 50_000;
 
 /**
  * Resolves `gh_ck_…` keys to {@link ClientAccess} from memory. Any committed change to identities or clients
@@ -49,6 +50,8 @@ export class ClientAccessCache {
   resolve(keyHash: string): Promise<ClientAccess | null> {
     let entry = this.entries.get(keyHash);
     if (!entry) {
+      // Unknown keys are cached too; a flood of random keys must not grow memory without bound.
+      if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
       entry = this.load(keyHash);
       this.entries.set(keyHash, entry);
       entry.catch(() => {
