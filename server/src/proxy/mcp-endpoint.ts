@@ -24,6 +24,7 @@ import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
+import { SessionEventStore } from './event-store.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
@@ -222,6 +223,7 @@ export class McpEndpoint {
     let session: McpSession | undefined;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      eventStore: new SessionEventStore(),
       onsessioninitialized: (id) => {
         session = {
           id,

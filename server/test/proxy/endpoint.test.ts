@@ -366,6 +366,78 @@ describe('the MCP endpoint', () => {
     expect(refused).toContain('Unknown tool: echo');
   });
 
+  it('lets a client resume a lost stream with Last-Event-ID, and only within its own session', async () => {
+    const alice = { authorization: `Bearer ${keys.alice?.key}` };
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
+    const opened = await post(initialize, alice);
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await opened.text();
+    const headers = { ...alice, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
+    await (
+      await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), headers)
+    ).text();
+    const call = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fx__progress', arguments: { steps: 3 }, _meta: { progressToken: 'p1' } },
+    });
+    const stream = await (await post(call, headers)).text();
+    const events = stream
+      .split(/\n\n/)
+      .map((block) => ({
+        id: /^id: (.+)$/m.exec(block)?.[1] ?? '',
+        data: /^data: (.*)$/m.exec(block)?.[1] ?? '',
+      }))
+      .filter((event) => event.id);
+    const firstProgress = events.find((event) => event.data.includes('"progress":1,'))?.id ?? '';
+    expect(firstProgress).not.toBe('');
+
+    // The client "lost" everything after the first progress event: replaying returns the rest, in order.
+    const replay = async (sessionHeaders: Record<string, string>, lastEventId: string) => {
+      const controller = new AbortController();
+      const response = await fetch(`${gh.clientUrl}/mcp`, {
+        method: 'GET',
+        headers: { ...sessionHeaders, accept: 'text/event-stream', 'last-event-id': lastEventId },
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body) return { status: response.status, text: '' };
+      const reader = response.body.getReader();
+      let text = '';
+      const deadline = Date.now() + 2000;
+      while (!text.includes('"id":2') && Date.now() < deadline) {
+        const { value, done } = await Promise.race([
+          reader.read(),
+          new Promise<{ value: undefined; done: true }>((resolve) =>
+            setTimeout(() => resolve({ value: undefined, done: true }), 500),
+          ),
+        ]);
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      controller.abort();
+      return { status: response.status, text };
+    };
+    const resumed = await replay(headers, firstProgress);
+    expect(resumed.status).toBe(200);
+    expect(resumed.text).toContain('"progress":2');
+    expect(resumed.text).toContain('"progress":3');
+    expect(resumed.text).toContain('done 3');
+    expect(resumed.text).not.toContain('"progress":1,');
+
+    // Another session of the same client cannot replay this session's events.
+    const other = await post(initialize, alice);
+    const otherSession = other.headers.get('mcp-session-id') ?? '';
+    await other.text();
+    const foreign = await replay({ ...headers, 'mcp-session-id': otherSession }, firstProgress);
+    expect(foreign.text).not.toContain('done 3');
+  });
+
   it('answers "unknown tool" for tools the client may not see, and audits the denial', async () => {
     const bob = await connect(keys.bob?.key ?? '');
     const refused = await bob.callTool({ name: 'fx__echo', arguments: { message: 'x' } }).then(

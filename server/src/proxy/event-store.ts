@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+const MAX_EVENTS = 1000;
+
+/**
+ * Resumability for one session: the last events of its streams, so a client that lost an SSE stream can
+ * reconnect with `Last-Event-ID` and miss nothing. One store per session, so an event id from another
+ * session (or a guessed one) replays nothing. Bounded: the oldest events fall out first.
+ */
+export class SessionEventStore implements EventStore {
+  private readonly events: { id: string; streamId: string; message: JSONRPCMessage }[] = [];
+  private readonly prefix = randomBytes(6).toString('hex');
+  private counter = 0;
+
+  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    const id = `${this.prefix}-${++this.counter}`;
+    this.events.push({ id, streamId, message });
+    if (this.events.length > MAX_EVENTS) this.events.shift();
+    return id;
+  }
+
+  async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+    return this.events.find((event) => event.id === eventId)?.streamId;
+  }
+
+  async replayEventsAfter(
+    lastEventId: string,
+    { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
+  ): Promise<string> {
+    const index = this.events.findIndex((event) => event.id === lastEventId);
+    const last = this.events[index];
+    if (!last) throw new Error('Unknown or expired event id');
+    for (const event of this.events.slice(index + 1)) {
+      if (event.streamId === last.streamId) await send(event.id, event.message);
+    }
+    return last.streamId;
+  }
+}
