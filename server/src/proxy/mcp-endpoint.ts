@@ -6,6 +6,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
+  CompleteRequestSchema,
   CreateMessageResultSchema,
   ElicitResultSchema,
   ErrorCode,
@@ -15,19 +16,34 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  type LoggingLevel,
   McpError,
   type Prompt,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
+import type { McpInstance } from '../runtime/instance.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
 import { SessionEventStore } from './event-store.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
+const LOG_LEVELS: LoggingLevel[] = [
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+];
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 interface McpSession {
@@ -218,9 +234,18 @@ export class McpEndpoint {
   private async openSession(access: ClientAccess, view: View): Promise<McpSession> {
     const server = new Server(
       { name: 'gatehouse', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: {} } },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { subscribe: true },
+          logging: {},
+          completions: {},
+        },
+      },
     );
     let session: McpSession | undefined;
+    let logLevel: LoggingLevel = 'info';
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new SessionEventStore(),
@@ -287,6 +312,10 @@ export class McpEndpoint {
                       params: { progressToken, ...progress },
                     })
                     .catch(() => undefined),
+          onLog: (params) => {
+            if (LOG_LEVELS.indexOf(params.level) < LOG_LEVELS.indexOf(logLevel)) return;
+            void extra.sendNotification({ method: 'notifications/message', params }).catch(() => undefined);
+          },
           // Relayed on this request's own stream, so it reaches this session and no other.
           onServerRequest: async (downstreamRequest) => {
             const capabilities = server.getClientCapabilities();
@@ -362,6 +391,46 @@ export class McpEndpoint {
         view,
       ),
     );
+    server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+      logLevel = request.params.level;
+      return {};
+    });
+    server.setRequestHandler(CompleteRequestSchema, async (request, extra) =>
+      this.deps.gateway.complete(await currentAccess(), request.params, { signal: extra.signal }, view),
+    );
+    // Subscriptions live as long as the session; updates go to this session only.
+    const subscriptions = new Map<
+      string,
+      { instance: McpInstance; uri: string; listener: (uri: string) => void }
+    >();
+    server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+      const target = await this.deps.gateway.resourceTarget(await currentAccess(), request.params.uri, view);
+      if (!target) throw new McpError(-32002, `Resource not found: ${request.params.uri}`);
+      if (subscriptions.has(request.params.uri)) return {};
+      const visibleUri = request.params.uri;
+      const listener = () => void server.sendResourceUpdated({ uri: visibleUri }).catch(() => undefined);
+      await target.instance.subscribeResource(target.uri, listener, { signal: extra.signal });
+      subscriptions.set(visibleUri, { ...target, listener });
+      return {};
+    });
+    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+      const subscription = subscriptions.get(request.params.uri);
+      if (subscription) {
+        subscriptions.delete(request.params.uri);
+        await subscription.instance
+          .unsubscribeResource(subscription.uri, subscription.listener)
+          .catch(() => undefined);
+      }
+      return {};
+    });
+    server.onclose = () => {
+      for (const subscription of subscriptions.values()) {
+        void subscription.instance
+          .unsubscribeResource(subscription.uri, subscription.listener)
+          .catch(() => undefined);
+      }
+      subscriptions.clear();
+    };
     await server.connect(transport);
     // The session exists once `initialize` is handled; until then this object only carries the transport.
     return {

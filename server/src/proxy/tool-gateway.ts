@@ -1,6 +1,8 @@
 import type { AuditAction, AuditOutcome } from '@gatehouse/schema';
 import type {
   CallToolResult,
+  CompleteRequest,
+  CompleteResult,
   GetPromptResult,
   ReadResourceResult,
   Resource,
@@ -17,7 +19,7 @@ import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
-import type { CallOptions } from '../runtime/instance.js';
+import type { CallOptions, McpInstance } from '../runtime/instance.js';
 import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import type { ClientAccess } from './access.js';
@@ -454,5 +456,51 @@ export class ToolGateway {
         throw new McpError(ErrorCode.InternalError, `Gatehouse: ${error.message}`);
       throw error;
     }
+  }
+
+  /** Routes `completion/complete` to the MCP that owns the prompt or resource template, by its visible name. */
+  async complete(
+    access: ClientAccess,
+    params: CompleteRequest['params'],
+    options: CallOptions = {},
+    view: View = AGGREGATE_VIEW,
+  ): Promise<CompleteResult> {
+    let live: LiveMcp | undefined;
+    let ref: CompleteRequest['params']['ref'] | undefined;
+    if (params.ref.type === 'ref/prompt') {
+      const name = params.ref.name;
+      const found = (await this.visiblePrompts(access, view)).find((prompt) => prompt.name === name);
+      live = found?.mcp;
+      ref = found && { type: 'ref/prompt', name: found.prompt };
+    } else {
+      const parsed = view.parseUri(params.ref.uri);
+      live = parsed
+        ? (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug)
+        : undefined;
+      ref = parsed ? { type: 'ref/resource', uri: parsed.uri } : undefined;
+    }
+    if (!live || !ref) throw new McpError(ErrorCode.InvalidParams, 'Unknown prompt or resource template');
+    const target = live;
+    const downstreamRef = ref;
+    const instance = this.deps.runtime.instanceFor(target, this.userFor(access, target));
+    return this.forward(() =>
+      instance.request(
+        (client, requestOptions) => client.complete({ ...params, ref: downstreamRef }, requestOptions),
+        options,
+        'The completion',
+      ),
+    );
+  }
+
+  /** The instance that serves a gateway URI for this client, or null when the client may not reach it. */
+  async resourceTarget(
+    access: ClientAccess,
+    uri: string,
+    view: View = AGGREGATE_VIEW,
+  ): Promise<{ instance: McpInstance; uri: string } | null> {
+    const parsed = view.parseUri(uri);
+    const live = parsed && (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug);
+    if (!parsed || !live) return null;
+    return { instance: this.deps.runtime.instanceFor(live, this.userFor(access, live)), uri: parsed.uri };
   }
 }

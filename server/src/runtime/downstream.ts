@@ -10,12 +10,15 @@ import {
   type ElicitRequest,
   ElicitRequestSchema,
   type ElicitResult,
+  type LoggingMessageNotification,
+  LoggingMessageNotificationSchema,
   McpError,
   ErrorCode as McpErrorCode,
   type Prompt,
   PromptListChangedNotificationSchema,
   type Resource,
   type ResourceTemplate,
+  ResourceUpdatedNotificationSchema,
   type Tool,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -41,6 +44,10 @@ export interface DownstreamOptions {
   onListChanged?(kind: 'tools' | 'prompts'): void;
   /** Elicitation and sampling requests from the server, answered by the client whose call caused them. */
   onServerRequest?(request: ServerToClientRequest): Promise<Record<string, unknown>>;
+  /** Log messages the server sends (`notifications/message`). */
+  onLog?(params: LoggingMessageNotification['params']): void;
+  /** `notifications/resources/updated` for a subscribed URI. */
+  onResourceUpdated?(uri: string): void;
 }
 
 export type ServerToClientRequest = ElicitRequest | CreateMessageRequest;
@@ -115,6 +122,12 @@ export async function openDownstream(options: DownstreamOptions): Promise<Downst
     }
     return options.onServerRequest(request);
   };
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) =>
+    options.onLog?.(notification.params),
+  );
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) =>
+    options.onResourceUpdated?.(notification.params.uri),
+  );
   client.setRequestHandler(ElicitRequestSchema, (request) => relay(request) as Promise<ElicitResult>);
   client.setRequestHandler(
     CreateMessageRequestSchema,

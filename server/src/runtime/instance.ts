@@ -1,6 +1,6 @@
 import type { InstanceState, InstanceStatus, McpConfig } from '@gatehouse/schema';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { RuntimeSettings } from '../platform/config.js';
@@ -41,6 +41,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Answers elicitation/sampling requests the downstream sends while this call runs. */
   onServerRequest?: (request: ServerToClientRequest) => Promise<Record<string, unknown>>;
+  /** Receives the log messages the downstream sends while this call runs. */
+  onLog?: (params: LoggingMessageNotification['params']) => void;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
 }
 
@@ -77,9 +79,9 @@ export class McpInstance {
   /** Superseded by a newer config version: finishing its calls, never restarted. */
   private retiring = false;
   /** Calls in flight that can answer server-to-client requests. */
-  private readonly requestRoutes = new Set<
-    (request: ServerToClientRequest) => Promise<Record<string, unknown>>
-  >();
+  private readonly callRoutes = new Set<CallRoute>();
+  /** Subscribed resource URI → who wants `resources/updated` for it. */
+  private readonly resourceListeners = new Map<string, Set<(uri: string) => void>>();
   /** This start's credential values, kept only to redact them from captured output and error messages. */
   private secrets: readonly string[] = [];
 
@@ -191,6 +193,10 @@ export class McpInstance {
         if (downstream) this.relist(downstream);
       },
       onServerRequest: (request) => this.routeServerRequest(request),
+      onLog: (params) => this.soleCallRoute()?.onLog?.(params),
+      onResourceUpdated: (uri) => {
+        for (const listener of this.resourceListeners.get(uri) ?? []) listener(uri);
+      },
     });
     let handedOver = false;
     try {
@@ -310,12 +316,12 @@ export class McpInstance {
     args: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<CallToolResult> {
-    const route = options.onServerRequest;
-    if (route) this.requestRoutes.add(route);
+    const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
+    this.callRoutes.add(route);
     try {
       return await this.callToolOnce(name, args, options);
     } finally {
-      if (route) this.requestRoutes.delete(route);
+      this.callRoutes.delete(route);
     }
   }
 
@@ -510,14 +516,50 @@ export class McpInstance {
    * Over stdio a server's request carries no link to the call that caused it, so it is relayed only when
    * exactly one call that can answer is in flight: it can never reach another user's session.
    */
+  private soleCallRoute(): CallRoute | undefined {
+    const [route, ...others] = this.callRoutes;
+    return others.length === 0 ? route : undefined;
+  }
+
   private routeServerRequest(request: ServerToClientRequest): Promise<Record<string, unknown>> {
-    const [route, ...others] = this.requestRoutes;
-    if (!route || others.length > 0) {
+    const answer = this.soleCallRoute()?.onServerRequest;
+    if (!answer) {
       return Promise.reject(
         new McpError(McpErrorCode.InvalidRequest, 'Gatehouse cannot tell which client this request is for'),
       );
     }
-    return route(request);
+    return answer(request);
+  }
+
+  /** Shares one downstream subscription per URI among every session that asked for it. */
+  async subscribeResource(
+    uri: string,
+    listener: (uri: string) => void,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const listeners = this.resourceListeners.get(uri) ?? new Set();
+    if (listeners.size === 0) {
+      await this.request(
+        (client, requestOptions) => client.subscribeResource({ uri }, requestOptions),
+        options,
+      );
+    }
+    listeners.add(listener);
+    this.resourceListeners.set(uri, listeners);
+  }
+
+  async unsubscribeResource(
+    uri: string,
+    listener: (uri: string) => void,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const listeners = this.resourceListeners.get(uri);
+    if (!listeners?.delete(listener) || listeners.size > 0) return;
+    this.resourceListeners.delete(uri);
+    await this.request(
+      (client, requestOptions) => client.unsubscribeResource({ uri }, requestOptions),
+      options,
+    );
   }
 
   logs(): LogLine[] {
@@ -547,6 +589,12 @@ export class McpInstance {
       lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
     };
   }
+}
+
+/** What a call in flight can receive from the downstream besides its result. */
+interface CallRoute {
+  onServerRequest?: ((request: ServerToClientRequest) => Promise<Record<string, unknown>>) | undefined;
+  onLog?: ((params: LoggingMessageNotification['params']) => void) | undefined;
 }
 
 /** Stops waiting (the work itself goes on) when the caller gives up. */
