@@ -43,6 +43,7 @@ export const AuditAction = z.enum([
   'client.suspend',
   'client.reactivate',
   'client.revoke',
+  'client.auth_denied',
   'subscription.create',
   'subscription.update',
   'subscription.delete',

@@ -91,6 +91,7 @@ function decodeCursor(cursor: string | undefined): number {
  */
 export class McpEndpoint {
   private readonly sessions = new Map<string, McpSession>();
+  private readonly refusalsRecorded = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
@@ -159,11 +160,33 @@ export class McpEndpoint {
     const keyHash = ClientAccessCache.hashOf(key.trim());
     if (!keyHash) return null;
     const access = await this.deps.access.resolve(keyHash);
-    if (!access?.clientActive || !access.userActive) return null;
-    const { kills } = this.deps;
-    if ((await kills.isKilled('client', access.clientId)) || (await kills.isKilled('user', access.userId)))
+    if (!access) return null;
+    const refusal = await this.refusalOf(access);
+    if (refusal) {
+      this.recordRefusal(access, refusal, request);
       return null;
+    }
     return access;
+  }
+
+  /** Why a known client may not connect now, or null. */
+  private async refusalOf(access: ClientAccess): Promise<string | null> {
+    if (!access.clientActive) return 'client suspended or revoked';
+    if (!access.userActive) return 'user suspended';
+    if (await this.deps.kills.isKilled('client', access.clientId)) return 'client killed by an admin';
+    if (await this.deps.kills.isKilled('user', access.userId)) return 'user killed by an admin';
+    return null;
+  }
+
+  /** A known but refused client is audited, at most once a minute per client so a retry loop cannot flood. */
+  private recordRefusal(access: ClientAccess, reason: string, request: FastifyRequest): void {
+    const now = Date.now();
+    const key = `${access.clientId}:${reason}`;
+    if (now - (this.refusalsRecorded.get(key) ?? 0) < 60_000) return;
+    this.refusalsRecorded.set(key, now);
+    void this.deps.gateway
+      .recordRefusal(access, reason, { requestId: String(request.id), ip: request.ip, sessionId: '' })
+      .catch(() => undefined);
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply, view: View): Promise<void> {

@@ -274,6 +274,11 @@ export class ToolGateway {
     return result;
   }
 
+  /** A known client refused at authentication (suspended, revoked, killed). */
+  recordRefusal(access: ClientAccess, reason: string, call: CallContext): Promise<void> {
+    return this.audit(access, call, { action: 'client.auth_denied', outcome: 'denied', reason, details: {} });
+  }
+
   /** Session start and end, in the same durable trail as the calls. */
   recordSession(
     access: ClientAccess,

@@ -475,6 +475,25 @@ describe('the MCP endpoint', () => {
     });
     expect(JSON.stringify(calls)).not.toContain('secret-argument-value');
     expect(gh.logs.join('\n')).not.toContain('secret-argument-value');
+
+    // If the audit trail cannot be written, the call fails instead of going unrecorded.
+    await gh.db.query(`create function gatehouse_test_refuse_audit() returns trigger language plpgsql as
+      $$ begin raise exception 'audit store unavailable'; end $$`);
+    await gh.db.query(`create trigger gatehouse_test_refuse before insert on audit_event
+      for each row execute function gatehouse_test_refuse_audit()`);
+    try {
+      const refused = await alice.callTool({ name: 'fx__echo', arguments: { message: 'unaudited' } }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(refused).toContain('The call was refused because it could not be audited');
+    } finally {
+      await gh.db.query('drop trigger gatehouse_test_refuse on audit_event');
+      await gh.db.query('drop function gatehouse_test_refuse_audit()');
+    }
+    expect(textOf(await alice.callTool({ name: 'fx__echo', arguments: { message: 'audited again' } }))).toBe(
+      'audited again',
+    );
   });
 
   it('enforces the transport rules: key, session binding, batches, protocol version, Origin, malformed JSON', async () => {
@@ -642,6 +661,11 @@ describe('the MCP endpoint', () => {
         () => 'refused',
       ),
     ).toBe('refused');
+    await waitFor(
+      async () =>
+        (await auditRows(gh, 'client.auth_denied')).some((r) => r.reason === 'client suspended or revoked'),
+      'the refused client to be audited',
+    );
     await aliceClient.clients.reactivate.mutate({ id: keys.alice?.id ?? '' });
     const again = await connect(keys.alice?.key ?? '');
     expect(
@@ -652,6 +676,10 @@ describe('the MCP endpoint', () => {
       authorization: `Bearer ${keys.alice?.key}`,
     });
     expect(suspendedUser.status).toBe(401);
+    await waitFor(
+      async () => (await auditRows(gh, 'client.auth_denied')).some((r) => r.reason === 'user suspended'),
+      'the refused user to be audited',
+    );
   });
 
   it('manages clients and subscriptions with audited, typed errors', async () => {
