@@ -269,23 +269,24 @@ export class McpEndpoint {
     );
     let session: McpSession | undefined;
     let logLevel: LoggingLevel = 'info';
+    const sessionWithId = (id: string): McpSession => ({
+      id,
+      view,
+      keyHash: access.keyHash,
+      clientId: access.clientId,
+      access,
+      startedAt: Date.now(),
+      server,
+      transport,
+      lastActivity: Date.now(),
+      toolsFingerprint: '',
+      promptsFingerprint: '',
+    });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new SessionEventStore(),
       onsessioninitialized: (id) => {
-        session = {
-          id,
-          view,
-          keyHash: access.keyHash,
-          clientId: access.clientId,
-          access,
-          startedAt: Date.now(),
-          server,
-          transport,
-          lastActivity: Date.now(),
-          toolsFingerprint: '',
-          promptsFingerprint: '',
-        };
+        session = sessionWithId(id);
         this.sessions.set(id, session);
         void this.deps.gateway.recordSession(access, 'mcp_session.start', id).catch(() => undefined);
       },
@@ -456,19 +457,7 @@ export class McpEndpoint {
     };
     await server.connect(transport);
     // The session exists once `initialize` is handled; until then this object only carries the transport.
-    return {
-      id: '',
-      view,
-      keyHash: access.keyHash,
-      clientId: access.clientId,
-      access,
-      startedAt: Date.now(),
-      server,
-      transport,
-      lastActivity: Date.now(),
-      toolsFingerprint: '',
-      promptsFingerprint: '',
-    };
+    return sessionWithId('');
   }
 
   /** After any committed change, tell each session whose visible tools changed. */
