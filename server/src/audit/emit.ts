@@ -11,6 +11,32 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+const MAX_DETAIL_STRING = 2000;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Storable text: no NUL (PostgreSQL refuses it), no lone surrogates (jsonb refuses them), within `max`. */
+function storable(text: string, max: number): string {
+  const clean = text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD');
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}
+
+function storableDetails(value: unknown): unknown {
+  if (typeof value === 'string') return storable(value, MAX_DETAIL_STRING);
+  if (Array.isArray(value)) return value.map(storableDetails);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [storable(key, 128), storableDetails(inner)]),
+    );
+  }
+  return value;
+}
+
+const optional = (text: string | null | undefined, max: number) => (text ? storable(text, max) : null);
+
+/**
+ * One record, made storable whatever the caller (or a client, or a downstream) put in it: a single bad value
+ * must never make a batch of other people's records fail.
+ */
 export function toAuditRecord(ctx: ServiceContext, entry: AuditEntry): AuditRecord {
   const actor = ctx.actor;
   const person = actor.type === 'user' || actor.type === 'api_token' || actor.type === 'client';
@@ -24,13 +50,13 @@ export function toAuditRecord(ctx: ServiceContext, entry: AuditEntry): AuditReco
     actorLabel:
       actor.type === 'client' ? `${actor.username}/${actor.clientName}` : person ? actor.username : null,
     targetType: entry.target?.type ?? null,
-    targetId: entry.target?.id ?? null,
-    targetLabel: entry.target?.label ?? null,
+    targetId: optional(entry.target?.id, 128),
+    targetLabel: optional(entry.target?.label, 256),
     outcome: entry.outcome ?? 'success',
-    reason: entry.reason ?? null,
+    reason: optional(entry.reason, 500),
     ip: ctx.ip || null,
     requestId: ctx.requestId || null,
-    details: entry.details ?? {},
+    details: storableDetails(entry.details ?? {}) as Record<string, unknown>,
   };
 }
 

@@ -33,20 +33,26 @@ export class AuditBatcher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
-          await this.orm.em.fork().transactional((em) =>
-            appendToChain(
-              em as EntityManager,
-              batch.map((item) => item.record),
-            ),
-          );
+          await this.write(batch.map((item) => item.record));
           for (const item of batch) item.resolve();
         } catch (error) {
-          for (const item of batch) item.reject(error);
+          if (batch.length === 1) {
+            batch[0]?.reject(error);
+            continue;
+          }
+          // Find the culprit: retry one by one, so only a record that cannot be stored fails its call.
+          for (const item of batch) {
+            await this.write([item.record]).then(item.resolve, item.reject);
+          }
         }
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  private async write(records: AuditRecord[]): Promise<void> {
+    await this.orm.em.fork().transactional((em) => appendToChain(em as EntityManager, records));
   }
 
   /** Resolves once everything queued so far is written (or failed). */

@@ -311,25 +311,7 @@ export class McpInstance {
   }
 
   /** Calls one tool, waiting for a concurrency slot if needed; every failure is a clear DomainError. */
-  async callTool(
-    name: string,
-    args: Record<string, unknown>,
-    options: CallOptions = {},
-  ): Promise<CallToolResult> {
-    const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
-    this.callRoutes.add(route);
-    try {
-      return await this.callToolOnce(name, args, options);
-    } finally {
-      this.callRoutes.delete(route);
-    }
-  }
-
-  private callToolOnce(
-    name: string,
-    args: Record<string, unknown>,
-    options: CallOptions,
-  ): Promise<CallToolResult> {
+  callTool(name: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<CallToolResult> {
     return this.request(
       (client, requestOptions) =>
         client.callTool({ name, arguments: args }, undefined, {
@@ -353,6 +335,10 @@ export class McpInstance {
   ): Promise<T> {
     this.lastUsedAt = new Date();
     await this.acquireSlot(options.signal);
+    // Every request in flight counts: a server's request or log is relayed only when exactly one could
+    // have caused it, and only to a caller that can take it.
+    const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
+    this.callRoutes.add(route);
     try {
       const downstream = await abortable(this.ensureStarted(), options.signal);
       let result: T;
@@ -375,6 +361,7 @@ export class McpInstance {
       this.consecutiveFailures = 0;
       return result;
     } finally {
+      this.callRoutes.delete(route);
       this.lastUsedAt = new Date();
       this.releaseSlot();
     }
