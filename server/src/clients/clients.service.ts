@@ -79,6 +79,7 @@ export async function createClient(ctx: ServiceContext, input: CreateClientInput
         createdAt: new Date(),
         lastSeenAt: null,
         lastSeenIp: null,
+        suspendedBy: null,
       });
       await tx.em.flush();
       await tx.em.populate(row, ['user']);
@@ -152,7 +153,16 @@ export async function changeClientStatus(
           `Client "${row.name}" is ${row.status} and cannot be ${rule.to === 'active' ? 'reactivated' : rule.to}`,
         );
       }
+      if (
+        change === 'reactivate' &&
+        row.suspendedBy &&
+        row.suspendedBy !== row.user.id &&
+        actor.role !== 'admin'
+      ) {
+        throw forbidden(`Client "${row.name}" was suspended by an admin; only an admin can reactivate it`);
+      }
       row.status = rule.to;
+      row.suspendedBy = change === 'suspend' ? actor.userId : null;
       await tx.em.flush();
       await emitAudit(tx, { action: rule.action, target: clientTarget(row), reason: input.reason });
       return toClient(row);

@@ -21,6 +21,8 @@ export const ClientEntity = defineEntity({
     createdAt: p.datetime(),
     lastSeenAt: p.datetime().nullable(),
     lastSeenIp: p.string().length(64).nullable(),
+    /** Who suspended it: a suspension by an admin can only be lifted by an admin. */
+    suspendedBy: p.string().length(48).nullable(),
   },
 });
 export type ClientRow = InferEntity<typeof ClientEntity>;

@@ -21,9 +21,15 @@ export class KillSwitchBoard {
     });
   }
 
-  private async load(): Promise<ReadonlySet<string>> {
-    const rows = await (this.orm.em.fork() as EntityManager).find(KillSwitchEntity, {});
-    return new Set(rows.map((row) => `${row.targetType}:${row.targetId}`));
+  private load(): Promise<ReadonlySet<string>> {
+    const loading = (this.orm.em.fork() as EntityManager)
+      .find(KillSwitchEntity, {})
+      .then((rows) => new Set(rows.map((row) => `${row.targetType}:${row.targetId}`)));
+    // A failed load is retried by the next check instead of failing every request until the next change.
+    loading.catch(() => {
+      if (this.engaged === loading) this.engaged = this.load();
+    });
+    return loading;
   }
 
   async isKilled(type: KillTargetType, id: string): Promise<boolean> {

@@ -149,7 +149,8 @@ export class McpEndpoint {
   async terminate(id: string, reason: string): Promise<boolean> {
     const session = this.sessions.get(id);
     if (!session) return false;
-    await this.endSession(session, reason);
+    // The admin's action is already audited with the admin as actor.
+    await this.endSession(session, reason, { audited: true });
     return true;
   }
 
@@ -236,7 +237,9 @@ export class McpEndpoint {
     if (typeof sessionId === 'string') {
       session = this.sessions.get(sessionId);
       // Someone else's session id is indistinguishable from an unknown one.
-      if (!session || session.clientId !== access.clientId || session.view.only !== view.only) {
+      // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
+      // re-initializes instead of talking to a session whose key no longer works.
+      if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
         return jsonRpcError(reply, 404, -32001, 'Session not found');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
@@ -490,12 +493,13 @@ export class McpEndpoint {
     }
   }
 
-  private async endSession(session: McpSession, reason: string): Promise<void> {
+  private async endSession(session: McpSession, reason: string, options = { audited: false }): Promise<void> {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
-    await this.deps.gateway
-      .recordSession(session.access, 'mcp_session.end', session.id, reason)
-      .catch(() => undefined);
+    if (!options.audited)
+      await this.deps.gateway
+        .recordSession(session.access, 'mcp_session.end', session.id, reason)
+        .catch(() => undefined);
     await session.transport.close().catch(() => undefined);
     await session.server.close().catch(() => undefined);
   }

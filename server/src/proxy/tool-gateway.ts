@@ -252,7 +252,8 @@ export class ToolGateway {
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      failure = error.message;
+      // The code, not the text: a downstream's error message may echo the (unrecorded) arguments.
+      failure = error.code;
       status = 'failed';
       result = { content: [{ type: 'text', text: `Gatehouse: ${error.message}` }], isError: true };
     }
