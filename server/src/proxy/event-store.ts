@@ -3,21 +3,28 @@ import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 const MAX_EVENTS = 1000;
+/** Replay is for the last moments of a dropped stream, not an archive: large results fall out first. */
+const MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Resumability for one session: the last events of its streams, so a client that lost an SSE stream can
  * reconnect with `Last-Event-ID` and miss nothing. One store per session, so an event id from another
- * session (or a guessed one) replays nothing. Bounded: the oldest events fall out first.
+ * session (or a guessed one) replays nothing. Bounded by count and bytes: the oldest events fall out first.
  */
 export class SessionEventStore implements EventStore {
-  private readonly events: { id: string; streamId: string; message: JSONRPCMessage }[] = [];
+  private readonly events: { id: string; streamId: string; message: JSONRPCMessage; bytes: number }[] = [];
+  private bytes = 0;
   private readonly prefix = randomBytes(6).toString('hex');
   private counter = 0;
 
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const id = `${this.prefix}-${++this.counter}`;
-    this.events.push({ id, streamId, message });
-    if (this.events.length > MAX_EVENTS) this.events.shift();
+    const bytes = Buffer.byteLength(JSON.stringify(message));
+    this.events.push({ id, streamId, message, bytes });
+    this.bytes += bytes;
+    while (this.events.length > MAX_EVENTS || (this.bytes > MAX_BYTES && this.events.length > 1)) {
+      this.bytes -= this.events.shift()?.bytes ?? 0;
+    }
     return id;
   }
 

@@ -34,6 +34,9 @@ import { SessionEventStore } from './event-store.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
+/** Each session holds a server, a transport and a replay buffer; a client needs a handful, not thousands. */
+const MAX_SESSIONS_PER_CLIENT = 32;
+const MAX_SUBSCRIPTIONS_PER_SESSION = 100;
 const LOG_LEVELS: LoggingLevel[] = [
   'debug',
   'info',
@@ -243,6 +246,15 @@ export class McpEndpoint {
         return jsonRpcError(reply, 404, -32001, 'Session not found');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
+      const open = [...this.sessions.values()].filter((s) => s.clientId === access.clientId).length;
+      if (open >= MAX_SESSIONS_PER_CLIENT) {
+        return jsonRpcError(
+          reply,
+          429,
+          -32000,
+          `Too many open sessions for this client (${MAX_SESSIONS_PER_CLIENT})`,
+        );
+      }
       session = await this.openSession(access, view);
     } else {
       return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
@@ -434,6 +446,12 @@ export class McpEndpoint {
       const target = await this.deps.gateway.resourceTarget(await currentAccess(), request.params.uri, view);
       if (!target) throw new McpError(-32002, `Resource not found: ${request.params.uri}`);
       if (subscriptions.has(request.params.uri)) return {};
+      if (subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SESSION) {
+        throw new McpError(
+          ErrorCode.InvalidRequest,
+          `At most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`,
+        );
+      }
       const visibleUri = request.params.uri;
       const listener = () => void server.sendResourceUpdated({ uri: visibleUri }).catch(() => undefined);
       await target.instance.subscribeResource(target.uri, listener, { signal: extra.signal });

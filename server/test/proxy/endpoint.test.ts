@@ -734,6 +734,25 @@ describe('the MCP endpoint', () => {
         'subscription.update',
       ]),
     );
+    // Sessions per client are capped: opening more is refused, not accumulated.
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'flood', version: '1' },
+      },
+    });
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 40 && !statuses.includes(429); attempt++) {
+      const response = await post(initialize, { authorization: `Bearer ${rotated.key}` });
+      await response.text();
+      statuses.push(response.status);
+    }
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(32);
     const rows = await gh.db.query<{ key_hash: string }>('select key_hash from mcp_client');
     expect(JSON.stringify(rows)).not.toContain(rotated.key);
   });
