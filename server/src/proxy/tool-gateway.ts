@@ -354,19 +354,18 @@ export class ToolGateway {
       throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
     }
     const instance = this.deps.runtime.instanceFor(found.mcp, this.userFor(access, found.mcp));
-    const result = await this.forward(() =>
-      instance.request(
-        (client, requestOptions) => client.getPrompt({ name: found.prompt, arguments: args }, requestOptions),
-        options,
-        `Prompt "${found.prompt}"`,
-      ),
+    const result = await this.audited(
+      access,
+      call,
+      { action: 'prompt.get', mcp: found.mcp, details: { prompt: found.prompt } },
+      () =>
+        instance.request(
+          (client, requestOptions) =>
+            client.getPrompt({ name: found.prompt, arguments: args }, requestOptions),
+          options,
+          `Prompt "${found.prompt}"`,
+        ),
     );
-    await this.audit(access, call, {
-      action: 'prompt.get',
-      outcome: 'success',
-      mcp: found.mcp,
-      details: { prompt: found.prompt },
-    });
     return result;
   }
 
@@ -434,23 +433,39 @@ export class ToolGateway {
       throw new McpError(-32002, `Resource not found: ${uri}`);
     }
     const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
-    const result = await this.forward(() =>
-      instance.request(
-        (client, requestOptions) => client.readResource({ uri: parsed.uri }, requestOptions),
-        options,
-        'The resource',
-      ),
+    const result = await this.audited(
+      access,
+      call,
+      { action: 'resource.read', mcp: live, details: { uri: parsed.uri } },
+      () =>
+        instance.request(
+          (client, requestOptions) => client.readResource({ uri: parsed.uri }, requestOptions),
+          options,
+          'The resource',
+        ),
     );
-    await this.audit(access, call, {
-      action: 'resource.read',
-      outcome: 'success',
-      mcp: live,
-      details: { uri: parsed.uri },
-    });
     return {
       ...result,
       contents: result.contents.map((content) => ({ ...content, uri: view.uri(live.slug, content.uri) })),
     };
+  }
+
+  /** Runs a forwarded request and audits its outcome, success or failure, before the answer leaves. */
+  private async audited<T>(
+    access: ClientAccess,
+    call: CallContext,
+    entry: { action: 'prompt.get' | 'resource.read'; mcp: LiveMcp; details: Record<string, unknown> },
+    work: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      const result = await this.forward(work);
+      await this.audit(access, call, { ...entry, outcome: 'success' });
+      return result;
+    } catch (error) {
+      const reason = error instanceof McpError ? `error ${error.code}` : 'failed';
+      await this.audit(access, call, { ...entry, outcome: 'failure', reason });
+      throw error;
+    }
   }
 
   /** Runtime failures become JSON-RPC errors for prompts and resources (tools report them as tool errors). */

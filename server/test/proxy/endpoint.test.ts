@@ -207,6 +207,16 @@ describe('the MCP endpoint', () => {
     const item = await alice.readResource({ uri: 'gatehouse://fx/fixture://items/7' });
     expect(item.contents[0]).toMatchObject({ text: 'item 7' });
 
+    const missingResource = await alice.readResource({ uri: 'gatehouse://fx/fixture://nope' }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(missingResource).not.toBeNull();
+    expect((await auditRows(gh, 'resource.read')).at(-1)).toMatchObject({
+      outcome: 'failure',
+      details: expect.objectContaining({ uri: 'fixture://nope' }),
+    });
+
     const bob = await connect(keys.bob?.key ?? '');
     expect((await bob.listPrompts()).prompts.map((p) => p.name)).not.toContain('fx__greeting');
     const hidden = await bob.readResource({ uri: 'gatehouse://fx/fixture://readme' }).then(
