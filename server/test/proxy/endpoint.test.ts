@@ -715,6 +715,15 @@ describe('the MCP endpoint', () => {
         )
       ).code,
     ).toBe('NOT_FOUND');
+    // Admins see every client, with when and from where it was last seen.
+    const all = await admin.clients.list.query({ all: true });
+    expect(all.items.find((c) => c.id === keys.alice?.id)).toMatchObject({
+      username: 'alice',
+      lastSeenAt: expect.any(String),
+      lastSeenIp: '127.0.0.1',
+    });
+    expect((await failureOf(bob.clients.list.query({ all: true }))).code).toBe('FORBIDDEN');
+
     // An admin's suspension is not the owner's to lift.
     await admin.clients.suspend.mutate({ id: keys.bob?.id ?? '', reason: 'review' });
     const lifted = await failureOf(bob.clients.reactivate.mutate({ id: keys.bob?.id ?? '' }));
