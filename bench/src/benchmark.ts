@@ -56,9 +56,12 @@ export interface BenchmarkReport {
 /** Gatehouse as its own process, so its CPU and memory are measured apart from the load generator. */
 async function startGatehouseProcess(databaseUrl: string | undefined) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-bench-'));
+  // GATEHOUSE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the Gatehouse process there, on exit.
+  const profile = process.env.GATEHOUSE_BENCH_CPU_PROF;
+  const profileArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`] : [];
   const child = spawn(
     process.execPath,
-    ['--import', tsxLoader, path.join(repoRoot, 'server/src/cli.ts'), 'start'],
+    [...profileArgs, '--import', tsxLoader, path.join(repoRoot, 'server/src/cli.ts'), 'start'],
     {
       cwd: path.join(repoRoot, 'server'),
       env: {
