@@ -19,7 +19,7 @@ import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
-import type { CallOptions, McpInstance } from '../runtime/instance.js';
+import { type CallOptions, type McpInstance, responseBytes } from '../runtime/instance.js';
 import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import type { ClientAccess } from './access.js';
@@ -267,7 +267,7 @@ export class ToolGateway {
         tool,
         status,
         durationMs,
-        resultBytes: Buffer.byteLength(JSON.stringify(result)),
+        resultBytes: responseBytes(result),
         definitionHash: exposed.definitionHash,
         ...argsFacts,
       },

@@ -351,6 +351,7 @@ export class McpInstance {
         throw this.callError(error, downstream);
       }
       const size = Buffer.byteLength(JSON.stringify(result));
+      if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
         throw new DomainError(
           'DOWNSTREAM_FAILED',
@@ -577,6 +578,13 @@ export class McpInstance {
     };
   }
 }
+
+/** Sizes measured for the response limit, so the audit reuses them instead of serializing again. */
+const measuredSizes = new WeakMap<object, number>();
+
+/** The serialized size of a downstream result, measured once. */
+export const responseBytes = (result: object): number =>
+  measuredSizes.get(result) ?? Buffer.byteLength(JSON.stringify(result));
 
 /** What a call in flight can receive from the downstream besides its result. */
 interface CallRoute {
