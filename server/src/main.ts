@@ -68,7 +68,7 @@ export async function startGatehouse(
     catalog: { liveCatalog, runtime },
     changes,
   };
-  const audit = new AuditBatcher(database.orm);
+  const audit = new AuditBatcher(database.url);
   const kills = new KillSwitchBoard(database.orm, changes);
   const access = new ClientAccessCache(database.orm, changes);
   const gateway = new ToolGateway({
@@ -97,6 +97,7 @@ export async function startGatehouse(
     await apps?.client.close();
     await apps?.portal.close();
     await runtime.shutdown();
+    await audit.close();
     await database.close();
     throw error;
   }
@@ -138,7 +139,7 @@ export async function startGatehouse(
           await drained;
         }
         await runtime.shutdown();
-        await audit.drain();
+        await audit.close();
         await database.close();
         logger.info('Gatehouse stopped');
       })();

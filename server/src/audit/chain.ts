@@ -32,7 +32,7 @@ export function canonicalAuditRow(record: Omit<ChainedRecord, 'hash'>): string {
   return canonicalJson({ ...record, occurredAt: record.occurredAt.toISOString() });
 }
 
-const columns = [
+export const auditColumns = [
   'id',
   'occurred_at',
   'action',
@@ -53,6 +53,54 @@ const columns = [
   'hash',
 ] as const;
 
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** Gives each record the next sequence number and links it to the one before. */
+export function linkRecords(head: ChainHead, records: AuditRecord[]): ChainedRecord[] {
+  let seq = head.seq;
+  let prevHash = head.hash;
+  return records.map((record) => {
+    seq += 1;
+    const link = { ...record, id: seq, prevHash };
+    const hash = chainHash(prevHash, canonicalAuditRow(link));
+    prevHash = hash;
+    return { ...link, hash };
+  });
+}
+
+export function headAfter(chained: ChainedRecord[]): ChainHead {
+  const last = chained.at(-1);
+  if (!last) throw new Error('headAfter needs at least one record');
+  return { seq: last.id, hash: last.hash };
+}
+
+/** Column values in `auditColumns` order. */
+export function auditRowValues(row: ChainedRecord): unknown[] {
+  return [
+    row.id,
+    row.occurredAt,
+    row.action,
+    row.actorType,
+    row.actorUserId,
+    row.actorTokenId,
+    row.actorClientId,
+    row.actorLabel,
+    row.targetType,
+    row.targetId,
+    row.targetLabel,
+    row.outcome,
+    row.reason,
+    row.ip,
+    row.requestId,
+    JSON.stringify(row.details),
+    row.prevHash,
+    row.hash,
+  ];
+}
+
 /**
  * Appends records to the chain inside the caller's transaction. Locking the head row serializes appenders,
  * so sequence numbers are gapless and each record links to the one before; the commit makes them durable
@@ -70,49 +118,23 @@ export async function appendToChain(em: EntityManager, records: AuditRecord[]): 
     ctx,
   );
   if (!head) throw new Error('audit chain head is missing; migrations have not run');
-  let seq = Number(head.last_seq);
-  let prevHash = head.last_hash;
-  const chained: ChainedRecord[] = records.map((record) => {
-    seq += 1;
-    const link = { ...record, id: seq, prevHash };
-    const hash = chainHash(prevHash, canonicalAuditRow(link));
-    prevHash = hash;
-    return { ...link, hash };
-  });
+  const chained = linkRecords({ seq: Number(head.last_seq), hash: head.last_hash }, records);
   const params: unknown[] = [];
   const tuples = chained.map((row) => {
-    const values = [
-      row.id,
-      row.occurredAt,
-      row.action,
-      row.actorType,
-      row.actorUserId,
-      row.actorTokenId,
-      row.actorClientId,
-      row.actorLabel,
-      row.targetType,
-      row.targetId,
-      row.targetLabel,
-      row.outcome,
-      row.reason,
-      row.ip,
-      row.requestId,
-      JSON.stringify(row.details),
-      row.prevHash,
-      row.hash,
-    ];
+    const values = auditRowValues(row);
     params.push(...values);
     return `(${values.map(() => '?').join(', ')})`;
   });
   await connection.execute(
-    `insert into audit_event (${columns.join(', ')}) values ${tuples.join(', ')}`,
+    `insert into audit_event (${auditColumns.join(', ')}) values ${tuples.join(', ')}`,
     params,
     'run',
     ctx,
   );
+  const next = headAfter(chained);
   await connection.execute(
     'update audit_chain_head set last_seq = ?, last_hash = ? where id = 1',
-    [seq, prevHash],
+    [next.seq, next.hash],
     'run',
     ctx,
   );

@@ -4,6 +4,8 @@ import { promisify } from 'node:util';
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/audit/chain.js';
+import { AuditBatcher } from '../../src/audit/group-commit.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { migrate, ormConfig } from '../../src/platform/db.js';
 import {
@@ -55,6 +57,50 @@ describe('audit trail', () => {
     expect(rows.map((r) => Number(r.id))).toEqual(rows.map((_, i) => i + 1));
     expect(await verifyAuditChain(orm.em.fork())).toEqual({ ok: true, verifiedThrough: rows.length });
     expect(await cliAuditVerify(gh.db.url)).toMatchObject({ code: 0 });
+  });
+
+  it('group-commits tool-call records into the same gapless chain while control-plane transactions append', async () => {
+    const batcher = new AuditBatcher(gh.db.url);
+    const before = (await auditRows(gh)).length;
+    const record = (i: number): AuditRecord => ({
+      action: 'tool.call',
+      occurredAt: new Date(),
+      actorType: 'client',
+      actorUserId: 'usr_bench',
+      actorTokenId: null,
+      actorClientId: 'cli_bench',
+      actorLabel: 'bench/client',
+      targetType: 'tool',
+      targetId: `mcp_x/echo-${i}`,
+      targetLabel: 'x__echo',
+      outcome: 'success',
+      reason: null,
+      ip: '127.0.0.1',
+      requestId: null,
+      details: { call: i, text: 'quote " backslash \\ brace { comma ,' },
+    });
+    try {
+      // Each control-plane mutation moves the head behind the batcher's back, so the next wave finds its
+      // remembered head stale and must relink; within a wave, concurrent calls share commits.
+      for (let wave = 0; wave < 3; wave++) {
+        await Promise.all([
+          ...Array.from({ length: 200 }, (_, i) => batcher.append(record(wave * 200 + i))),
+          ...Array.from({ length: 5 }, (_, i) => admin.groups.create.mutate({ name: `interleaved-${wave}-${i}` })),
+        ]);
+        await admin.groups.create.mutate({ name: `between-${wave}` });
+      }
+    } finally {
+      await batcher.close();
+    }
+    const rows = await auditRows(gh);
+    expect(rows.length).toBe(before + 618);
+    expect(rows.map((r) => Number(r.id))).toEqual(rows.map((_, i) => i + 1));
+    const calls = rows.filter((r) => r.action === 'tool.call');
+    expect(calls.map((r) => (r.details as { call: number }).call).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 600 }, (_, i) => i),
+    );
+    expect(calls[0]?.details).toMatchObject({ text: 'quote " backslash \\ brace { comma ,' });
+    expect(await verifyAuditChain(orm.em.fork())).toEqual({ ok: true, verifiedThrough: rows.length });
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of audit rows in the database itself', async () => {
