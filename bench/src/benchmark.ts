@@ -1,41 +1,69 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { createGatehouseClient } from '@gatehouse/sdk';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startFixtureHttp } from '../../server/test/fixtures/fixture-launch.js';
-
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
-const PASSWORD = 'Load-generator-passphrase-7';
+import { rmSync } from 'node:fs';
+import { cpus } from 'node:os';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import pg from 'pg';
+import { fixtureStdioCommand, startFixtureHttp } from '../../server/test/fixtures/fixture-launch.js';
+import { type AuditIngestResult, measureAuditIngest } from './audit-ingest.js';
+import {
+  type ArmResult,
+  closeAll,
+  connectHttp,
+  connectStdio,
+  distribution,
+  drive,
+  type Run,
+  summarize,
+} from './load.js';
+import {
+  benchDatabase,
+  type GatehouseProcess,
+  processUsage,
+  startGatehouseProcess,
+  temporaryDataDir,
+} from './processes.js';
+import { type Provisioner, provision } from './provision.js';
 
 export interface BenchmarkOptions {
-  /** Concurrent clients per step. */
+  /** Concurrent clients per throughput step against the Streamable HTTP downstream. */
   concurrency: number[];
+  /** The same against the stdio downstream; direct clients each spawn their own fixture process. */
+  stdioConcurrency: number[];
   /** Seconds each arm runs per round. */
   seconds: number;
   /** Rounds per step; arms alternate A, B, A, B… within the same run. */
   rounds: number;
-  /** `DATABASE_URL` for Gatehouse; embedded PostgreSQL in a temporary data dir when absent. */
+  /** Sequential session setups (initialize + tools/list) per arm. */
+  sessionSetups: number;
+  /** MCPs × tools for the catalog-scale `tools/list`, and how often to list. */
+  catalog: { mcps: number; toolsPerMcp: number; lists: number };
+  /** Users whose per-user instance starts cold, and warm calls each. */
+  perUser: { users: number; warmCalls: number };
+  /** Idle sessions held open to measure memory per session. */
+  idleSessions: number;
+  /** Events appended through the group-commit batcher on its own. */
+  auditEvents: number;
+  /** Seconds of load before Gatehouse is killed with SIGKILL, and with how many clients. */
+  crash: { seconds: number; concurrency: number };
+  /** The PostgreSQL server to create the run's database on; embedded PostgreSQL when absent. */
   databaseUrl?: string;
   log?: (line: string) => void;
 }
 
-export interface ArmResult {
-  calls: number;
-  errors: number;
-  seconds: number;
-  callsPerSecond: number;
-  p50: number;
-  p95: number;
-  p99: number;
-}
+export const defaultOptions: Omit<BenchmarkOptions, 'databaseUrl' | 'log'> = {
+  concurrency: [1, 16, 64, 256],
+  stdioConcurrency: [1, 16],
+  seconds: 10,
+  rounds: 2,
+  sessionSetups: 100,
+  catalog: { mcps: 20, toolsPerMcp: 50, lists: 100 },
+  perUser: { users: 5, warmCalls: 100 },
+  idleSessions: 1000,
+  auditEvents: 100_000,
+  crash: { seconds: 3, concurrency: 16 },
+};
 
 export interface StepResult {
+  downstream: 'streamable-http' | 'stdio';
   concurrency: number;
   gatehouse: ArmResult;
   direct: ArmResult;
@@ -44,273 +72,445 @@ export interface StepResult {
   gatehouseRssMiB: number;
 }
 
+type Distribution = ReturnType<typeof distribution>;
+
 export interface BenchmarkReport {
   startedAt: string;
   machine: { cpus: number; node: string };
   options: Omit<BenchmarkOptions, 'log' | 'databaseUrl'>;
   steps: StepResult[];
-  /** Successful calls through Gatehouse over the whole run, warm-up included: each has a `tool.call` record. */
-  gatehouseCalls: number;
-}
-
-/** Gatehouse as its own process, so its CPU and memory are measured apart from the load generator. */
-async function startGatehouseProcess(databaseUrl: string | undefined) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-bench-'));
-  // GATEHOUSE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the Gatehouse process there, on exit.
-  const profile = process.env.GATEHOUSE_BENCH_CPU_PROF;
-  const profileArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`] : [];
-  const child = spawn(
-    process.execPath,
-    [...profileArgs, '--import', tsxLoader, path.join(repoRoot, 'server/src/cli.ts'), 'start'],
-    {
-      cwd: path.join(repoRoot, 'server'),
-      env: {
-        ...process.env,
-        GATEHOUSE_DATA_DIR: dataDir,
-        GATEHOUSE_CLIENT_PORT: '0',
-        GATEHOUSE_PORTAL_PORT: '0',
-        GATEHOUSE_LOG_LEVEL: 'warn',
-        ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATABASE_URL: '' }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const urls = await new Promise<{ portal: string; client: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Gatehouse did not start:\n${output}`)), 120_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const portal = /Portal:\s+(\S+?)\/?\s*$/m.exec(output)?.[1];
-      const client = /Client port:\s+(\S+)/m.exec(output)?.[1];
-      if (portal && client) {
-        clearTimeout(timer);
-        resolve({ portal: portal.replace('localhost', '127.0.0.1'), client });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`Gatehouse exited with ${code}:\n${output}`)));
-  });
-  return {
-    ...urls,
-    pid: child.pid ?? 0,
-    async stop() {
-      await stopProcess(child);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  sessionSetup: { gatehouse: Distribution; direct: Distribution };
+  toolsList: {
+    tools: number;
+    pages: number;
+    gatehouse: Distribution;
+    directTools: number;
+    direct: Distribution;
+  };
+  perUser: { cold: Distribution; warm: Distribution };
+  memory: {
+    idleRssMiB: number;
+    sessions: number;
+    rssBeforeMiB: number;
+    rssAfterMiB: number;
+    perSessionKiB: number;
+  };
+  auditIngest: AuditIngestResult;
+  /** Successful tool calls through Gatehouse before the crash test, and the `tool.call` records for them. */
+  auditCheck: { successfulCalls: number; auditRecords: number };
+  crash: {
+    acknowledged: number;
+    audited: number;
+    /** Acknowledged calls without an audit record: must be 0. */
+    missing: number;
+    /** Audited calls whose answer the load generator never saw (in flight at the kill). */
+    unacknowledged: number;
+    chainGapless: boolean;
   };
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+const ECHO_ARGS = { message: 'bench' };
 
-/** CPU seconds (user + system) and RSS of a process, from /proc. */
-function processUsage(pid: number): { cpuSeconds: number; rssMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuSeconds: ticks / 100, rssMiB: rssKiB / 1024 };
-}
-
-/** First admin, an API token, the fixture published, and one client key per simulated client. */
-async function provision(portalUrl: string, downstreamUrl: string, clients: number) {
-  const post = async (procedure: string, input: unknown, cookie?: string, csrf = 'setup') => {
-    const response = await fetch(`${portalUrl}/trpc/${procedure}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        origin: portalUrl,
-        'x-gatehouse-csrf': csrf,
-        ...(cookie && { cookie }),
-      },
-      body: JSON.stringify(input),
-    });
-    if (!response.ok) throw new Error(`${procedure} failed: ${response.status} ${await response.text()}`);
-    return {
-      body: ((await response.json()) as { result: { data: Record<string, unknown> } }).result.data,
-      cookie: response.headers.getSetCookie()[0]?.split(';')[0],
-    };
-  };
-  const setup = await post('setup.createFirstAdmin', {
-    username: 'bench-admin',
-    displayName: 'Bench admin',
-    email: 'bench@example.test',
-    password: PASSWORD,
-  });
-  const token = await post('apiTokens.create', { name: 'bench' }, setup.cookie, String(setup.body.csrfToken));
-  const gatehouse = createGatehouseClient({ url: portalUrl, token: String(token.body.token) });
-  const everyone = (await gatehouse.groups.list.query()).items.find((group) => group.builtIn)?.id ?? '';
-  const mcp = await gatehouse.catalog.create.mutate({
-    slug: 'bench',
-    name: 'Benchmark fixture',
-    config: {
-      connection: { transport: 'streamable-http', url: downstreamUrl },
-      limits: { maxConcurrentCalls: 256, maxInstances: 1 },
-    },
-    groupIds: [everyone],
-  });
-  await gatehouse.catalog.validate.mutate({ id: mcp.id });
-  await gatehouse.catalog.discover.mutate({ id: mcp.id });
-  await gatehouse.catalog.publish.mutate({ id: mcp.id });
-  const keys: string[] = [];
-  for (let i = 0; i < clients; i++) {
-    const created = await gatehouse.clients.create.mutate({ name: `bench client ${i}`, kind: 'agent' });
-    await gatehouse.subscriptions.create.mutate({ clientId: created.client.id, mcpId: mcp.id });
-    keys.push(created.key);
-  }
-  return keys;
-}
-
-async function connectClient(url: string, key?: string): Promise<Client> {
-  const client = new Client({ name: 'gatehouse-bench', version: '0.1.0' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: key ? { headers: { authorization: `Bearer ${key}` } } : {},
-    }),
-  );
-  return client;
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0);
-
-/** Every client calls `tool` back to back for `seconds`; latencies in milliseconds. */
-async function drive(
-  clients: Client[],
-  tool: string,
-  seconds: number,
-): Promise<{ latencies: number[]; errors: number }> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const deadline = performance.now() + seconds * 1000;
-  await Promise.all(
-    clients.map(async (client, index) => {
-      while (performance.now() < deadline) {
-        const started = performance.now();
-        try {
-          const result = await client.callTool({ name: tool, arguments: { message: `bench ${index}` } });
-          if (result.isError) errors++;
-          else latencies.push(performance.now() - started);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  return { latencies, errors };
-}
-
-function summarize(runs: { latencies: number[]; errors: number }[], seconds: number): ArmResult {
-  const latencies = runs.flatMap((run) => run.latencies).sort((a, b) => a - b);
-  const total = seconds * runs.length;
-  const round = (value: number) => Math.round(value * 1000) / 1000;
-  return {
-    calls: latencies.length,
-    errors: runs.reduce((sum, run) => sum + run.errors, 0),
-    seconds: total,
-    callsPerSecond: Math.round(latencies.length / total),
-    p50: round(percentile(latencies, 50)),
-    p95: round(percentile(latencies, 95)),
-    p99: round(percentile(latencies, 99)),
-  };
-}
-
-/** Runs both arms against the same downstream, alternating, for each concurrency level. */
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
   const log = options.log ?? (() => undefined);
   const startedAt = new Date().toISOString();
+  const database = await benchDatabase(options.databaseUrl);
+  const dataDir = temporaryDataDir();
   const downstream = await startFixtureHttp('http');
-  const gatehouse = await startGatehouseProcess(options.databaseUrl);
-  const opened: Client[] = [];
+  const catalogFixture = await startFixtureHttp('http', {
+    FIXTURE_TOOL_COUNT: String(options.catalog.toolsPerMcp),
+  });
+  let gatehouse: GatehouseProcess | undefined;
+  const sql = new pg.Pool({ connectionString: database.url, max: 2 });
   try {
-    const maxClients = Math.max(...options.concurrency);
-    log(`provisioning ${maxClients} clients…`);
-    const keys = await provision(gatehouse.portal, downstream.url, maxClients);
+    gatehouse = await startGatehouseProcess(database.url, dataDir);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idleRssMiB = Math.round(processUsage(gatehouse.pid).rssMiB);
+    const provisioner = await provision(gatehouse.portal);
+    const fixture = fixtureStdioCommand();
+    const httpMcp = await provisioner.publish('bench', {
+      connection: { transport: 'streamable-http', url: downstream.url },
+      limits: { maxConcurrentCalls: 256, maxInstances: 1 },
+    });
+    const stdioMcp = await provisioner.publish('benchstdio', {
+      connection: { transport: 'stdio', command: fixture.command, args: fixture.args },
+      limits: { maxConcurrentCalls: 256, maxInstances: 1 },
+    });
+    const sessionsPerKey = 30;
+    const keyCount = Math.max(
+      ...options.concurrency,
+      ...options.stdioConcurrency,
+      Math.ceil(options.idleSessions / sessionsPerKey),
+    );
+    log(`provisioning ${keyCount} clients…`);
+    const keys = (await provisioner.clientKeys(keyCount, [httpMcp, stdioMcp])).map((client) => client.key);
+    const counter = { gatehouseCalls: 0 };
+
     const steps: StepResult[] = [];
-    let gatehouseCalls = 0;
     for (const concurrency of options.concurrency) {
-      const throughGatehouse = await Promise.all(
-        keys.slice(0, concurrency).map((key) => connectClient(`${gatehouse.client}/mcp`, key)),
+      steps.push(
+        await throughputStep(gatehouse, keys, concurrency, options, counter, {
+          downstream: 'streamable-http',
+          gatehouseTool: 'bench__echo',
+          connectDirect: () => connectHttp(downstream.url),
+        }),
       );
-      const direct = await Promise.all(keys.slice(0, concurrency).map(() => connectClient(downstream.url)));
-      opened.push(...throughGatehouse, ...direct);
-      // Warm both paths (instance start, JIT) before measuring.
-      gatehouseCalls += (await drive(throughGatehouse, 'bench__echo', 0.5)).latencies.length;
-      await drive(direct, 'echo', 0.5);
-      const gatehouseRuns = [];
-      const directRuns = [];
-      let cpuSeconds = 0;
-      for (let round = 0; round < options.rounds; round++) {
-        const before = processUsage(gatehouse.pid);
-        gatehouseRuns.push(await drive(throughGatehouse, 'bench__echo', options.seconds));
-        cpuSeconds += processUsage(gatehouse.pid).cpuSeconds - before.cpuSeconds;
-        directRuns.push(await drive(direct, 'echo', options.seconds));
-      }
-      const gatehouseArm = summarize(gatehouseRuns, options.seconds);
-      const directArm = summarize(directRuns, options.seconds);
-      gatehouseCalls += gatehouseArm.calls;
-      steps.push({
-        concurrency,
-        gatehouse: gatehouseArm,
-        direct: directArm,
-        gatehouseCpuMsPerCall: gatehouseArm.calls
-          ? Math.round((cpuSeconds * 1e6) / gatehouseArm.calls) / 1000
-          : 0,
-        gatehouseRssMiB: Math.round(processUsage(gatehouse.pid).rssMiB),
-      });
-      log(
-        `N=${concurrency}: gatehouse ${gatehouseArm.callsPerSecond}/s, direct ${directArm.callsPerSecond}/s`,
-      );
-      await Promise.all(
-        [...throughGatehouse, ...direct].map((client) => client.close().catch(() => undefined)),
-      );
+      log(describeStep(steps.at(-1)));
     }
+    for (const concurrency of options.stdioConcurrency) {
+      steps.push(
+        await throughputStep(gatehouse, keys, concurrency, options, counter, {
+          downstream: 'stdio',
+          gatehouseTool: 'benchstdio__echo',
+          connectDirect: connectStdio,
+        }),
+      );
+      log(describeStep(steps.at(-1)));
+    }
+
+    log('session setup…');
+    const sessionSetup = {
+      gatehouse: await sessionSetups(
+        () => connectHttp(`${gatehouse?.client}/mcp`, keys[0]),
+        options.sessionSetups,
+      ),
+      direct: await sessionSetups(() => connectHttp(downstream.url), options.sessionSetups),
+    };
+
+    log(`tools/list over ${options.catalog.mcps} MCPs × ${options.catalog.toolsPerMcp} tools…`);
+    const toolsList = await catalogListing(provisioner, gatehouse, catalogFixture.url, options.catalog);
+
+    log('per-user instances, cold and warm…');
+    const perUser = await perUserStarts(provisioner, gatehouse, options.perUser, counter);
+
+    log(`${options.idleSessions} idle sessions…`);
+    const memory = {
+      idleRssMiB,
+      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
+    };
+
+    const [audited] = (
+      await sql.query<{ count: string }>(
+        "select count(*) from audit_event where action = 'tool.call' and outcome = 'success'",
+      )
+    ).rows;
+    const auditCheck = { successfulCalls: counter.gatehouseCalls, auditRecords: Number(audited?.count) };
+
+    log(`audit ingest, ${options.auditEvents} events…`);
+    const auditIngest = await measureAuditIngest(database.url, options.auditEvents);
+
+    log('crash test: SIGKILL under load, restart, compare…');
+    const crashKeys = await provisioner.clientKeys(options.crash.concurrency, [httpMcp]);
+    const crashed = await crashTest(gatehouse, crashKeys, options.crash.seconds);
+    gatehouse = await startGatehouseProcess(database.url, dataDir);
+    const crash = await compareWithTrail(sql, crashKeys, crashed);
+
     return {
       startedAt,
-      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-      options: { concurrency: options.concurrency, seconds: options.seconds, rounds: options.rounds },
+      machine: { cpus: cpus().length, node: process.version },
+      options: { ...defaultOptions, ...withoutRuntime(options) },
       steps,
-      gatehouseCalls,
+      sessionSetup,
+      toolsList,
+      perUser,
+      memory,
+      auditIngest,
+      auditCheck,
+      crash,
     };
   } finally {
-    await Promise.all(opened.map((client) => client.close().catch(() => undefined)));
-    await gatehouse.stop();
+    await gatehouse?.stop();
+    await sql.end();
     await downstream.close();
+    await catalogFixture.close();
+    await database.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-/** The table the issue asks for: per N and arm, calls/s and latency percentiles, plus the ratios A/B. */
+function withoutRuntime(options: BenchmarkOptions): Omit<BenchmarkOptions, 'log' | 'databaseUrl'> {
+  const { log: _log, databaseUrl: _url, ...rest } = options;
+  return rest;
+}
+
+function describeStep(step: StepResult | undefined): string {
+  if (!step) return '';
+  return `${step.downstream} N=${step.concurrency}: gatehouse ${step.gatehouse.callsPerSecond}/s, direct ${step.direct.callsPerSecond}/s`;
+}
+
+/** Arms A (through Gatehouse) and B (direct) alternate, with the same client code and concurrency. */
+async function throughputStep(
+  gatehouse: GatehouseProcess,
+  keys: string[],
+  concurrency: number,
+  options: BenchmarkOptions,
+  counter: { gatehouseCalls: number },
+  arm: { downstream: StepResult['downstream']; gatehouseTool: string; connectDirect: () => Promise<Client> },
+): Promise<StepResult> {
+  const throughGatehouse = await Promise.all(
+    keys.slice(0, concurrency).map((key) => connectHttp(`${gatehouse.client}/mcp`, key)),
+  );
+  const direct = await Promise.all(Array.from({ length: concurrency }, arm.connectDirect));
+  try {
+    // Warm both paths (instance start, JIT) before measuring.
+    counter.gatehouseCalls += (await drive(throughGatehouse, arm.gatehouseTool, 0.5)).latencies.length;
+    await drive(direct, 'echo', 0.5);
+    const gatehouseRuns: Run[] = [];
+    const directRuns: Run[] = [];
+    let cpuSeconds = 0;
+    for (let round = 0; round < options.rounds; round++) {
+      const before = processUsage(gatehouse.pid);
+      gatehouseRuns.push(await drive(throughGatehouse, arm.gatehouseTool, options.seconds));
+      cpuSeconds += processUsage(gatehouse.pid).cpuSeconds - before.cpuSeconds;
+      directRuns.push(await drive(direct, 'echo', options.seconds));
+    }
+    const gatehouseArm = summarize(gatehouseRuns, options.seconds);
+    counter.gatehouseCalls += gatehouseArm.calls;
+    return {
+      downstream: arm.downstream,
+      concurrency,
+      gatehouse: gatehouseArm,
+      direct: summarize(directRuns, options.seconds),
+      gatehouseCpuMsPerCall: gatehouseArm.calls
+        ? Math.round((cpuSeconds * 1e6) / gatehouseArm.calls) / 1000
+        : 0,
+      gatehouseRssMiB: Math.round(processUsage(gatehouse.pid).rssMiB),
+    };
+  } finally {
+    await closeAll([...throughGatehouse, ...direct]);
+  }
+}
+
+/** A new session each time: initialize, initialized, tools/list, then DELETE. */
+async function sessionSetups(connect: () => Promise<Client>, count: number): Promise<Distribution> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const client = await connect();
+    await client.listTools();
+    samples.push(performance.now() - started);
+    await (client.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
+    await client.close();
+  }
+  return distribution(samples);
+}
+
+async function listAll(client: Client): Promise<{ tools: number; pages: number }> {
+  let cursor: string | undefined;
+  let tools = 0;
+  let pages = 0;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {});
+    tools += page.tools.length;
+    pages++;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { tools, pages };
+}
+
+/** One client subscribed to many MCPs with many tools: the full (paginated) `tools/list`. */
+async function catalogListing(
+  provisioner: Provisioner,
+  gatehouse: GatehouseProcess,
+  fixtureUrl: string,
+  catalog: BenchmarkOptions['catalog'],
+): Promise<BenchmarkReport['toolsList']> {
+  const mcpIds: string[] = [];
+  for (let i = 1; i <= catalog.mcps; i++) {
+    mcpIds.push(
+      await provisioner.publish(`catalog${String(i).padStart(2, '0')}`, {
+        connection: { transport: 'streamable-http', url: fixtureUrl },
+      }),
+    );
+  }
+  const generated = Array.from(
+    { length: catalog.toolsPerMcp },
+    (_, i) => `generated-${String(i + 1).padStart(3, '0')}`,
+  );
+  const [entry] = await provisioner.clientKeys(1, mcpIds, generated);
+  const through = await connectHttp(`${gatehouse.client}/mcp`, entry?.key);
+  const direct = await connectHttp(fixtureUrl);
+  try {
+    const timed = async (client: Client) => {
+      const samples: number[] = [];
+      let shape = { tools: 0, pages: 0 };
+      for (let i = 0; i < catalog.lists; i++) {
+        const started = performance.now();
+        shape = await listAll(client);
+        samples.push(performance.now() - started);
+      }
+      return { shape, samples };
+    };
+    const a = await timed(through);
+    const b = await timed(direct);
+    return {
+      tools: a.shape.tools,
+      pages: a.shape.pages,
+      gatehouse: distribution(a.samples),
+      directTools: b.shape.tools,
+      direct: distribution(b.samples),
+    };
+  } finally {
+    await closeAll([through, direct]);
+  }
+}
+
+/** Each user's first call starts their own instance (cold); the calls after it reuse it (warm). */
+async function perUserStarts(
+  provisioner: Provisioner,
+  gatehouse: GatehouseProcess,
+  perUser: BenchmarkOptions['perUser'],
+  counter: { gatehouseCalls: number },
+): Promise<BenchmarkReport['perUser']> {
+  const fixture = fixtureStdioCommand();
+  const mcpId = await provisioner.publish('peruser', {
+    connection: { transport: 'stdio', command: fixture.command, args: fixture.args },
+    isolation: 'per-user',
+  });
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (let i = 0; i < perUser.users; i++) {
+    const key = await provisioner.userWithKey(`bench-user-${i}`, mcpId);
+    const client = await connectHttp(`${gatehouse.client}/mcp`, key);
+    try {
+      for (let call = 0; call <= perUser.warmCalls; call++) {
+        const started = performance.now();
+        const result = await client.callTool({ name: 'peruser__echo', arguments: ECHO_ARGS });
+        if (result.isError) throw new Error(`per-user call failed: ${JSON.stringify(result.content)}`);
+        (call === 0 ? cold : warm).push(performance.now() - started);
+        counter.gatehouseCalls++;
+      }
+    } finally {
+      await client.close();
+    }
+  }
+  return { cold: distribution(cold), warm: distribution(warm) };
+}
+
+/** RSS before and after opening `count` sessions that then sit idle. */
+async function idleSessionMemory(
+  gatehouse: GatehouseProcess,
+  keys: string[],
+  count: number,
+  sessionsPerKey: number,
+): Promise<Omit<BenchmarkReport['memory'], 'idleRssMiB'>> {
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 2000));
+  await settle();
+  const rssBeforeMiB = processUsage(gatehouse.pid).rssMiB;
+  const clients: Client[] = [];
+  try {
+    for (let opened = 0; opened < count; opened += 50) {
+      const batch = Array.from({ length: Math.min(50, count - opened) }, (_, i) =>
+        connectHttp(`${gatehouse.client}/mcp`, keys[Math.floor((opened + i) / sessionsPerKey)]),
+      );
+      clients.push(...(await Promise.all(batch)));
+    }
+    await settle();
+    const rssAfterMiB = processUsage(gatehouse.pid).rssMiB;
+    return {
+      sessions: clients.length,
+      rssBeforeMiB: Math.round(rssBeforeMiB),
+      rssAfterMiB: Math.round(rssAfterMiB),
+      perSessionKiB: Math.round(((rssAfterMiB - rssBeforeMiB) * 1024) / clients.length),
+    };
+  } finally {
+    await Promise.all(
+      clients.map((client) =>
+        (client.transport as { terminateSession?: () => Promise<void> })
+          .terminateSession?.()
+          .catch(() => undefined),
+      ),
+    );
+    await closeAll(clients);
+  }
+}
+
+interface Crashed {
+  okPerClient: number[];
+}
+
+/** Load through Gatehouse, then SIGKILL it mid-flight; the clients' view of what succeeded. */
+async function crashTest(
+  gatehouse: GatehouseProcess,
+  keys: { key: string }[],
+  seconds: number,
+): Promise<Crashed> {
+  const clients = await Promise.all(keys.map(({ key }) => connectHttp(`${gatehouse.client}/mcp`, key)));
+  try {
+    const killed = new Promise<void>((resolve) => setTimeout(resolve, seconds * 1000)).then(() =>
+      gatehouse.kill(),
+    );
+    const run = await drive(clients, 'bench__echo', seconds + 60, killed);
+    return { okPerClient: run.okPerClient };
+  } finally {
+    await closeAll(clients);
+  }
+}
+
+async function compareWithTrail(
+  sql: pg.Pool,
+  keys: { clientId: string }[],
+  crashed: Crashed,
+): Promise<BenchmarkReport['crash']> {
+  const { rows } = await sql.query<{ client: string; count: string }>(
+    `select actor_client_id as client, count(*) from audit_event
+     where action = 'tool.call' and outcome = 'success' and actor_client_id = any($1)
+     group by actor_client_id`,
+    [keys.map((entry) => entry.clientId)],
+  );
+  const auditedBy = new Map(rows.map((row) => [row.client, Number(row.count)]));
+  let missing = 0;
+  let unacknowledged = 0;
+  keys.forEach((entry, index) => {
+    const acknowledged = crashed.okPerClient[index] ?? 0;
+    const audited = auditedBy.get(entry.clientId) ?? 0;
+    missing += Math.max(0, acknowledged - audited);
+    unacknowledged += Math.max(0, audited - acknowledged);
+  });
+  const [chain] = (
+    await sql.query<{ count: string; max: string }>('select count(*), max(id) from audit_event')
+  ).rows;
+  return {
+    acknowledged: crashed.okPerClient.reduce((sum, n) => sum + n, 0),
+    audited: [...auditedBy.values()].reduce((sum, n) => sum + n, 0),
+    missing,
+    unacknowledged,
+    chainGapless: chain?.count === chain?.max,
+  };
+}
+
+const table = (rows: string[][]): string => {
+  const widths = (rows[0] ?? []).map((_, column) =>
+    Math.max(...rows.map((row) => (row[column] ?? '').length)),
+  );
+  return rows
+    .map((row) => row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '))
+    .join('\n');
+};
+
+/** The table the issue asks for (per downstream, N and arm), then the other measurements. */
 export function formatTable(report: BenchmarkReport): string {
-  const header = [
-    'N',
-    'arm',
-    'calls/s',
-    'p50 ms',
-    'p95 ms',
-    'p99 ms',
-    'errors',
-    'A/B calls/s',
-    'A−B p50 ms',
-    'A−B p99 ms',
-    'CPU ms/call',
-    'RSS MiB',
+  const rows: string[][] = [
+    [
+      'downstream',
+      'N',
+      'arm',
+      'calls/s',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+      'errors',
+      'A/B calls/s',
+      'A−B p50 ms',
+      'A−B p99 ms',
+      'CPU ms/call',
+      'RSS MiB',
+    ],
   ];
-  const rows: string[][] = [header];
   for (const step of report.steps) {
     const { gatehouse: a, direct: b } = step;
     rows.push([
+      step.downstream,
       String(step.concurrency),
       'A gatehouse',
       String(a.callsPerSecond),
@@ -326,6 +526,7 @@ export function formatTable(report: BenchmarkReport): string {
     ]);
     rows.push([
       '',
+      '',
       'B direct',
       String(b.callsPerSecond),
       b.p50.toFixed(2),
@@ -339,8 +540,21 @@ export function formatTable(report: BenchmarkReport): string {
       '',
     ]);
   }
-  const widths = header.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows
-    .map((row) => row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '))
-    .join('\n');
+  const d = (x: Distribution) => `p50 ${x.p50.toFixed(2)} ms, p95 ${x.p95.toFixed(2)} ms (n=${x.count})`;
+  const { sessionSetup, toolsList, perUser, memory, auditIngest, auditCheck, crash } = report;
+  return [
+    table(rows),
+    '',
+    `session setup (initialize + tools/list): gatehouse ${d(sessionSetup.gatehouse)}; direct ${d(sessionSetup.direct)}`,
+    `tools/list, ${toolsList.tools} tools in ${toolsList.pages} pages through gatehouse: ${d(toolsList.gatehouse)}; ` +
+      `direct, ${toolsList.directTools} tools of one MCP: ${d(toolsList.direct)}`,
+    `per-user instance: cold first call ${d(perUser.cold)}; warm ${d(perUser.warm)}`,
+    `memory: idle RSS ${memory.idleRssMiB} MiB; ${memory.sessions} idle sessions ${memory.rssBeforeMiB} → ` +
+      `${memory.rssAfterMiB} MiB = ${memory.perSessionKiB} KiB per session`,
+    `audit ingest (group commit alone): ${auditIngest.eventsPerSecond} events/s ` +
+      `(${auditIngest.events} events from ${auditIngest.concurrency} concurrent writers)`,
+    `audit check: ${auditCheck.successfulCalls} successful calls, ${auditCheck.auditRecords} tool.call records`,
+    `crash test (SIGKILL under load): ${crash.acknowledged} acknowledged, ${crash.audited} audited, ` +
+      `${crash.missing} missing, ${crash.unacknowledged} audited but unacknowledged, chain gapless: ${crash.chainGapless}`,
+  ].join('\n');
 }

@@ -1,21 +1,26 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatTable, runBenchmark } from './benchmark.js';
+import { defaultOptions, formatTable, runBenchmark } from './benchmark.js';
 
 const { values } = parseArgs({
   options: {
-    concurrency: { type: 'string', default: '1,16,64,256' },
-    seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: defaultOptions.concurrency.join(',') },
+    'stdio-concurrency': { type: 'string', default: defaultOptions.stdioConcurrency.join(',') },
+    seconds: { type: 'string', default: String(defaultOptions.seconds) },
+    rounds: { type: 'string', default: String(defaultOptions.rounds) },
   },
 });
-
-const report = await runBenchmark({
-  concurrency: (values.concurrency ?? '')
+const list = (text: string | undefined) =>
+  (text ?? '')
     .split(',')
     .map(Number)
-    .filter((n) => n > 0),
+    .filter((n) => n > 0);
+
+const report = await runBenchmark({
+  ...defaultOptions,
+  concurrency: list(values.concurrency),
+  stdioConcurrency: list(values['stdio-concurrency']),
   seconds: Number(values.seconds),
   rounds: Number(values.rounds),
   databaseUrl: process.env.DATABASE_URL || undefined,

@@ -1,25 +1,42 @@
-import { describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../server/test/support/database.js';
+import { describe, expect, inject, it } from 'vitest';
+import '../../server/test/support/database.js';
 import { formatTable, runBenchmark } from '../src/benchmark.js';
 
-/** A few seconds of the real benchmark, so it cannot rot: both arms run and every call is audited. */
+/**
+ * Every part of the real benchmark at a tiny size, so it cannot rot: both arms complete for both downstream
+ * transports, every successful call through Gatehouse has its durable audit record, and after a SIGKILL
+ * under load no acknowledged call is missing from the trail. Numbers are not asserted.
+ */
 describe('benchmark smoke run', () => {
-  it('runs both arms and finds one durable audit record per successful call through Gatehouse', async () => {
-    const db = await createTestDatabase();
-    try {
-      const report = await runBenchmark({ concurrency: [2], seconds: 1, rounds: 1, databaseUrl: db.url });
-      const [step] = report.steps;
-      expect(step?.gatehouse.calls).toBeGreaterThan(0);
-      expect(step?.direct.calls).toBeGreaterThan(0);
-      expect(step?.gatehouse.errors).toBe(0);
-      expect(step?.direct.errors).toBe(0);
-      const [row] = await db.query<{ count: string }>(
-        "select count(*) from audit_event where action = 'tool.call' and outcome = 'success'",
-      );
-      expect(Number(row?.count)).toBe(report.gatehouseCalls);
-      expect(formatTable(report)).toMatch(/A gatehouse[\s\S]*B direct/);
-    } finally {
-      await db.drop();
+  it('runs every measurement, with one audit record per successful call, also across a crash', async () => {
+    const report = await runBenchmark({
+      concurrency: [2],
+      stdioConcurrency: [2],
+      seconds: 1,
+      rounds: 1,
+      sessionSetups: 3,
+      catalog: { mcps: 2, toolsPerMcp: 5, lists: 2 },
+      perUser: { users: 2, warmCalls: 2 },
+      idleSessions: 40,
+      auditEvents: 3000,
+      crash: { seconds: 2, concurrency: 4 },
+      databaseUrl: inject('pgAdminUrl'),
+    });
+    for (const step of report.steps) {
+      expect(step.gatehouse.calls).toBeGreaterThan(0);
+      expect(step.direct.calls).toBeGreaterThan(0);
+      expect(step.gatehouse.errors).toBe(0);
+      expect(step.direct.errors).toBe(0);
     }
-  }, 180_000);
+    expect(report.steps.map((step) => step.downstream)).toEqual(['streamable-http', 'stdio']);
+    expect(report.auditCheck.auditRecords).toBe(report.auditCheck.successfulCalls);
+    expect(report.toolsList).toMatchObject({ tools: 10, directTools: expect.any(Number) });
+    expect(report.perUser.cold.count).toBe(2);
+    expect(report.memory.sessions).toBe(40);
+    expect(report.auditIngest.events).toBe(3000);
+    expect(report.crash.acknowledged).toBeGreaterThan(0);
+    expect(report.crash.missing).toBe(0);
+    expect(report.crash.chainGapless).toBe(true);
+    expect(formatTable(report)).toMatch(/A gatehouse[\s\S]*B direct[\s\S]*crash test/);
+  }, 300_000);
 });

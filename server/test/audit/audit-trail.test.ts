@@ -85,7 +85,9 @@ describe('audit trail', () => {
       for (let wave = 0; wave < 3; wave++) {
         await Promise.all([
           ...Array.from({ length: 200 }, (_, i) => batcher.append(record(wave * 200 + i))),
-          ...Array.from({ length: 5 }, (_, i) => admin.groups.create.mutate({ name: `interleaved-${wave}-${i}` })),
+          ...Array.from({ length: 5 }, (_, i) =>
+            admin.groups.create.mutate({ name: `interleaved-${wave}-${i}` }),
+          ),
         ]);
         await admin.groups.create.mutate({ name: `between-${wave}` });
       }
