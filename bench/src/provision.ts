@@ -97,7 +97,12 @@ export async function provision(portalUrl: string): Promise<Provisioner> {
       });
       // Users cannot mint API tokens; their portal session registers the client, as in the portal.
       const { session } = await portalCall(portalUrl, 'auth.login', { username, password: PASSWORD });
-      const created = await portalCall(portalUrl, 'clients.create', { name: 'bench', kind: 'agent' }, session);
+      const created = await portalCall(
+        portalUrl,
+        'clients.create',
+        { name: 'bench', kind: 'agent' },
+        session,
+      );
       const client = created.body.client as { id: string };
       await portalCall(portalUrl, 'subscriptions.create', { clientId: client.id, mcpId }, session);
       return String(created.body.key);
