@@ -146,6 +146,12 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const keys = (await provisioner.clientKeys(keyCount, [httpMcp, stdioMcp])).map((client) => client.key);
     const counter = { gatehouseCalls: 0 };
 
+    log(`${options.idleSessions} idle sessions (on a fresh process, before any load)…`);
+    const memory = {
+      idleRssMiB,
+      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
+    };
+
     const steps: StepResult[] = [];
     for (const concurrency of options.concurrency) {
       steps.push(
@@ -182,12 +188,6 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
 
     log('per-user instances, cold and warm…');
     const perUser = await perUserStarts(provisioner, gatehouse, options.perUser, counter);
-
-    log(`${options.idleSessions} idle sessions…`);
-    const memory = {
-      idleRssMiB,
-      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
-    };
 
     const [audited] = (
       await sql.query<{ count: string }>(
@@ -289,8 +289,7 @@ async function sessionSetups(connect: () => Promise<Client>, count: number): Pro
     const client = await connect();
     await client.listTools();
     samples.push(performance.now() - started);
-    await (client.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
-    await client.close();
+    await closeAll([client]);
   }
   return distribution(samples);
 }
@@ -381,7 +380,7 @@ async function perUserStarts(
         counter.gatehouseCalls++;
       }
     } finally {
-      await client.close();
+      await closeAll([client]);
     }
   }
   return { cold: distribution(cold), warm: distribution(warm) };
@@ -414,13 +413,6 @@ async function idleSessionMemory(
       perSessionKiB: Math.round(((rssAfterMiB - rssBeforeMiB) * 1024) / clients.length),
     };
   } finally {
-    await Promise.all(
-      clients.map((client) =>
-        (client.transport as { terminateSession?: () => Promise<void> })
-          .terminateSession?.()
-          .catch(() => undefined),
-      ),
-    );
     await closeAll(clients);
   }
 }

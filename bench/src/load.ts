@@ -103,6 +103,13 @@ export function distribution(samples: number[]): { count: number; p50: number; p
   };
 }
 
+/** Ends each client's session (DELETE over HTTP) so the next step starts below the per-client cap. */
 export async function closeAll(clients: Client[]): Promise<void> {
-  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+  await Promise.all(
+    clients.map(async (client) => {
+      const transport = client.transport as { terminateSession?: () => Promise<void> } | undefined;
+      await transport?.terminateSession?.().catch(() => undefined);
+      await client.close().catch(() => undefined);
+    }),
+  );
 }

@@ -27,9 +27,38 @@ export interface ChainedRecord extends AuditRecord {
   hash: string;
 }
 
-/** The exact content a link's hash covers. Timestamps are millisecond ISO strings, as PostgreSQL returns them. */
+/** A link's fields in canonical (sorted) order: the shape is fixed, so it is sorted once, not per record. */
+const canonicalRowKeys = [
+  'action',
+  'actorClientId',
+  'actorLabel',
+  'actorTokenId',
+  'actorType',
+  'actorUserId',
+  'details',
+  'id',
+  'ip',
+  'occurredAt',
+  'outcome',
+  'prevHash',
+  'reason',
+  'requestId',
+  'targetId',
+  'targetLabel',
+  'targetType',
+] as const satisfies readonly (keyof Omit<ChainedRecord, 'hash'>)[];
+
+/**
+ * The exact content a link's hash covers: `canonicalJson` of the row, with timestamps as millisecond ISO
+ * strings as PostgreSQL returns them. Built field by field because every tool call hashes one.
+ */
 export function canonicalAuditRow(record: Omit<ChainedRecord, 'hash'>): string {
-  return canonicalJson({ ...record, occurredAt: record.occurredAt.toISOString() });
+  let out = '{';
+  for (const key of canonicalRowKeys) {
+    const value = key === 'occurredAt' ? record.occurredAt.toISOString() : record[key];
+    out += `${out.length > 1 ? ',' : ''}"${key}":${canonicalJson(value)}`;
+  }
+  return `${out}}`;
 }
 
 export const auditColumns = [

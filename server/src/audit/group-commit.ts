@@ -12,10 +12,16 @@ interface Pending {
   record: AuditRecord;
   resolve(): void;
   reject(error: unknown): void;
+  /** Times this record's batch lost the head to another writer. */
+  races: number;
+  /** Set after its batch failed: written in a batch of its own, so only a bad record fails its call. */
+  alone: boolean;
 }
 
 const MAX_BATCH = 1000;
-/** Losing the head race this often in a row means something else appends in a tight loop; fail loudly. */
+/** Batches in flight at once: the next one is linked and sent while the previous one commits. */
+const PIPELINE_DEPTH = 2;
+/** Losing the head race this often means something else appends in a tight loop; fail loudly. */
 const MAX_HEAD_RACES = 20;
 
 const arrayTypes: Record<(typeof auditColumns)[number], string> = {
@@ -40,9 +46,10 @@ const arrayTypes: Record<(typeof auditColumns)[number], string> = {
 };
 
 /**
- * One statement, one round trip, autocommit: move the head only if it is still where this writer last saw
- * it, and insert the batch only if the head moved. Another writer (a control-plane transaction appending
- * under `FOR UPDATE`) makes the guard fail; the insert then writes nothing and the batch is relinked.
+ * One statement, one round trip, autocommit: move the head only if it is where this batch was linked,
+ * and insert the batch only if the head moved. When the head is elsewhere (a control-plane transaction
+ * appended under `FOR UPDATE`, or the batch before this one failed), nothing is written and the batch is
+ * relinked. The head's row lock makes a pipelined batch wait for the one before it to commit.
  */
 const appendStatement = `with head as (
   update audit_chain_head set last_seq = $1, last_hash = $2
@@ -56,98 +63,144 @@ where exists (select 1 from head)`;
 /**
  * Group commit for high-volume events (tool calls): every record waits until it is durable, but records that
  * arrive while a commit is in flight share the next one, so throughput does not stop at one transaction per
- * call. A failed commit fails every record in it, and the caller fails closed.
+ * call. A record that cannot be written fails its caller, who fails closed.
  *
- * It keeps the chain head in memory and writes through its own small pool, so a batch costs one round trip
- * and never waits behind the control plane's connections.
+ * The chain head is kept in memory: batches are linked in the order they are sent, and two can be in flight
+ * on the batcher's own connections, so linking and sending the next overlaps the commit of the previous.
  */
 export class AuditBatcher {
   private queue: Pending[] = [];
-  private flushing: Promise<void> | undefined;
-  private head: ChainHead | undefined;
+  /** The head after the last batch sent, assuming it commits; unknown until loaded or after a failure. */
+  private tip: ChainHead | undefined;
+  private loadingTip = false;
+  private inFlight = 0;
+  private dispatchScheduled = false;
+  private idle: (() => void)[] = [];
   private readonly pool: pg.Pool;
 
   constructor(databaseUrl: string) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max: PIPELINE_DEPTH });
     // A connection that breaks while idle is dropped by the pool; the next batch opens a fresh one.
     this.pool.on('error', () => {});
   }
 
   append(record: AuditRecord): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
-      this.flushing ??= this.flush();
+      this.queue.push({ record, resolve, reject, races: 0, alone: false });
+      this.scheduleDispatch();
     });
   }
 
-  private async flush(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        try {
-          await this.write(batch.map((item) => item.record));
-          for (const item of batch) item.resolve();
-        } catch (error) {
-          if (batch.length === 1) {
-            batch[0]?.reject(error);
-            continue;
-          }
-          // Find the culprit: retry one by one, so only a record that cannot be stored fails its call.
-          for (const item of batch) {
-            await this.write([item.record]).then(item.resolve, item.reject);
-          }
+  /** Records appended in the same turn of the event loop (callers woken by one commit) share a batch. */
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    if (this.tip === undefined) {
+      // After a failure, wait for the batches already sent: they may still move the head.
+      if (this.inFlight === 0 && this.queue.length > 0 && !this.loadingTip) void this.reloadTip();
+      return;
+    }
+    while (this.inFlight < PIPELINE_DEPTH && this.queue.length > 0 && this.tip) {
+      const batch = this.takeBatch();
+      const base = this.tip;
+      const chained = linkRecords(
+        base,
+        batch.map((item) => item.record),
+      );
+      this.tip = headAfter(chained);
+      this.inFlight++;
+      void this.send(base, chained).then(
+        (written) => this.settle(batch, written ? 'written' : 'raced'),
+        (error: unknown) => this.settle(batch, error),
+      );
+    }
+    this.notifyIdle();
+  }
+
+  private takeBatch(): Pending[] {
+    if (this.queue[0]?.alone) return this.queue.splice(0, 1);
+    const end = this.queue.findIndex((item, index) => item.alone || index >= MAX_BATCH);
+    return this.queue.splice(0, end < 0 ? this.queue.length : end);
+  }
+
+  private settle(batch: Pending[], outcome: 'written' | 'raced' | unknown): void {
+    this.inFlight--;
+    if (outcome === 'written') {
+      for (const item of batch) item.resolve();
+    } else {
+      this.tip = undefined;
+      const retry: Pending[] = [];
+      for (const item of batch) {
+        if (outcome !== 'raced' && (batch.length === 1 || item.alone)) {
+          item.reject(outcome);
+        } else if (outcome === 'raced' && ++item.races >= MAX_HEAD_RACES) {
+          item.reject(
+            new Error(`the audit chain head kept moving under ${MAX_HEAD_RACES} attempts to append`),
+          );
+        } else {
+          // A failed batch is retried record by record to find the one that cannot be stored.
+          retry.push({ ...item, alone: item.alone || outcome !== 'raced' });
         }
       }
+      this.queue.unshift(...retry);
+    }
+    this.dispatch();
+  }
+
+  private async send(base: ChainHead, chained: ReturnType<typeof linkRecords>): Promise<boolean> {
+    const next = headAfter(chained);
+    const columns = auditColumns.map(() => [] as unknown[]);
+    for (const row of chained) {
+      auditRowValues(row).forEach((value, index) => {
+        columns[index]?.push(value instanceof Date ? value.toISOString() : value);
+      });
+    }
+    const { rowCount } = await this.pool.query(appendStatement, [
+      next.seq,
+      next.hash,
+      base.seq,
+      base.hash,
+      ...columns,
+    ]);
+    return rowCount === chained.length;
+  }
+
+  private async reloadTip(): Promise<void> {
+    this.loadingTip = true;
+    try {
+      const { rows } = await this.pool.query<{ last_seq: string; last_hash: string }>(
+        'select last_seq, last_hash from audit_chain_head where id = 1',
+      );
+      const [row] = rows;
+      if (!row) throw new Error('audit chain head is missing; migrations have not run');
+      this.tip = { seq: Number(row.last_seq), hash: row.last_hash };
+    } catch (error) {
+      // Without a head nothing can be linked: everything waiting fails closed, and the next append retries.
+      for (const item of this.queue.splice(0)) item.reject(error);
     } finally {
-      this.flushing = undefined;
+      this.loadingTip = false;
     }
+    this.dispatch();
   }
 
-  private async write(records: AuditRecord[]): Promise<void> {
-    for (let race = 0; race < MAX_HEAD_RACES; race++) {
-      const head = this.head ?? (await this.loadHead());
-      const chained = linkRecords(head, records);
-      const next = headAfter(chained);
-      const columns = auditColumns.map(() => [] as unknown[]);
-      for (const row of chained) {
-        auditRowValues(row).forEach((value, index) => {
-          columns[index]?.push(value instanceof Date ? value.toISOString() : value);
-        });
-      }
-      let inserted: number | null;
-      try {
-        ({ rowCount: inserted } = await this.pool.query(appendStatement, [
-          next.seq,
-          next.hash,
-          head.seq,
-          head.hash,
-          ...columns,
-        ]));
-      } catch (error) {
-        this.head = undefined;
-        throw error;
-      }
-      if (inserted === chained.length) {
-        this.head = next;
-        return;
-      }
-      this.head = undefined;
-    }
-    throw new Error(`audit chain head kept moving under ${MAX_HEAD_RACES} attempts to append`);
-  }
-
-  private async loadHead(): Promise<ChainHead> {
-    const { rows } = await this.pool.query<{ last_seq: string; last_hash: string }>(
-      'select last_seq, last_hash from audit_chain_head where id = 1',
-    );
-    const [row] = rows;
-    if (!row) throw new Error('audit chain head is missing; migrations have not run');
-    return { seq: Number(row.last_seq), hash: row.last_hash };
+  private notifyIdle(): void {
+    if (this.inFlight > 0 || this.queue.length > 0 || this.loadingTip) return;
+    for (const wake of this.idle.splice(0)) wake();
   }
 
   /** Resolves once everything queued so far is written (or failed). */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idle.push(resolve);
+      this.notifyIdle();
+    });
   }
 
   /** Drains, then closes the pool. */
