@@ -10,6 +10,8 @@ export interface AuditIngestResult {
 }
 
 const WRITERS = 2000;
+/** The ingest's records share the run's chain; this actor tells them apart from real calls. */
+export const INGEST_USER_ID = 'usr_bench_ingest';
 
 /** A tool-call record as the gateway writes it (sizes and shape), with distinct ids. */
 function toolCallRecord(index: number): AuditRecord {
@@ -17,7 +19,7 @@ function toolCallRecord(index: number): AuditRecord {
     action: 'tool.call',
     occurredAt: new Date(),
     actorType: 'client',
-    actorUserId: 'usr_ingest',
+    actorUserId: INGEST_USER_ID,
     actorTokenId: null,
     actorClientId: `cli_ingest_${index % 64}`,
     actorLabel: 'ingest/client',
