@@ -18,7 +18,7 @@ describe('benchmark smoke run', () => {
       catalog: { mcps: 2, toolsPerMcp: 5, lists: 2 },
       perUser: { users: 2, warmCalls: 2 },
       idleSessions: 40,
-      auditEvents: 3000,
+      auditEvents: 1000,
       crash: { seconds: 2, concurrency: 4 },
       databaseUrl: inject('pgAdminUrl'),
     });
@@ -33,7 +33,7 @@ describe('benchmark smoke run', () => {
     expect(report.toolsList).toMatchObject({ tools: 10, directTools: expect.any(Number) });
     expect(report.perUser.cold.count).toBe(2);
     expect(report.memory.sessions).toBe(40);
-    expect(report.auditIngest.events).toBe(3000);
+    expect(report.auditIngest.runs).toHaveLength(3);
     expect(report.crash.acknowledged).toBeGreaterThan(0);
     expect(report.crash.missing).toBe(0);
     expect(report.crash.chainGapless).toBe(true);
