@@ -3,6 +3,7 @@ import { Migration20261124000002Catalog } from './Migration20261124000002Catalog
 import { Migration20261124000003Clients } from './Migration20261124000003Clients.js';
 import { Migration20261124000004KillSwitches } from './Migration20261124000004KillSwitches.js';
 import { Migration20261124000005ClientSuspendedBy } from './Migration20261124000005ClientSuspendedBy.js';
+import { Migration20261124000006Vault } from './Migration20261124000006Vault.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -11,4 +12,5 @@ export const migrationsList = [
   { name: 'Migration20261124000003Clients', class: Migration20261124000003Clients },
   { name: 'Migration20261124000004KillSwitches', class: Migration20261124000004KillSwitches },
   { name: 'Migration20261124000005ClientSuspendedBy', class: Migration20261124000005ClientSuspendedBy },
+  { name: 'Migration20261124000006Vault', class: Migration20261124000006Vault },
 ];

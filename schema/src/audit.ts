@@ -57,6 +57,10 @@ export const AuditAction = z.enum([
   'resource.denied',
   'kill_switch.engage',
   'kill_switch.release',
+  'credential.set',
+  'credential.delete',
+  'vault.rotate',
+  'vault.retire_key',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

@@ -10,6 +10,7 @@ export const idPrefixes = {
   mcpVersion: 'mcv',
   client: 'cli',
   subscription: 'sub',
+  credential: 'crd',
 } as const;
 export type IdKind = keyof typeof idPrefixes;
 

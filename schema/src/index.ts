@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './identity.js';
 export * from './kill-switches.js';
 export * from './runtime.js';
+export * from './vault.js';

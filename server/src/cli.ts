@@ -1,10 +1,16 @@
 import path from 'node:path';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { verifyAuditChain } from './audit/verify.js';
 import { startGatehouse } from './main.js';
+import { ChangeBus } from './platform/change-bus.js';
 import { ConfigError, loadConfig } from './platform/config.js';
+import { systemContext } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
 import { createLogger } from './platform/logger.js';
+import { Keyring } from './vault/keyring.js';
+import { retireKey, rotateVault, vaultStatus } from './vault/rotation.js';
+import { Vault } from './vault/vault.js';
 
 const usage = `Usage: gatehouse <command>
 
@@ -13,10 +19,14 @@ Commands:
   migrate         apply pending database migrations and exit
   migration:create  (development) write a migration for the difference between entities and the database
   audit verify    walk the audit hash chain and report the first broken link
+  vault status    show the master key ids and how many secrets each one seals
+  vault rotate    add a new active master key and re-seal every secret with it (keyring file only);
+                  with --resume, only re-seal what is not on the active key yet
+  vault retire <key id>  remove a master key that no secret uses any more
 `;
 
 async function run(args: string[]): Promise<number> {
-  const [command = 'start', sub] = args;
+  const [command = 'start', sub, argument] = args;
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   switch (command) {
@@ -76,6 +86,33 @@ async function run(args: string[]): Promise<number> {
           `audit chain BROKEN at event ${result.brokenAt}: ${result.problem} (verified through ${result.verifiedThrough})\n`,
         );
         return 1;
+      } finally {
+        await database.close();
+      }
+    }
+    case 'vault': {
+      if (!['status', 'rotate', 'retire'].includes(sub ?? '')) break;
+      const keyring = Keyring.load(config, log);
+      const database = await openDatabase(config, log, { migrate: false });
+      try {
+        const ctx = systemContext(database.orm.em.fork() as EntityManager, config, new ChangeBus());
+        if (sub === 'retire') {
+          if (!argument) break;
+          await retireKey(ctx, keyring, argument);
+          process.stdout.write(`retired key ${argument}\n`);
+        } else if (sub === 'rotate') {
+          const result = await rotateVault(ctx, keyring, new Vault(keyring), {
+            addKey: argument !== '--resume',
+            afterBatch: (count) => void process.stdout.write(`re-sealed ${count} secret(s)\n`),
+          });
+          process.stdout.write(
+            `active key ${result.activeKeyId}: re-sealed ${result.reencrypted} secret(s), ${result.remaining} left\n`,
+          );
+          if (result.remaining > 0) return 1;
+        }
+        const status = await vaultStatus(ctx, keyring);
+        process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+        return 0;
       } finally {
         await database.close();
       }

@@ -14,18 +14,19 @@ import type { Config } from './platform/config.js';
 import { type Database, openDatabase } from './platform/db.js';
 import { type Apps, buildApps } from './platform/http.js';
 import { createLogger } from './platform/logger.js';
-import { loadMasterKey } from './platform/master-key.js';
 import { loadTls, scheduleSelfSignedRenewal } from './platform/tls.js';
 import { ClientAccessCache } from './proxy/access.js';
 import { McpEndpoint } from './proxy/mcp-endpoint.js';
 import { ToolGateway } from './proxy/tool-gateway.js';
-import { type CredentialProvider, RuntimeManager } from './runtime/runtime-manager.js';
+import { RuntimeManager } from './runtime/runtime-manager.js';
+import { VaultCredentialProvider } from './vault/credentials.service.js';
+import { Keyring } from './vault/keyring.js';
+import { Vault } from './vault/vault.js';
 
 /**
  * Until the vault (issue 6) stores per-user and shared credential values, none exist: MCPs with required
  * credentials refuse to start with a clear "credentials not set" error. See ADR 0008.
  */
-const noStoredCredentials: CredentialProvider = { credentialsFor: async () => ({}) };
 
 export interface RunningGatehouse {
   readonly config: Config;
@@ -41,10 +42,11 @@ export interface RunningGatehouse {
 
 export async function startGatehouse(
   config: Config,
-  options: { logDestination?: DestinationStream; credentials?: CredentialProvider } = {},
+  options: { logDestination?: DestinationStream } = {},
 ): Promise<RunningGatehouse> {
   const logger = createLogger(config.logLevel, options.logDestination);
-  const masterKey = loadMasterKey(config, logger);
+  const keyring = Keyring.load(config, logger);
+  const vault = new Vault(keyring);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
   const changes = new ChangeBus();
@@ -56,8 +58,11 @@ export async function startGatehouse(
   const runtime = new RuntimeManager({
     settings: config.runtime,
     log: logger.child({ component: 'runtime' }),
-    credentials: options.credentials ?? noStoredCredentials,
+    credentials: new VaultCredentialProvider(() => database.orm.em.fork() as EntityManager, vault),
     onListing: (spec, listing) => pins.reconcile(spec, listing),
+  });
+  changes.subscribe((change) => {
+    if (change.kind === 'credentials') void runtime.renewCredentials(change.mcpId, change.userId);
   });
   const deps = {
     orm: database.orm,
@@ -67,6 +72,7 @@ export async function startGatehouse(
     dummyPasswordHash: hashPassword(randomBase62(24)),
     catalog: { liveCatalog, runtime },
     changes,
+    vault: { vault, keyring },
   };
   const audit = new AuditBatcher(database.url);
   const kills = new KillSwitchBoard(database.orm, changes);
@@ -75,7 +81,7 @@ export async function startGatehouse(
     liveCatalog,
     runtime,
     audit,
-    argsKey: deriveKey(masterKey, 'gatehouse-audit-args-v1'),
+    argsKey: deriveKey(keyring.active().key, 'gatehouse-audit-args-v1'),
     config,
     changes,
     kills,

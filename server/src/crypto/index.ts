@@ -1,8 +1,17 @@
 /**
  * The only module that touches node:crypto. Hashing of high-entropy tokens, random ids and secrets,
- * password hashing (Argon2id), and canonical hashing for the audit chain.
+ * password hashing (Argon2id), canonical hashing for the audit chain, and the AES-GCM sealing the vault uses.
  */
-import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+  X509Certificate,
+} from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -26,6 +35,47 @@ export const sha256Hex = (value: string | Buffer): string => createHash('sha256'
 /** A 32-byte key for one purpose, derived from the master key (HKDF-SHA256), so purposes never share a key. */
 export const deriveKey = (masterKey: Buffer, purpose: string): Buffer =>
   Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), purpose, 32));
+
+/** HKDF-SHA256 with a salt: per-owner data keys in the vault. */
+export const deriveSaltedKey = (masterKey: Buffer, salt: Buffer, purpose: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', masterKey, salt, purpose, 32));
+
+/** A short public name for a key, so stored ciphertexts can say which key sealed them. */
+export const keyFingerprint = (key: Buffer): string =>
+  createHash('sha256').update(deriveKey(key, 'gatehouse-key-id-v1')).digest('hex').slice(0, 12);
+
+const GCM_NONCE_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
+/**
+ * AES-256-GCM with a fresh random 96-bit nonce per call (data keys are per owner, so far below the 2^32
+ * messages per key that random nonces allow). Returns nonce ‖ ciphertext ‖ tag.
+ */
+export function sealAesGcm(key: Buffer, plaintext: string, associatedData: string): Buffer {
+  const nonce = randomBytes(GCM_NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES });
+  cipher.setAAD(Buffer.from(associatedData, 'utf8'));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+}
+
+/** Opens what `sealAesGcm` sealed; throws when anything (nonce, body, tag, associated data) was changed. */
+export function openAesGcm(key: Buffer, sealed: Buffer, associatedData: string): string {
+  if (sealed.length < GCM_NONCE_BYTES + GCM_TAG_BYTES) throw new Error('sealed value is too short');
+  const nonce = sealed.subarray(0, GCM_NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - GCM_TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES });
+  decipher.setAAD(Buffer.from(associatedData, 'utf8'));
+  decipher.setAuthTag(tag);
+  const body = sealed.subarray(GCM_NONCE_BYTES, sealed.length - GCM_TAG_BYTES);
+  return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
+}
+
+/** PKCE (RFC 7636): a 43-character verifier and its S256 challenge. */
+export function pkcePair(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
 
 export const hmacSha256Hex = (key: Buffer | string, value: string): string =>
   createHmac('sha256', key).update(value).digest('hex');

@@ -7,7 +7,9 @@ export type Change =
   | { kind: 'identity' }
   | { kind: 'clients' }
   | { kind: 'kill_switches' }
-  | { kind: 'catalog'; mcpId: string };
+  | { kind: 'catalog'; mcpId: string }
+  /** Stored credentials of one owner for one MCP changed (`userId` null: the MCP's shared credentials). */
+  | { kind: 'credentials'; mcpId: string; userId: string | null };
 
 export class ChangeBus {
   private readonly listeners = new Set<(change: Change) => void>();

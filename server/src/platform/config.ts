@@ -38,6 +38,7 @@ const RawConfig = z.object({
   GATEHOUSE_PUBLIC_PORTAL_URL: z.url({ protocol: /^https?$/ }).optional(),
   GATEHOUSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   GATEHOUSE_MASTER_KEY: z.string().optional(),
+  GATEHOUSE_MASTER_KEYS_PREVIOUS: commaList.optional(),
   GATEHOUSE_DB_APP_ROLE: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain PostgreSQL role name')
@@ -91,6 +92,8 @@ export interface Config {
   readonly publicPortalUrl: string | undefined;
   readonly logLevel: string;
   readonly masterKeyBase64: string | undefined;
+  /** Older master keys, still accepted for opening what they sealed (with `GATEHOUSE_MASTER_KEY` only). */
+  readonly previousMasterKeysBase64: readonly string[];
   readonly dbAppRole: string | undefined;
   readonly shutdownGraceMs: number;
   readonly webDist: string;
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicPortalUrl: raw.GATEHOUSE_PUBLIC_PORTAL_URL,
     logLevel: raw.GATEHOUSE_LOG_LEVEL,
     masterKeyBase64: raw.GATEHOUSE_MASTER_KEY,
+    previousMasterKeysBase64: raw.GATEHOUSE_MASTER_KEYS_PREVIOUS ?? [],
     dbAppRole: raw.GATEHOUSE_DB_APP_ROLE,
     shutdownGraceMs: raw.GATEHOUSE_SHUTDOWN_GRACE_SECONDS * 1000,
     webDist: path.resolve(raw.GATEHOUSE_WEB_DIST ?? path.join(repoRoot, 'web/dist')),

@@ -10,6 +10,7 @@ import {
   UserEntity,
 } from '../identity/entities.js';
 import { KillSwitchEntity } from '../kill-switches/entities.js';
+import { StoredCredentialEntity, VaultSaltEntity } from '../vault/entities.js';
 
 /** Every entity the ORM knows; migrations must match exactly this set (tested). */
 export const allEntities = [
@@ -28,4 +29,6 @@ export const allEntities = [
   ClientEntity,
   SubscriptionEntity,
   KillSwitchEntity,
+  VaultSaltEntity,
+  StoredCredentialEntity,
 ];

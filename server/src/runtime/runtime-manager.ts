@@ -39,6 +39,8 @@ const MAX_PING_TIMEOUT_MS = 10_000;
  */
 export class RuntimeManager {
   private readonly instances = new Map<string, McpInstance>();
+  /** Instances replaced after a credential change, finishing their calls; still stopped at shutdown. */
+  private readonly renewing = new Set<McpInstance>();
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
 
@@ -147,6 +149,21 @@ export class RuntimeManager {
     await Promise.all(old.map((i) => i.retire('a new configuration version went live')));
   }
 
+  /**
+   * The credentials of `userId` (or the shared credentials when null) for this MCP changed: the next call
+   * starts a fresh instance with the new values, while the current one finishes its calls, then stops.
+   */
+  async renewCredentials(mcpId: string, userId: string | null): Promise<void> {
+    const stale = this.matching((i) => i.spec.mcpId === mcpId && i.spec.userId === userId && !i.isRetiring);
+    for (const instance of stale) {
+      this.instances.delete(instance.key);
+      this.renewing.add(instance);
+    }
+    await Promise.all(
+      stale.map((i) => i.retire('its credentials changed').finally(() => this.renewing.delete(i))),
+    );
+  }
+
   async stopUser(userId: string, reason: string): Promise<void> {
     await Promise.all(this.matching((i) => i.spec.userId === userId).map((i) => i.stop(reason)));
   }
@@ -206,6 +223,8 @@ export class RuntimeManager {
   async shutdown(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
-    await Promise.all(this.matching(() => true).map((i) => i.stop('Gatehouse is shutting down')));
+    await Promise.all(
+      [...this.matching(() => true), ...this.renewing].map((i) => i.stop('Gatehouse is shutting down')),
+    );
   }
 }

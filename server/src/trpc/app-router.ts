@@ -10,6 +10,7 @@ import {
 import { killSwitchesRouter } from '../kill-switches/kill-switches.router.js';
 import { mcpSessionsRouter } from '../proxy/sessions.router.js';
 import { runtimeRouter } from '../runtime/runtime.router.js';
+import { credentialsRouter, vaultRouter } from '../vault/credentials.router.js';
 import { router } from './init.js';
 
 export const appRouter = router({
@@ -22,6 +23,8 @@ export const appRouter = router({
   runtime: runtimeRouter,
   clients: clientsRouter,
   subscriptions: subscriptionsRouter,
+  credentials: credentialsRouter,
+  vault: vaultRouter,
   killSwitches: killSwitchesRouter,
   mcpSessions: mcpSessionsRouter,
 });

@@ -11,6 +11,8 @@ import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
 import type { McpEndpoint } from '../proxy/mcp-endpoint.js';
+import type { Keyring } from '../vault/keyring.js';
+import type { Vault } from '../vault/vault.js';
 
 /** Long-lived pieces the portal transport hands to services. */
 export interface PortalDeps {
@@ -22,6 +24,7 @@ export interface PortalDeps {
   catalog: CatalogDeps;
   changes: ChangeBus;
   mcp: McpEndpoint;
+  vault: { vault: Vault; keyring: Keyring };
 }
 
 export type Authentication =

@@ -26,6 +26,7 @@ describe('configuration', () => {
       secureTransport: false,
       databaseUrl: undefined,
       masterKeyBase64: undefined,
+      previousMasterKeysBase64: [],
     });
     expect(config.timings).toEqual({
       sessionTtlSeconds: 28800,

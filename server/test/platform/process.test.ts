@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -77,8 +77,14 @@ describe('the gatehouse process on embedded PostgreSQL', () => {
   it('starts with no DATABASE_URL, completes setup, survives kill -9 and stops cleanly on SIGTERM', async () => {
     const first = await startCli(dataDir);
     expect((await fetch(`${first.portalUrl}/readyz`)).status).toBe(200);
-    expect(existsSync(path.join(dataDir, 'master.key'))).toBe(true);
-    expect(readFileSync(path.join(dataDir, 'master.key'), 'utf8').trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    const keyringFile = path.join(dataDir, 'keyring.json');
+    expect(statSync(keyringFile).mode & 0o777).toBe(0o600);
+    const keyring = JSON.parse(readFileSync(keyringFile, 'utf8'));
+    expect(keyring.keys).toHaveLength(1);
+    expect(keyring.keys[0]).toMatchObject({
+      id: keyring.active,
+      key: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/),
+    });
     const setup = await fetch(`${first.portalUrl}/trpc/setup.createFirstAdmin`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', origin: first.portalUrl, 'x-gatehouse-csrf': 'setup' },

@@ -1,0 +1,120 @@
+import type { VaultStatus } from '@gatehouse/schema';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { emitAudit } from '../audit/emit.js';
+import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
+import { DomainError } from '../platform/errors.js';
+import { StoredCredentialEntity } from './entities.js';
+import type { Keyring } from './keyring.js';
+import type { Vault } from './vault.js';
+
+const BATCH = 200;
+
+export interface RotationOptions {
+  /** Add a new active key first (file keyring); without it, finish moving everything to the active key. */
+  addKey: boolean;
+  batchSize?: number;
+  /** Called after each committed batch with the running count; an error thrown here stops the rotation. */
+  afterBatch?: (reencrypted: number) => void | Promise<void>;
+}
+
+export interface RotationResult {
+  activeKeyId: string;
+  reencrypted: number;
+  /** Secrets still on other keys: rows that were locked by a concurrent edit; run the rotation again. */
+  remaining: number;
+}
+
+/** Counts of stored secrets per key id, for `vault status` and retirement. */
+async function sealedByKey(em: EntityManager): Promise<Record<string, number>> {
+  const rows = await em
+    .getConnection()
+    .execute<{ key_id: string; count: string }[]>(
+      'select key_id, count(*) from vault_credential group by key_id order by key_id',
+    );
+  return Object.fromEntries(rows.map((row) => [row.key_id, Number(row.count)]));
+}
+
+export async function vaultStatus(ctx: ServiceContext, keyring: Keyring): Promise<VaultStatus> {
+  // The CLI runs as `system`; over the API only admins and auditors see key ids.
+  if (ctx.actor.type !== 'system') requireRole(ctx, 'admin', 'auditor');
+  const { active, all } = keyring.ids();
+  return { activeKeyId: active, keyIds: all, sealedByKey: await sealedByKey(ctx.em) };
+}
+
+/**
+ * Re-seals every stored secret with the active key, in batches of one transaction each. Rows are taken with
+ * `FOR UPDATE SKIP LOCKED`, so a concurrent edit is never overwritten, and readers keep working because every
+ * known key still opens what it sealed. Interrupted, it resumes where it stopped: run it again.
+ */
+export async function rotateVault(
+  ctx: ServiceContext,
+  keyring: Keyring,
+  vault: Vault,
+  options: RotationOptions,
+): Promise<RotationResult> {
+  if (options.addKey) {
+    const previous = keyring.ids().active;
+    const added = keyring.addVersion();
+    await withTransaction(ctx, (tx) =>
+      emitAudit(tx, {
+        action: 'vault.rotate',
+        target: { type: 'vault_key', id: added },
+        details: { phase: 'key_added', activeKeyId: added, previousKeyId: previous },
+      }),
+    );
+  }
+  const activeKeyId = vault.activeKeyId;
+  let reencrypted = 0;
+  for (;;) {
+    const moved = await withTransaction(ctx, async (tx) => {
+      const rows = await tx.em.find(
+        StoredCredentialEntity,
+        { keyId: { $ne: activeKeyId } },
+        {
+          limit: options.batchSize ?? BATCH,
+          orderBy: { id: 'asc' },
+          lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE,
+        },
+      );
+      for (const row of rows) {
+        const slot = { owner: row.owner, mcpId: row.mcp.id, field: row.field };
+        const { sealed, keyId } = await vault.seal(tx.em, slot, await vault.open(tx.em, slot, row.sealed));
+        row.sealed = sealed;
+        row.keyId = keyId;
+      }
+      await tx.em.flush();
+      return rows.length;
+    });
+    if (moved === 0) break;
+    reencrypted += moved;
+    await options.afterBatch?.(reencrypted);
+  }
+  await withTransaction(ctx, (tx) =>
+    emitAudit(tx, {
+      action: 'vault.rotate',
+      target: { type: 'vault_key', id: activeKeyId },
+      details: { phase: 'finished', activeKeyId, reencrypted },
+    }),
+  );
+  const counts = await sealedByKey(ctx.em);
+  const remaining = Object.entries(counts)
+    .filter(([keyId]) => keyId !== activeKeyId)
+    .reduce((sum, [, count]) => sum + count, 0);
+  return { activeKeyId, reencrypted, remaining };
+}
+
+/** Removes a key version from the keyring once no stored secret refers to it. */
+export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: string): Promise<void> {
+  const counts = await sealedByKey(ctx.em);
+  if ((counts[keyId] ?? 0) > 0) {
+    throw new DomainError(
+      'CONFLICT',
+      `Key ${keyId} still seals ${counts[keyId]} secret(s); run "gatehouse vault rotate --resume" first`,
+    );
+  }
+  keyring.removeVersion(keyId);
+  await withTransaction(ctx, (tx) =>
+    emitAudit(tx, { action: 'vault.retire_key', target: { type: 'vault_key', id: keyId }, details: {} }),
+  );
+}
