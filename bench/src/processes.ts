@@ -84,7 +84,10 @@ export async function startGatehouseProcess(databaseUrl: string, dataDir: string
   );
   let output = '';
   const urls = await new Promise<{ portal: string; client: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Gatehouse did not start:\n${output}`)), 120_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`Gatehouse did not start:\n${output}`));
+    }, 120_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const portal = /Portal:\s+(\S+?)\/?\s*$/m.exec(output)?.[1];

@@ -17,7 +17,10 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Storable text: no NUL (PostgreSQL refuses it), no lone surrogates (jsonb refuses them), within `max`. */
 function storable(text: string, max: number): string {
   const clean = text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD');
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+  if (clean.length <= max) return clean;
+  // Cut before a surrogate pair rather than through it, which would leave a lone half.
+  const cut = /[\uD800-\uDBFF]/.test(clean.charAt(max - 2)) ? max - 2 : max - 1;
+  return `${clean.slice(0, cut)}…`;
 }
 
 function storableDetails(value: unknown): unknown {
@@ -47,8 +50,10 @@ export function toAuditRecord(ctx: ServiceContext, entry: AuditEntry): AuditReco
     actorUserId: person ? actor.userId : null,
     actorTokenId: actor.type === 'api_token' ? actor.tokenId : null,
     actorClientId: actor.type === 'client' ? actor.clientId : null,
-    actorLabel:
+    actorLabel: optional(
       actor.type === 'client' ? `${actor.username}/${actor.clientName}` : person ? actor.username : null,
+      128,
+    ),
     targetType: entry.target?.type ?? null,
     targetId: optional(entry.target?.id, 128),
     targetLabel: optional(entry.target?.label, 256),

@@ -3,6 +3,7 @@ import {
   type AuditRecord,
   auditColumns,
   auditRowValues,
+  type ChainedRecord,
   type ChainHead,
   headAfter,
   linkRecords,
@@ -46,19 +47,23 @@ const arrayTypes: Record<(typeof auditColumns)[number], string> = {
 };
 
 /**
- * One statement, one round trip, autocommit: move the head only if it is where this batch was linked,
- * and insert the batch only if the head moved. When the head is elsewhere (a control-plane transaction
- * appended under `FOR UPDATE`, or the batch before this one failed), nothing is written and the batch is
- * relinked. The head's row lock makes a pipelined batch wait for the one before it to commit.
+ * One statement, one round trip, autocommit: move the head only if it is where this batch was linked, and
+ * insert the batch only if the head moved. When the head is elsewhere (a control-plane transaction appended
+ * under `FOR UPDATE`, or the batch before this one failed), nothing is written and the batch is relinked.
+ * The guard is in the SET, not the WHERE: the row always matches, so a pipelined batch waits for the lock
+ * held by the batch before it and then judges the committed head (a WHERE guard would be judged against the
+ * statement's snapshot and fail without waiting).
  */
 const appendStatement = `with head as (
-  update audit_chain_head set last_seq = $1, last_hash = $2
-  where id = 1 and last_seq = $3 and last_hash = $4
-  returning id
+  update audit_chain_head
+  set last_seq = case when last_seq = $3 and last_hash = $4 then $1 else last_seq end,
+      last_hash = case when last_seq = $3 and last_hash = $4 then $2 else last_hash end
+  where id = 1
+  returning last_hash = $2 as moved
 )
 insert into audit_event (${auditColumns.join(', ')})
 select * from unnest(${auditColumns.map((column, index) => `$${index + 5}::${arrayTypes[column]}[]`).join(', ')})
-where exists (select 1 from head)`;
+where exists (select 1 from head where moved)`;
 
 /**
  * Group commit for high-volume events (tool calls): every record waits until it is durable, but records that
@@ -66,7 +71,8 @@ where exists (select 1 from head)`;
  * call. A record that cannot be written fails its caller, who fails closed.
  *
  * The chain head is kept in memory: batches are linked in the order they are sent, and two can be in flight
- * on the batcher's own connections, so linking and sending the next overlaps the commit of the previous.
+ * on the batcher's own connections, so linking and sending the next overlaps the commit of the previous;
+ * the head's row lock orders their commits.
  */
 export class AuditBatcher {
   private queue: Pending[] = [];
@@ -79,7 +85,12 @@ export class AuditBatcher {
   private readonly pool: pg.Pool;
 
   constructor(databaseUrl: string) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max: PIPELINE_DEPTH });
+    // A database that cannot be reached fails calls closed within seconds instead of hanging them.
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: PIPELINE_DEPTH,
+      connectionTimeoutMillis: 10_000,
+    });
     // A connection that breaks while idle is dropped by the pool; the next batch opens a fresh one.
     this.pool.on('error', () => {});
   }
@@ -105,20 +116,35 @@ export class AuditBatcher {
     if (this.tip === undefined) {
       // After a failure, wait for the batches already sent: they may still move the head.
       if (this.inFlight === 0 && this.queue.length > 0 && !this.loadingTip) void this.reloadTip();
+      this.notifyIdle();
       return;
     }
     while (this.inFlight < PIPELINE_DEPTH && this.queue.length > 0 && this.tip) {
       const batch = this.takeBatch();
       const base = this.tip;
-      const chained = linkRecords(
-        base,
-        batch.map((item) => item.record),
-      );
+      let chained: ChainedRecord[];
+      try {
+        chained = linkRecords(
+          base,
+          batch.map((item) => item.record),
+        );
+      } catch (error) {
+        // A record that cannot even be hashed fails only its own caller: find it by linking one at a time.
+        const [only] = batch;
+        if (batch.length === 1 && only) only.reject(error);
+        else this.queue.unshift(...batch.map((item) => ({ ...item, alone: true })));
+        continue;
+      }
       this.tip = headAfter(chained);
       this.inFlight++;
       void this.send(base, chained).then(
         (written) => this.settle(batch, written ? 'written' : 'raced'),
-        (error: unknown) => this.settle(batch, error),
+        // The connection may have died after the commit: then the last row is there and nothing is retried.
+        (error: unknown) =>
+          this.committed(chained).then(
+            (done) => this.settle(batch, done ? 'written' : error),
+            () => this.settle(batch, error),
+          ),
       );
     }
     this.notifyIdle();
@@ -154,7 +180,14 @@ export class AuditBatcher {
     this.dispatch();
   }
 
-  private async send(base: ChainHead, chained: ReturnType<typeof linkRecords>): Promise<boolean> {
+  private async committed(chained: ChainedRecord[]): Promise<boolean> {
+    const last = chained.at(-1);
+    if (!last) return false;
+    const { rowCount } = await this.pool.query('select 1 from audit_event where hash = $1', [last.hash]);
+    return rowCount === 1;
+  }
+
+  private async send(base: ChainHead, chained: ChainedRecord[]): Promise<boolean> {
     const next = headAfter(chained);
     const columns = auditColumns.map(() => [] as unknown[]);
     for (const row of chained) {

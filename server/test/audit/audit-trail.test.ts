@@ -105,6 +105,44 @@ describe('audit trail', () => {
     expect(await verifyAuditChain(orm.em.fork())).toEqual({ ok: true, verifiedThrough: rows.length });
   });
 
+  it('fails appends closed and still drains when the database is unreachable or a record cannot be linked', async () => {
+    const unreachable = new AuditBatcher('postgresql://postgres@127.0.0.1:1/nowhere');
+    const record = (details: Record<string, unknown>): AuditRecord => ({
+      action: 'tool.call',
+      occurredAt: new Date(),
+      actorType: 'system',
+      actorUserId: null,
+      actorTokenId: null,
+      actorClientId: null,
+      actorLabel: null,
+      targetType: null,
+      targetId: null,
+      targetLabel: null,
+      outcome: 'success',
+      reason: null,
+      ip: null,
+      requestId: null,
+      details,
+    });
+    await expect(unreachable.append(record({}))).rejects.toThrow();
+    await unreachable.close(); // resolves: shutdown never hangs on a dead database
+
+    const batcher = new AuditBatcher(gh.db.url);
+    try {
+      const before = (await auditRows(gh)).length;
+      const [unhashable, fine] = await Promise.allSettled([
+        batcher.append(record({ n: 10n })),
+        batcher.append(record({ n: 10 })),
+      ]);
+      expect(unhashable.status).toBe('rejected');
+      expect(fine.status).toBe('fulfilled');
+      expect((await auditRows(gh)).length).toBe(before + 1);
+    } finally {
+      await batcher.close();
+    }
+    expect(await verifyAuditChain(orm.em.fork())).toMatchObject({ ok: true });
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE of audit rows in the database itself', async () => {
     await expect(gh.db.query("update audit_event set reason = 'edited' where id = 1")).rejects.toThrow(
       /append-only/,
