@@ -61,6 +61,13 @@ export const AuditAction = z.enum([
   'credential.delete',
   'vault.rotate',
   'vault.retire_key',
+  'oauth.set_client_secret',
+  'oauth.connect_start',
+  'oauth.connect',
+  'oauth.connect_failed',
+  'oauth.refresh',
+  'oauth.refresh_failed',
+  'oauth.disconnect',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

@@ -84,6 +84,43 @@ export const HttpConnection = z.object({
 export const McpConnection = z.discriminatedUnion('transport', [StdioConnection, HttpConnection]);
 export type McpConnection = z.infer<typeof McpConnection>;
 
+const OAuthUrl = ConfigText(2048).refine((value) => URL.canParse(value), 'must be an absolute URL');
+
+/**
+ * Downstream OAuth (per-user MCPs only): each user connects their own account by the authorization-code flow
+ * with PKCE, and their access token is injected into their instance. Endpoints are given, or discovered from
+ * `issuer` (RFC 8414 / OpenID discovery) or, for HTTP downstreams, from the downstream's RFC 9728 metadata.
+ * The client secret is not part of the config: it is sealed in the vault (`oauth.setClientSecret`).
+ */
+export const McpOAuth = z.object({
+  issuer: OAuthUrl.nullable().default(null),
+  authorizationEndpoint: OAuthUrl.nullable().default(null),
+  tokenEndpoint: OAuthUrl.nullable().default(null),
+  revocationEndpoint: OAuthUrl.nullable().default(null),
+  clientId: ConfigText(256),
+  scopes: z
+    .array(
+      z
+        .string()
+        .trim()
+        .min(1)
+        .max(128)
+        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token'),
+    )
+    .max(32)
+    .default([]),
+  /** RFC 8707 resource indicator sent with authorization and token requests. */
+  resource: OAuthUrl.nullable().default(null),
+  /** Where the access token goes: `Authorization: Bearer …` for HTTP downstreams, an env var for stdio. */
+  inject: z
+    .discriminatedUnion('into', [
+      z.object({ into: z.literal('env'), name: EnvVarName }),
+      z.object({ into: z.literal('header'), name: HeaderName.default('Authorization') }),
+    ])
+    .default({ into: 'header', name: 'Authorization' }),
+});
+export type McpOAuth = z.infer<typeof McpOAuth>;
+
 /** Everything that decides how the downstream runs. Changing it creates a new config version. */
 export const McpConfig = z.object({
   connection: McpConnection,
@@ -91,6 +128,7 @@ export const McpConfig = z.object({
   /** Shared MCPs start when published (`eager`) or on first use (`lazy`). */
   startMode: z.enum(['lazy', 'eager']).default('lazy'),
   credentials: z.array(CredentialField).max(32).default([]),
+  oauth: McpOAuth.nullable().default(null),
   timeouts: z
     .object({
       connectMs: z.number().int().min(1000).max(120_000).default(30_000),

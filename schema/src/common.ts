@@ -11,6 +11,7 @@ export const idPrefixes = {
   client: 'cli',
   subscription: 'sub',
   credential: 'crd',
+  oauthConnection: 'oac',
 } as const;
 export type IdKind = keyof typeof idPrefixes;
 

@@ -73,3 +73,25 @@ export const VaultStatus = z.object({
   sealedByKey: z.record(z.string(), z.number().int()),
 });
 export type VaultStatus = z.infer<typeof VaultStatus>;
+
+/** Admins set (or replace) the OAuth client secret of an MCP; it is sealed and never returned. */
+export const SetOAuthClientSecretInput = z.object({
+  mcpId: McpId,
+  clientSecret: CredentialValue,
+});
+export type SetOAuthClientSecretInput = z.infer<typeof SetOAuthClientSecretInput>;
+
+export const OAuthConnectInput = z.object({ mcpId: McpId });
+export const OAuthConnectStart = z.object({ authorizationUrl: z.string() });
+
+export const OAuthConnection = z.object({
+  mcpId: McpId,
+  mcpSlug: z.string(),
+  mcpName: z.string(),
+  status: z.enum(['connected', 'reconnect_needed', 'not_connected']),
+  scopes: z.array(z.string()),
+  expiresAt: IsoDateTime.nullable(),
+  connectedAt: IsoDateTime.nullable(),
+});
+export type OAuthConnection = z.infer<typeof OAuthConnection>;
+export const OAuthConnectionList = z.object({ items: z.array(OAuthConnection) });

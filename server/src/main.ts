@@ -9,6 +9,7 @@ import { deriveKey, hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
 import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
+import { DownstreamOAuth } from './oauth/oauth.service.js';
 import { ChangeBus } from './platform/change-bus.js';
 import type { Config } from './platform/config.js';
 import { type Database, openDatabase } from './platform/db.js';
@@ -64,6 +65,12 @@ export async function startGatehouse(
   changes.subscribe((change) => {
     if (change.kind === 'credentials') void runtime.renewCredentials(change.mcpId, change.userId);
   });
+  const oauth = new DownstreamOAuth({
+    em: () => database.orm.em.fork() as EntityManager,
+    vault,
+    config,
+    changes,
+  });
   const deps = {
     orm: database.orm,
     config,
@@ -73,6 +80,7 @@ export async function startGatehouse(
     catalog: { liveCatalog, runtime },
     changes,
     vault: { vault, keyring },
+    oauth,
   };
   const audit = new AuditBatcher(database.url);
   const kills = new KillSwitchBoard(database.orm, changes);
@@ -85,6 +93,7 @@ export async function startGatehouse(
     config,
     changes,
     kills,
+    oauth,
   });
   const mcp = new McpEndpoint({
     access,

@@ -361,7 +361,7 @@ export async function discoverMcp(
   try {
     const downstream = await openDownstream({
       connection: config.connection,
-      launch: resolveLaunch(config.connection, config.credentials, credentials),
+      launch: resolveLaunch(config, credentials),
       connectTimeoutMs: config.timeouts.connectMs,
       maxMessageBytes: settings.maxResponseBytes * 2 + 65_536,
       stopGraceMs: settings.stopGraceMs,

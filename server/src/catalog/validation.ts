@@ -120,6 +120,27 @@ export async function validateConfig(
     injected.set(target, field.name);
   });
 
+  if (config.oauth) {
+    const { oauth } = config;
+    if (config.isolation !== 'per-user') {
+      problem('oauth', "OAuth connects each user's own account, so the MCP must run per user");
+    }
+    const wanted = connection.transport === 'stdio' ? 'env' : 'header';
+    if (oauth.inject.into !== wanted) {
+      problem(
+        'oauth.inject',
+        `a ${connection.transport} MCP receives the access token as ${wanted === 'env' ? 'an environment variable' : 'a header'}`,
+      );
+    }
+    const target = oauth.inject.into === 'header' ? oauth.inject.name.toLowerCase() : oauth.inject.name;
+    if (injected.has(target))
+      problem('oauth.inject', `"${oauth.inject.name}" is already injected by "${injected.get(target)}"`);
+    const explicit = oauth.authorizationEndpoint !== null && oauth.tokenEndpoint !== null;
+    if (!explicit && !oauth.issuer && connection.transport === 'stdio') {
+      problem('oauth', 'give the authorization and token endpoints, or an issuer to discover them from');
+    }
+  }
+
   const checkReferences = (at: string, value: string) => {
     for (const name of referencedCredentials(value)) {
       used.add(name);

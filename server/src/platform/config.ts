@@ -65,6 +65,9 @@ const RawConfig = z.object({
   TRUST_PROXY_TLS: booleanString.default(false),
   GATEHOUSE_TRUSTED_PROXIES: commaList.optional(),
   GATEHOUSE_MCP_ALLOWED_ORIGINS: commaList.optional(),
+  GATEHOUSE_OAUTH_ALLOW_HTTP: booleanString.default(false),
+  GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
+  GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
 });
 
 export type TlsMode = 'off' | 'self-signed' | 'files';
@@ -105,6 +108,8 @@ export interface Config {
   readonly runtime: RuntimeSettings;
   /** Browser origins allowed to call `/mcp`; requests without an Origin header (native clients) always pass. */
   readonly mcpAllowedOrigins: readonly string[];
+  /** Downstream OAuth: which provider URLs Gatehouse may call, and how early tokens are refreshed. */
+  readonly oauth: { allowHttp: boolean; allowPrivateNetworks: boolean; refreshMarginMs: number };
 }
 
 export class ConfigError extends Error {
@@ -183,6 +188,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureTransport: tlsMode !== 'off' || raw.TRUST_PROXY_TLS,
     trustedProxies: raw.GATEHOUSE_TRUSTED_PROXIES ?? [],
     mcpAllowedOrigins: raw.GATEHOUSE_MCP_ALLOWED_ORIGINS ?? [],
+    oauth: {
+      allowHttp: raw.GATEHOUSE_OAUTH_ALLOW_HTTP,
+      allowPrivateNetworks: raw.GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS,
+      refreshMarginMs: raw.GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS * 1000,
+    },
     runtime: Object.freeze({
       healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,
       idleTimeoutMs: raw.GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS * 1000,

@@ -10,6 +10,7 @@ import {
   UserEntity,
 } from '../identity/entities.js';
 import { KillSwitchEntity } from '../kill-switches/entities.js';
+import { OAuthConnectionEntity, OAuthStateEntity } from '../oauth/entities.js';
 import { StoredCredentialEntity, VaultSaltEntity } from '../vault/entities.js';
 
 /** Every entity the ORM knows; migrations must match exactly this set (tested). */
@@ -31,4 +32,6 @@ export const allEntities = [
   KillSwitchEntity,
   VaultSaltEntity,
   StoredCredentialEntity,
+  OAuthStateEntity,
+  OAuthConnectionEntity,
 ];

@@ -5,6 +5,7 @@ import fastifyStatic from '@fastify/static';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
 import { pendingMigrations } from './db.js';
@@ -83,6 +84,8 @@ export async function buildApps(
       maxBatchSize: 20,
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
+
+  registerOAuthCallback(portal, deps);
 
   const hasPortalAssets = existsSync(deps.config.webDist);
   if (hasPortalAssets) {

@@ -15,6 +15,7 @@ import type { AuditBatcher } from '../audit/group-commit.js';
 import type { LiveCatalog, LiveMcp } from '../catalog/live-catalog.js';
 import { canonicalJson, hmacSha256Hex, sha256Hex } from '../crypto/index.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
+import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
@@ -108,6 +109,7 @@ export class ToolGateway {
       config: Config;
       changes: ChangeBus;
       kills: KillSwitchBoard;
+      oauth: DownstreamOAuth;
     },
   ) {}
 
@@ -248,6 +250,7 @@ export class ToolGateway {
     let status: 'ok' | 'tool_error' | 'failed';
     let failure: string | undefined;
     try {
+      if (mcp.config.oauth && userId) await this.deps.oauth.ensureFresh(mcp, userId);
       result = await callApprovedTool(this.deps, mcp, userId, tool, args, options);
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
@@ -335,6 +338,13 @@ export class ToolGateway {
     return live.config.isolation === 'per-user' ? access.userId : null;
   }
 
+  /** The instance serving this client's user, with their OAuth token refreshed first when it is near expiry. */
+  private async instanceOf(access: ClientAccess, live: LiveMcp): Promise<McpInstance> {
+    const userId = this.userFor(access, live);
+    if (live.config.oauth && userId) await this.deps.oauth.ensureFresh(live, userId);
+    return this.deps.runtime.instanceFor(live, userId);
+  }
+
   async getPrompt(
     access: ClientAccess,
     name: string,
@@ -353,7 +363,7 @@ export class ToolGateway {
       });
       throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
     }
-    const instance = this.deps.runtime.instanceFor(found.mcp, this.userFor(access, found.mcp));
+    const instance = await this.instanceOf(access, found.mcp);
     const result = await this.audited(
       access,
       call,
@@ -377,12 +387,14 @@ export class ToolGateway {
   ): Promise<Resource[]> {
     const all: Resource[] = [];
     for (const live of await this.visibleMcps(access, view)) {
-      const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
-      const listed = await instance
-        .request(
-          (client, requestOptions) => client.listResources({}, requestOptions),
-          options,
-          'The resource list',
+      // One MCP that cannot answer (not connected, down) leaves the others' resources listed.
+      const listed = await this.instanceOf(access, live)
+        .then((instance) =>
+          instance.request(
+            (client, requestOptions) => client.listResources({}, requestOptions),
+            options,
+            'The resource list',
+          ),
         )
         .catch(() => ({ resources: [] as Resource[] }));
       for (const resource of listed.resources)
@@ -398,12 +410,13 @@ export class ToolGateway {
   ): Promise<ResourceTemplate[]> {
     const all: ResourceTemplate[] = [];
     for (const live of await this.visibleMcps(access, view)) {
-      const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
-      const listed = await instance
-        .request(
-          (client, requestOptions) => client.listResourceTemplates({}, requestOptions),
-          options,
-          'The template list',
+      const listed = await this.instanceOf(access, live)
+        .then((instance) =>
+          instance.request(
+            (client, requestOptions) => client.listResourceTemplates({}, requestOptions),
+            options,
+            'The template list',
+          ),
         )
         .catch(() => ({ resourceTemplates: [] as ResourceTemplate[] }));
       for (const template of listed.resourceTemplates) {
@@ -432,7 +445,7 @@ export class ToolGateway {
       });
       throw new McpError(-32002, `Resource not found: ${uri}`);
     }
-    const instance = this.deps.runtime.instanceFor(live, this.userFor(access, live));
+    const instance = await this.instanceOf(access, live);
     const result = await this.audited(
       access,
       call,
@@ -503,7 +516,7 @@ export class ToolGateway {
     if (!live || !ref) throw new McpError(ErrorCode.InvalidParams, 'Unknown prompt or resource template');
     const target = live;
     const downstreamRef = ref;
-    const instance = this.deps.runtime.instanceFor(target, this.userFor(access, target));
+    const instance = await this.instanceOf(access, target);
     return this.forward(() =>
       instance.request(
         (client, requestOptions) => client.complete({ ...params, ref: downstreamRef }, requestOptions),
@@ -522,6 +535,6 @@ export class ToolGateway {
     const parsed = view.parseUri(uri);
     const live = parsed && (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug);
     if (!parsed || !live) return null;
-    return { instance: this.deps.runtime.instanceFor(live, this.userFor(access, live)), uri: parsed.uri };
+    return { instance: await this.instanceOf(access, live), uri: parsed.uri };
   }
 }

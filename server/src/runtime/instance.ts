@@ -14,7 +14,7 @@ import {
   type ToolAndPromptListing,
 } from './downstream.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
-import { resolveLaunch } from './templating.js';
+import { OAUTH_ACCESS_TOKEN, resolveLaunch } from './templating.js';
 
 /** What one instance runs: a published config version, for everyone (shared) or for one user. */
 export interface InstanceSpec {
@@ -172,6 +172,12 @@ export class McpInstance {
         `MCP "${this.spec.slug}" needs credentials that are not set: ${missing.map((f) => f.label).join(', ')}`,
       );
     }
+    if (config.oauth && !credentials[OAUTH_ACCESS_TOKEN]) {
+      throw new DomainError(
+        'PRECONDITION_FAILED',
+        `MCP "${this.spec.slug}" needs your account: open Connections in the Gatehouse portal and choose Connect`,
+      );
+    }
     this.secrets = Object.values(credentials);
     this.stderr = new StderrRing(this.hooks.settings.stderrLines, this.secrets);
     const stderr = this.stderr;
@@ -179,7 +185,7 @@ export class McpInstance {
     let closedEarly = false;
     downstream = await openDownstream({
       connection: config.connection,
-      launch: resolveLaunch(config.connection, config.credentials, credentials),
+      launch: resolveLaunch(config, credentials),
       connectTimeoutMs: config.timeouts.connectMs,
       // Room for a response at the limit plus its JSON-RPC envelope; bigger messages end the connection.
       maxMessageBytes: this.hooks.settings.maxResponseBytes * 2 + 65_536,

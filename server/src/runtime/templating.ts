@@ -1,4 +1,7 @@
-import type { CredentialField, McpConnection } from '@gatehouse/schema';
+import type { McpConfig } from '@gatehouse/schema';
+
+/** The vault field holding a user's OAuth access token; not a valid credential name, so it never collides. */
+export const OAUTH_ACCESS_TOKEN = 'oauth:access_token';
 
 const CREDENTIAL_REFERENCE = /\{\{credential:([A-Za-z0-9_]+)\}\}/g;
 
@@ -39,17 +42,25 @@ export interface ResolvedLaunch {
  * values with credential references filled in, then credentials injected directly as env vars or headers.
  */
 export function resolveLaunch(
-  connection: McpConnection,
-  fields: readonly CredentialField[],
+  config: Pick<McpConfig, 'connection' | 'credentials' | 'oauth'>,
   credentials: Readonly<Record<string, string>>,
   parentEnv: NodeJS.ProcessEnv = process.env,
 ): ResolvedLaunch {
+  const { connection } = config;
   const injected = { env: {} as Record<string, string>, headers: {} as Record<string, string> };
-  for (const field of fields) {
+  for (const field of config.credentials) {
     const value = credentials[field.name];
     if (field.inject && value !== undefined) {
       injected[field.inject.into === 'env' ? 'env' : 'headers'][field.inject.name] = value;
     }
+  }
+  const accessToken = credentials[OAUTH_ACCESS_TOKEN];
+  if (config.oauth && accessToken !== undefined) {
+    const { inject } = config.oauth;
+    if (inject.into === 'env') injected.env[inject.name] = accessToken;
+    else
+      injected.headers[inject.name] =
+        inject.name.toLowerCase() === 'authorization' ? `Bearer ${accessToken}` : accessToken;
   }
   if (connection.transport === 'stdio') {
     const inherited: Record<string, string> = {};

@@ -8,6 +8,7 @@ import {
   usersRouter,
 } from '../identity/identity.router.js';
 import { killSwitchesRouter } from '../kill-switches/kill-switches.router.js';
+import { oauthRouter } from '../oauth/oauth.router.js';
 import { mcpSessionsRouter } from '../proxy/sessions.router.js';
 import { runtimeRouter } from '../runtime/runtime.router.js';
 import { credentialsRouter, vaultRouter } from '../vault/credentials.router.js';
@@ -25,6 +26,7 @@ export const appRouter = router({
   subscriptions: subscriptionsRouter,
   credentials: credentialsRouter,
   vault: vaultRouter,
+  oauth: oauthRouter,
   killSwitches: killSwitchesRouter,
   mcpSessions: mcpSessionsRouter,
 });

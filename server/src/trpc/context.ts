@@ -6,6 +6,7 @@ import type { CatalogDeps } from '../catalog/catalog.service.js';
 import type { LoginThrottle } from '../identity/login-throttle.js';
 import { type ResolvedSession, resolveApiToken, resolvePortalSession } from '../identity/sessions.service.js';
 import type { SetupGate } from '../identity/setup.service.js';
+import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { Actor, ServiceContext } from '../platform/context.js';
@@ -25,6 +26,7 @@ export interface PortalDeps {
   changes: ChangeBus;
   mcp: McpEndpoint;
   vault: { vault: Vault; keyring: Keyring };
+  oauth: DownstreamOAuth;
 }
 
 export type Authentication =

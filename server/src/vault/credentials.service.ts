@@ -20,8 +20,9 @@ import {
 import { DomainError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { CredentialProvider } from '../runtime/runtime-manager.js';
+import { OAUTH_ACCESS_TOKEN } from '../runtime/templating.js';
 import { StoredCredentialEntity } from './entities.js';
-import type { Vault } from './vault.js';
+import type { Vault, VaultSlot } from './vault.js';
 
 interface McpCredentialSchema {
   mcpId: string;
@@ -33,7 +34,7 @@ interface McpCredentialSchema {
 const notFound = () => new DomainError('NOT_FOUND', 'No such MCP');
 
 /** The live (or, before publishing, the newest) config's credential fields. */
-async function credentialSchema(em: EntityManager, mcpId: string): Promise<McpCredentialSchema> {
+export async function credentialSchema(em: EntityManager, mcpId: string): Promise<McpCredentialSchema> {
   const mcp = await em.findOne(McpServerEntity, { id: mcpId });
   if (!mcp) throw notFound();
   const versionId = mcp.liveVersionId ?? mcp.candidateVersionId;
@@ -44,7 +45,7 @@ async function credentialSchema(em: EntityManager, mcpId: string): Promise<McpCr
 }
 
 /** A user may hold credentials for a published MCP granted to one of their groups; others do not exist. */
-async function requireReachable(ctx: ServiceContext, userId: string, mcpId: string): Promise<void> {
+export async function requireReachable(ctx: ServiceContext, userId: string, mcpId: string): Promise<void> {
   const mcp = await ctx.em.findOne(McpServerEntity, { id: mcpId, status: 'published' });
   const groups = await groupIdsOf(ctx, userId);
   if (!mcp || (await ctx.em.count(McpGrantEntity, { mcp: mcpId, group: { $in: groups } })) === 0) {
@@ -77,6 +78,51 @@ function checkFields(schema: McpCredentialSchema, names: string[]): void {
         (schema.fields.map((field) => `"${field.name}"`).join(', ') || 'none'),
     );
   }
+}
+
+/** Seals `value` into the slot's row, creating or replacing it (the caller flushes and commits). */
+export async function storeSealed(
+  em: EntityManager,
+  vault: Vault,
+  slot: VaultSlot,
+  userId: string | null,
+  value: string,
+  updatedBy: string,
+): Promise<void> {
+  const { sealed, keyId } = await vault.seal(em, slot, value);
+  const existing = await em.findOne(StoredCredentialEntity, {
+    mcp: slot.mcpId,
+    owner: slot.owner,
+    field: slot.field,
+  });
+  if (existing) {
+    existing.sealed = sealed;
+    existing.keyId = keyId;
+    existing.updatedAt = new Date();
+    existing.updatedBy = updatedBy;
+    return;
+  }
+  em.create(StoredCredentialEntity, {
+    id: newId('credential'),
+    mcp: slot.mcpId,
+    owner: slot.owner,
+    user: userId,
+    field: slot.field,
+    sealed,
+    keyId,
+    updatedAt: new Date(),
+    updatedBy,
+  });
+}
+
+/** Opens the slot's row, or null when it is not set. */
+export async function openSealed(em: EntityManager, vault: Vault, slot: VaultSlot): Promise<string | null> {
+  const row = await em.findOne(StoredCredentialEntity, {
+    mcp: slot.mcpId,
+    owner: slot.owner,
+    field: slot.field,
+  });
+  return row ? vault.open(em, slot, row.sealed) : null;
 }
 
 /** The caller's fields for one MCP: set or not, when; values only for fields marked not secret. */
@@ -127,31 +173,14 @@ export async function setCredentials(
     ctx,
     async (tx) => {
       for (const name of names) {
-        const value = input.values[name] ?? '';
-        const { sealed, keyId } = await vault.seal(tx.em, { owner, mcpId: input.mcpId, field: name }, value);
-        const existing = await tx.em.findOne(StoredCredentialEntity, {
-          mcp: input.mcpId,
-          owner,
-          field: name,
-        });
-        if (existing) {
-          existing.sealed = sealed;
-          existing.keyId = keyId;
-          existing.updatedAt = new Date();
-          existing.updatedBy = actor.userId;
-        } else {
-          tx.em.create(StoredCredentialEntity, {
-            id: newId('credential'),
-            mcp: input.mcpId,
-            owner,
-            user: userId,
-            field: name,
-            sealed,
-            keyId,
-            updatedAt: new Date(),
-            updatedBy: actor.userId,
-          });
-        }
+        await storeSealed(
+          tx.em,
+          vault,
+          { owner, mcpId: input.mcpId, field: name },
+          userId,
+          input.values[name] ?? '',
+          actor.userId,
+        );
       }
       await tx.em.flush();
       await emitAudit(tx, {
@@ -178,7 +207,8 @@ export async function deleteCredentials(
       const rows = await tx.em.find(StoredCredentialEntity, {
         mcp: input.mcpId,
         owner,
-        ...(input.fields && { field: { $in: input.fields } }),
+        // Credential fields only: OAuth tokens are removed by disconnecting.
+        field: { $in: input.fields ?? schema.fields.map((field) => field.name) },
       });
       for (const row of rows) tx.em.remove(row);
       await tx.em.flush();
@@ -232,6 +262,8 @@ export class VaultCredentialProvider implements CredentialProvider {
     const rows = await em.find(StoredCredentialEntity, { mcp: request.mcpId, owner });
     const values: Record<string, string> = {};
     for (const row of rows) {
+      // Only what an instance may receive: credential fields and the OAuth access token.
+      if (row.field.startsWith('oauth:') && row.field !== OAUTH_ACCESS_TOKEN) continue;
       values[row.field] = await this.vault.open(
         em,
         { owner, mcpId: request.mcpId, field: row.field },

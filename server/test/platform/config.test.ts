@@ -27,6 +27,7 @@ describe('configuration', () => {
       databaseUrl: undefined,
       masterKeyBase64: undefined,
       previousMasterKeysBase64: [],
+      oauth: { allowHttp: false, allowPrivateNetworks: false, refreshMarginMs: 300_000 },
     });
     expect(config.timings).toEqual({
       sessionTtlSeconds: 28800,
