@@ -171,7 +171,10 @@ describe('downstream OAuth against a real authorization server', () => {
     for (const user of Object.values(users)) await user.mcp.close().catch(() => undefined);
     await gh?.stop();
     await as?.close();
-    await waitFor(() => descendantPids().every((pid) => childrenBefore.includes(pid)), 10_000);
+    await waitFor(
+      () => descendantPids().every((pid) => childrenBefore.includes(pid)),
+      'fixture processes to exit',
+    );
   });
 
   const user = (name: string) => {
