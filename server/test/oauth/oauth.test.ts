@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outboundRequest } from '../../src/oauth/safe-http.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
+  connectMcpClient,
+  createSignedInUser,
   type PortalClient,
-  portalClient,
   setUpAdmin,
   startTestGatehouse,
   type TestGatehouse,
@@ -143,27 +143,13 @@ describe('downstream OAuth against a real authorization server', () => {
     await admin.catalog.publish.mutate({ id: mcpId });
     await admin.oauth.setClientSecret.mutate({ mcpId, clientSecret: CLIENT_SECRET });
     for (const username of ['alice', 'bob']) {
-      const user = await admin.users.create.mutate({
-        username,
-        displayName: username,
-        email: `${username}@example.test`,
-        password: PASSWORD,
-        role: 'user',
-      });
-      const portal = portalClient(gh.portalUrl);
-      await portal.signIn(username, PASSWORD);
+      const { id, portal } = await createSignedInUser(gh, admin, username, PASSWORD);
       const { client, key } = await portal.clients.create.mutate({
         name: `${username} agent`,
         kind: 'agent',
       });
       await portal.subscriptions.create.mutate({ clientId: client.id, mcpId });
-      const mcp = new Client({ name: 'oauth-test', version: '1.0.0' });
-      await mcp.connect(
-        new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
-          requestInit: { headers: { authorization: `Bearer ${key}` } },
-        }),
-      );
-      users[username] = { id: user.id, portal, mcp };
+      users[username] = { id, portal, mcp: await connectMcpClient(gh, key, 'oauth-test') };
     }
   }, 60_000);
 

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
+  createSignedInUser,
   failureOf,
   type PortalClient,
-  portalClient,
   setUpAdmin,
   startTestGatehouse,
   type TestGatehouse,
@@ -98,16 +98,8 @@ describe('the MCP endpoint', () => {
       [everyone],
     );
     for (const username of ['alice', 'bob']) {
-      const user = await admin.users.create.mutate({
-        username,
-        displayName: username,
-        email: `${username}@example.test`,
-        password: PASSWORD,
-        role: 'user',
-      });
-      const client = portalClient(gh.portalUrl);
-      await client.signIn(username, PASSWORD);
-      users[username] = { id: user.id, client };
+      const { id, portal } = await createSignedInUser(gh, admin, username, PASSWORD);
+      users[username] = { id, client: portal };
     }
     await admin.groups.addMember.mutate({ groupId: teamA, userId: users.alice?.id ?? '' });
     const alice = users.alice?.client as PortalClient;

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../src/index.js';
 import { type RunningGatehouse, startGatehouse } from '../../src/main.js';
@@ -115,6 +117,40 @@ export async function setUpAdmin(gh: TestGatehouse): Promise<PortalClient> {
   const me = await admin.setup.createFirstAdmin.mutate(ADMIN);
   admin.state.csrfToken = me.csrfToken;
   return admin;
+}
+
+/** A user created by an admin, and a portal client signed in as them. */
+export async function createSignedInUser(
+  gh: TestGatehouse,
+  admin: PortalClient,
+  username: string,
+  password: string,
+): Promise<{ id: string; portal: PortalClient }> {
+  const user = await admin.users.create.mutate({
+    username,
+    displayName: username,
+    email: `${username}@example.test`,
+    password,
+    role: 'user',
+  });
+  const portal = portalClient(gh.portalUrl);
+  await portal.signIn(username, password);
+  return { id: user.id, portal };
+}
+
+/** A real MCP SDK client on the endpoint, authenticated with a client key. */
+export async function connectMcpClient(
+  gh: TestGatehouse,
+  key: string,
+  name = 'gatehouse-test',
+): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
+  return client;
 }
 
 /** The gatehouse error code and HTTP status of a failed call. */
