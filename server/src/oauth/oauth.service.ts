@@ -64,15 +64,17 @@ const reconnectMessage = (slug: string) =>
 const connectMessage = (slug: string) =>
   `MCP "${slug}" needs your account: open Connections in the Gatehouse portal and choose Connect`;
 
-/** The error code of an OAuth error answer, if it is a plain token (never echoes free text). */
+/** An OAuth error code if it is a plain token; free text is never echoed. */
+const plainErrorCode = (code: unknown): string =>
+  typeof code === 'string' && /^[\x20-\x7E]{1,64}$/.test(code) ? code : 'unknown_error';
+
+/** The error code of an OAuth error answer body. */
 const errorCodeOf = (body: string): string => {
   try {
-    const parsed = JSON.parse(body) as { error?: unknown };
-    if (typeof parsed.error === 'string' && /^[\x20-\x7E]{1,64}$/.test(parsed.error)) return parsed.error;
+    return plainErrorCode((JSON.parse(body) as { error?: unknown }).error);
   } catch {
-    // not JSON
+    return 'unknown_error';
   }
-  return 'unknown_error';
 };
 
 interface ConnectionState {
@@ -202,12 +204,7 @@ export class DownstreamOAuth {
     ) {
       return this.refuse(ctx, mcpId, 'state was issued to another portal session');
     }
-    if (query.error)
-      return this.refuse(
-        ctx,
-        mcpId,
-        `the provider refused: ${errorCodeOf(JSON.stringify({ error: query.error }))}`,
-      );
+    if (query.error) return this.refuse(ctx, mcpId, `the provider refused: ${plainErrorCode(query.error)}`);
     if (!query.code) return this.refuse(ctx, mcpId, 'the callback has no code');
     const { slug, oauth, config } = await this.oauthConfig(ctx.em, mcpId);
     const verifier = await this.deps.vault.open(
@@ -502,15 +499,9 @@ export class DownstreamOAuth {
     em: EntityManager,
     mcpId: string,
   ): Promise<{ slug: string; oauth: McpOAuth; config: McpConfig }> {
-    const schema = await credentialSchema(em, mcpId);
-    const mcp = await em.findOneOrFail(McpServerEntity, { id: mcpId });
-    const version = await em.findOneOrFail(McpVersionEntity, {
-      id: mcp.liveVersionId ?? mcp.candidateVersionId ?? '',
-    });
-    const config = McpConfig.parse(version.config);
-    if (!config.oauth)
-      throw new DomainError('PRECONDITION_FAILED', `MCP "${schema.slug}" does not use OAuth`);
-    return { slug: schema.slug, oauth: config.oauth, config };
+    const { slug, config } = await credentialSchema(em, mcpId);
+    if (!config.oauth) throw new DomainError('PRECONDITION_FAILED', `MCP "${slug}" does not use OAuth`);
+    return { slug, oauth: config.oauth, config };
   }
 
   /** Configured endpoints, or discovered once per MCP: issuer metadata, or the downstream's RFC 9728 document. */

@@ -250,7 +250,7 @@ export class ToolGateway {
     let status: 'ok' | 'tool_error' | 'failed';
     let failure: string | undefined;
     try {
-      if (mcp.config.oauth && userId) await this.deps.oauth.ensureFresh(mcp, userId);
+      await this.freshCredentials(mcp, userId);
       result = await callApprovedTool(this.deps, mcp, userId, tool, args, options);
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
@@ -341,8 +341,13 @@ export class ToolGateway {
   /** The instance serving this client's user, with their OAuth token refreshed first when it is near expiry. */
   private async instanceOf(access: ClientAccess, live: LiveMcp): Promise<McpInstance> {
     const userId = this.userFor(access, live);
-    if (live.config.oauth && userId) await this.deps.oauth.ensureFresh(live, userId);
+    await this.freshCredentials(live, userId);
     return this.deps.runtime.instanceFor(live, userId);
+  }
+
+  /** A user's OAuth token near expiry is refreshed before their instance is used. */
+  private async freshCredentials(live: LiveMcp, userId: string | null): Promise<void> {
+    if (live.config.oauth && userId) await this.deps.oauth.ensureFresh(live, userId);
   }
 
   async getPrompt(

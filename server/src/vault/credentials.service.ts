@@ -29,6 +29,7 @@ interface McpCredentialSchema {
   slug: string;
   isolation: 'shared' | 'per-user';
   fields: CredentialField[];
+  config: McpConfig;
 }
 
 const notFound = () => new DomainError('NOT_FOUND', 'No such MCP');
@@ -41,7 +42,7 @@ export async function credentialSchema(em: EntityManager, mcpId: string): Promis
   const version = versionId ? await em.findOne(McpVersionEntity, { id: versionId }) : null;
   if (!version) throw notFound();
   const config = McpConfig.parse(version.config);
-  return { mcpId, slug: mcp.slug, isolation: config.isolation, fields: config.credentials };
+  return { mcpId, slug: mcp.slug, isolation: config.isolation, fields: config.credentials, config };
 }
 
 /** A user may hold credentials for a published MCP granted to one of their groups; others do not exist. */
