@@ -5,6 +5,7 @@ import { Migration20261124000004KillSwitches } from './Migration20261124000004Ki
 import { Migration20261124000005ClientSuspendedBy } from './Migration20261124000005ClientSuspendedBy.js';
 import { Migration20261124000006Vault } from './Migration20261124000006Vault.js';
 import { Migration20261124000007OAuth } from './Migration20261124000007OAuth.js';
+import { Migration20261124000008AuditExplorer } from './Migration20261124000008AuditExplorer.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -15,4 +16,5 @@ export const migrationsList = [
   { name: 'Migration20261124000005ClientSuspendedBy', class: Migration20261124000005ClientSuspendedBy },
   { name: 'Migration20261124000006Vault', class: Migration20261124000006Vault },
   { name: 'Migration20261124000007OAuth', class: Migration20261124000007OAuth },
+  { name: 'Migration20261124000008AuditExplorer', class: Migration20261124000008AuditExplorer },
 ];

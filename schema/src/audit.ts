@@ -68,6 +68,8 @@ export const AuditAction = z.enum([
   'oauth.refresh',
   'oauth.refresh_failed',
   'oauth.disconnect',
+  'audit.export',
+  'audit.retention',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

@@ -1,4 +1,5 @@
 export * from './audit.js';
+export * from './audit-explorer.js';
 export * from './catalog.js';
 export * from './clients.js';
 export * from './common.js';

@@ -1,11 +1,18 @@
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AuditExportParams } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { verifyAuditChain } from './audit/verify.js';
+import { emitAudit } from './audit/emit.js';
+import { ExportFormatError, exportLines, exportRange, verifyExportFile } from './audit/export.js';
+import { enforceAuditRetention } from './audit/maintenance.js';
+import { type ChainVerification, verifyAuditChain } from './audit/verify.js';
 import { startGatehouse } from './main.js';
 import { ChangeBus } from './platform/change-bus.js';
 import { ConfigError, loadConfig } from './platform/config.js';
-import { systemContext } from './platform/context.js';
+import { type ServiceContext, systemContext, withTransaction } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
 import { createLogger } from './platform/logger.js';
 import { Keyring } from './vault/keyring.js';
@@ -18,12 +25,82 @@ Commands:
   start           start the server (default)
   migrate         apply pending database migrations and exit
   migration:create  (development) write a migration for the difference between entities and the database
-  audit verify    walk the audit hash chain and report the first broken link
+  audit verify [--file F]   walk the audit hash chain (or a JSONL export) and report the first broken link
+  audit export [--since ISO] [--until ISO] [--format jsonl] [--out F]
+                  write the events of a time range as JSONL (stdout by default), verifiable on their own
+  audit retention apply the retention period now (GATEHOUSE_AUDIT_RETENTION_DAYS, _ARCHIVE_DIR)
   vault status    show the master key ids and how many secrets each one seals
   vault rotate    add a new active master key and re-seal every secret with it (keyring file only);
                   with --resume, only re-seal what is not on the active key yet
   vault retire <key id>  remove a master key that no secret uses any more
 `;
+
+/** `--name value` pairs after the subcommand. */
+function flags(rest: string[]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (let index = 0; index < rest.length; index += 2) {
+    const name = rest[index];
+    const value = rest[index + 1];
+    if (!name?.startsWith('--') || value === undefined)
+      throw new UsageError(`unexpected argument ${name ?? ''}`);
+    result[name.slice(2)] = value;
+  }
+  return result;
+}
+
+class UsageError extends Error {}
+
+function reportVerification(result: ChainVerification, events?: number): number {
+  const from =
+    result.anchor.id === 0 ? 'the genesis' : `event ${result.anchor.id} (hash ${result.anchor.hash})`;
+  if (result.ok) {
+    const count = events ?? result.verifiedThrough - result.anchor.id;
+    process.stdout.write(
+      `audit chain intact: ${count} event(s) verified, from ${from} through event ${result.verifiedThrough}\n` +
+        `last hash ${result.lastHash}\n`,
+    );
+    return 0;
+  }
+  process.stdout.write(
+    `audit chain BROKEN at event ${result.brokenAt}: ${result.problem} (verified through ${result.verifiedThrough}, from ${from})\n`,
+  );
+  return 1;
+}
+
+async function verifyFile(file: string): Promise<number> {
+  try {
+    const result = await verifyExportFile(file);
+    return reportVerification(result, result.events);
+  } catch (error) {
+    if (error instanceof ExportFormatError) {
+      process.stdout.write(`audit export ${file} is not valid: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function exportToFile(ctx: ServiceContext, options: Record<string, string>): Promise<number> {
+  const parsed = AuditExportParams.safeParse(options);
+  if (!parsed.success)
+    throw new UsageError(
+      parsed.error.issues.map((issue) => `--${issue.path.join('.')}: ${issue.message}`).join('; '),
+    );
+  const range = await exportRange(ctx.em, {
+    since: parsed.data.since ? new Date(parsed.data.since) : undefined,
+    until: parsed.data.until ? new Date(parsed.data.until) : undefined,
+  });
+  await withTransaction(ctx, (tx) =>
+    emitAudit(tx, {
+      action: 'audit.export',
+      details: { since: parsed.data.since ?? null, until: parsed.data.until ?? null, ...range, via: 'cli' },
+    }),
+  );
+  const out = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
+  await pipeline(Readable.from(exportLines(ctx.em, range)), out);
+  process.stderr.write(`exported events ${range.fromId ?? '-'} through ${range.throughId ?? '-'}\n`);
+  return 0;
+}
 
 async function run(args: string[]): Promise<number> {
   const [command = 'start', sub, argument] = args;
@@ -74,18 +151,20 @@ async function run(args: string[]): Promise<number> {
       }
     }
     case 'audit': {
-      if (sub !== 'verify') break;
+      const options = flags(args.slice(2));
+      if (sub === 'verify' && options.file) return verifyFile(options.file);
+      if (!['verify', 'export', 'retention'].includes(sub ?? '')) break;
       const database = await openDatabase(config, log, { migrate: false });
       try {
-        const result = await verifyAuditChain(database.orm.em.fork());
-        if (result.ok) {
-          process.stdout.write(`audit chain intact: ${result.verifiedThrough} event(s) verified\n`);
+        const ctx = systemContext(database.orm.em.fork() as EntityManager, config, new ChangeBus());
+        if (sub === 'export') return await exportToFile(ctx, options);
+        if (sub === 'retention') {
+          const dropped = await enforceAuditRetention(ctx, config.audit);
+          process.stdout.write(`${JSON.stringify(dropped, null, 2)}\n`);
           return 0;
         }
-        process.stdout.write(
-          `audit chain BROKEN at event ${result.brokenAt}: ${result.problem} (verified through ${result.verifiedThrough})\n`,
-        );
-        return 1;
+        const result = await verifyAuditChain(ctx.em);
+        return reportVerification(result);
       } finally {
         await database.close();
       }
@@ -128,6 +207,7 @@ run(process.argv.slice(2)).then(
   },
   (error) => {
     if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else if (error instanceof UsageError) process.stderr.write(`gatehouse: ${error.message}\n${usage}`);
     else process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   },

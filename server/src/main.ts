@@ -1,7 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DestinationStream } from 'pino';
+import { ChainMonitor } from './audit/chain-monitor.js';
+import { AuditExplorer } from './audit/explorer.service.js';
 import { AuditBatcher } from './audit/group-commit.js';
+import { AuditMaintenance, ensureAuditPartitions } from './audit/maintenance.js';
+import { AuditReader } from './audit/reader.js';
 import { warmEagerMcps } from './catalog/catalog.service.js';
 import { LiveCatalog } from './catalog/live-catalog.js';
 import { PinReconciler } from './catalog/pin-reconciler.js';
@@ -12,6 +16,7 @@ import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { DownstreamOAuth } from './oauth/oauth.service.js';
 import { ChangeBus } from './platform/change-bus.js';
 import type { Config } from './platform/config.js';
+import { systemContext } from './platform/context.js';
 import { type Database, openDatabase } from './platform/db.js';
 import { type Apps, buildApps } from './platform/http.js';
 import { createLogger } from './platform/logger.js';
@@ -23,11 +28,6 @@ import { RuntimeManager } from './runtime/runtime-manager.js';
 import { VaultCredentialProvider } from './vault/credentials.service.js';
 import { Keyring } from './vault/keyring.js';
 import { Vault } from './vault/vault.js';
-
-/**
- * Until the vault (issue 6) stores per-user and shared credential values, none exist: MCPs with required
- * credentials refuse to start with a clear "credentials not set" error. See ADR 0008.
- */
 
 export interface RunningGatehouse {
   readonly config: Config;
@@ -50,6 +50,8 @@ export async function startGatehouse(
   const vault = new Vault(keyring);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
+  const forkEm = () => database.orm.em.fork() as EntityManager;
+  await ensureAuditPartitions(forkEm());
   const changes = new ChangeBus();
   const liveCatalog = new LiveCatalog(database.orm);
   changes.subscribe((change) => {
@@ -59,14 +61,14 @@ export async function startGatehouse(
   const runtime = new RuntimeManager({
     settings: config.runtime,
     log: logger.child({ component: 'runtime' }),
-    credentials: new VaultCredentialProvider(() => database.orm.em.fork() as EntityManager, vault),
+    credentials: new VaultCredentialProvider(forkEm, vault),
     onListing: (spec, listing) => pins.reconcile(spec, listing),
   });
   changes.subscribe((change) => {
     if (change.kind === 'credentials') void runtime.renewCredentials(change.mcpId, change.userId);
   });
   const oauth = new DownstreamOAuth({
-    em: () => database.orm.em.fork() as EntityManager,
+    em: forkEm,
     vault,
     config,
     changes,
@@ -81,7 +83,16 @@ export async function startGatehouse(
     changes,
     vault: { vault, keyring },
     oauth,
+    audit: {
+      explorer: new AuditExplorer(new AuditReader(database.url)),
+      monitor: new ChainMonitor(forkEm, logger.child({ component: 'audit-chain' })),
+    },
   };
+  const maintenance = new AuditMaintenance(
+    () => systemContext(forkEm(), config, changes),
+    config.audit,
+    logger.child({ component: 'audit-maintenance' }),
+  );
   const audit = new AuditBatcher(database.url);
   const kills = new KillSwitchBoard(database.orm, changes);
   const access = new ClientAccessCache(database.orm, changes);
@@ -113,11 +124,15 @@ export async function startGatehouse(
     await apps?.portal.close();
     await runtime.shutdown();
     await audit.close();
+    await deps.audit.explorer.reader.close();
     await database.close();
     throw error;
   }
+  deps.audit.monitor.start();
+  maintenance.start();
+  void maintenance.runOnce();
   const running = apps;
-  warmEagerMcps(database.orm.em.fork() as EntityManager, { liveCatalog, runtime }).catch((error: unknown) =>
+  warmEagerMcps(forkEm(), { liveCatalog, runtime }).catch((error: unknown) =>
     logger.error({ err: error }, 'could not start eager MCPs'),
   );
   const stopRenewal = scheduleSelfSignedRenewal(config, logger, (material) => {
@@ -153,8 +168,11 @@ export async function startGatehouse(
           running.portal.server.closeAllConnections();
           await drained;
         }
+        await deps.audit.monitor.stop();
+        await maintenance.stop();
         await runtime.shutdown();
         await audit.close();
+        await deps.audit.explorer.reader.close();
         await database.close();
         logger.info('Gatehouse stopped');
       })();

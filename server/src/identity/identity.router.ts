@@ -26,7 +26,7 @@ import {
   UserPage,
   UserRef,
 } from '@gatehouse/schema';
-import { sessionCookieName, type TrpcContext } from '../trpc/context.js';
+import type { TrpcContext } from '../trpc/context.js';
 import { router } from '../trpc/init.js';
 import { authedProcedure, publicProcedure, setupProcedure } from '../trpc/procedures.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './api-tokens.service.js';
@@ -40,6 +40,7 @@ import {
   removeGroupMember,
   updateGroup,
 } from './groups.service.js';
+import { sessionCookieName } from './request-auth.js';
 import { describeCurrentPrincipal } from './sessions.service.js';
 import { createFirstAdmin, getSetupStatus } from './setup.service.js';
 import {

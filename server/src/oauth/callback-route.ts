@@ -1,10 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance } from 'fastify';
+import { sessionCookieName } from '../identity/request-auth.js';
 import { resolvePortalSession } from '../identity/sessions.service.js';
 import type { Actor } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
 import type { PortalDeps } from '../trpc/context.js';
-import { sessionCookieName } from '../trpc/context.js';
 import { OAUTH_CALLBACK_PATH } from './oauth.router.js';
 
 const CallbackQuery = (query: unknown) => {

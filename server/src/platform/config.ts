@@ -68,6 +68,8 @@ const RawConfig = z.object({
   GATEHOUSE_OAUTH_ALLOW_HTTP: booleanString.default(false),
   GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
+  GATEHOUSE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(31).max(36_500).default(365),
+  GATEHOUSE_AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
 });
 
 export type TlsMode = 'off' | 'self-signed' | 'files';
@@ -110,6 +112,11 @@ export interface Config {
   readonly mcpAllowedOrigins: readonly string[];
   /** Downstream OAuth: which provider URLs Gatehouse may call, and how early tokens are refreshed. */
   readonly oauth: { allowHttp: boolean; allowPrivateNetworks: boolean; refreshMarginMs: number };
+  /**
+   * How long audit events are kept (whole months are dropped once every event in them is older), and where
+   * a month is exported as JSONL before it is dropped; without a directory nothing is exported.
+   */
+  readonly audit: { retentionDays: number; archiveDir: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -192,6 +199,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowHttp: raw.GATEHOUSE_OAUTH_ALLOW_HTTP,
       allowPrivateNetworks: raw.GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS,
       refreshMarginMs: raw.GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS * 1000,
+    },
+    audit: {
+      retentionDays: raw.GATEHOUSE_AUDIT_RETENTION_DAYS,
+      archiveDir: raw.GATEHOUSE_AUDIT_ARCHIVE_DIR && path.resolve(raw.GATEHOUSE_AUDIT_ARCHIVE_DIR),
     },
     runtime: Object.freeze({
       healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,

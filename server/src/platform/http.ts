@@ -5,6 +5,8 @@ import fastifyStatic from '@fastify/static';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerAuditExport } from '../audit/export-route.js';
+import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
@@ -14,7 +16,7 @@ import type { TlsMaterial } from './tls.js';
 export interface Apps {
   /** Client port: the MCP endpoint and health, nothing administrative. */
   client: FastifyInstance;
-  /** Portal port: tRPC, portal static files, health. */
+  /** Portal port: tRPC, GraphQL, the audit export, portal static files, health. */
   portal: FastifyInstance;
 }
 
@@ -68,7 +70,7 @@ export async function buildApps(
   await portal.register(fastifyCookie);
   portal.addHook('onSend', async (req, reply, payload) => {
     if (req.url.startsWith('/trpc')) reply.header('cache-control', 'no-store');
-    else {
+    else if (!reply.hasHeader('content-security-policy')) {
       reply.header(
         'content-security-policy',
         "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'",
@@ -86,6 +88,8 @@ export async function buildApps(
   });
 
   registerOAuthCallback(portal, deps);
+  registerGraphql(portal, deps);
+  registerAuditExport(portal, deps);
 
   const hasPortalAssets = existsSync(deps.config.webDist);
   if (hasPortalAssets) {

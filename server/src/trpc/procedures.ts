@@ -1,24 +1,12 @@
 import { constantTimeEqual } from '../crypto/index.js';
+import { isSameOrigin } from '../identity/request-auth.js';
 import { csrfTokenFor } from '../identity/sessions.service.js';
 import { DomainError, preconditionFailed, unauthenticated } from '../platform/errors.js';
-import type { TrpcContext } from './context.js';
 import { baseProcedure, middleware } from './init.js';
 
 export const CSRF_HEADER = 'x-gatehouse-csrf';
 
 const csrfRejected = (why: string) => new DomainError('CSRF_REJECTED', `Request refused: ${why}`);
-
-/** The request's own origin, or the configured public portal URL's, is the only acceptable Origin. */
-function sameOrigin(ctx: TrpcContext): boolean {
-  const fetchSite = ctx.req.headers['sec-fetch-site'];
-  const origin = ctx.req.headers.origin;
-  if (origin) {
-    const allowed = new Set([`${ctx.req.protocol}://${ctx.req.host}`]);
-    if (ctx.config.publicPortalUrl) allowed.add(new URL(ctx.config.publicPortalUrl).origin);
-    return allowed.has(origin);
-  }
-  return fetchSite === 'same-origin';
-}
 
 /**
  * Cookie-authenticated and anonymous mutations must come from our own origin and carry the CSRF header:
@@ -30,7 +18,7 @@ const csrfProtection = middleware(async ({ ctx, type, next }) => {
   if (type === 'mutation' && !ctx.req.headers.authorization) {
     const header = ctx.req.headers[CSRF_HEADER];
     const presented = Array.isArray(header) ? header[0] : header;
-    if (!sameOrigin(ctx)) throw csrfRejected('cross-site or missing Origin');
+    if (!isSameOrigin(ctx.req, ctx.config)) throw csrfRejected('cross-site or missing Origin');
     if (!presented) throw csrfRejected(`missing ${CSRF_HEADER} header`);
     if (
       ctx.authentication.kind === 'session' &&

@@ -1,0 +1,181 @@
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { type ServiceContext, withTransaction } from '../platform/context.js';
+import { emitAudit } from './emit.js';
+import { exportLine } from './export.js';
+import { storedRecords } from './verify.js';
+
+/** Months of partitions kept ready ahead of now, so an insert never finds no partition for its time. */
+const MONTHS_AHEAD = 3;
+const PARTITION_NAME = /^audit_event_p(\d{4})_(\d{2})$/;
+const DAY_MS = 86_400_000;
+
+export async function ensureAuditPartitions(em: EntityManager, now = new Date()): Promise<void> {
+  await em
+    .getConnection()
+    .execute(
+      `select audit_ensure_partitions(?::timestamptz, ?::timestamptz + interval '${MONTHS_AHEAD} months')`,
+      [now, now],
+    );
+}
+
+interface MonthPartition {
+  name: string;
+  /** Exclusive upper bound: the first instant of the next month (UTC). */
+  end: Date;
+}
+
+async function monthPartitions(em: EntityManager): Promise<MonthPartition[]> {
+  const rows = await em.getConnection().execute<{ name: string }[]>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent = 'audit_event'::regclass order by c.relname`,
+  );
+  return rows.flatMap(({ name }) => {
+    const match = PARTITION_NAME.exec(name);
+    if (!match) return [];
+    return [{ name, end: new Date(Date.UTC(Number(match[1]), Number(match[2]), 1)) }];
+  });
+}
+
+export interface DroppedPartition {
+  partition: string;
+  events: number;
+  throughId: number | null;
+  archiveFile: string | null;
+}
+
+/** Writes a partition's events as JSONL (temporary name, fsync, rename), so a half-written file never looks done. */
+async function archivePartition(em: EntityManager, partition: string, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const final = path.join(dir, `${partition.replace('audit_event_p', 'audit-')}.jsonl`);
+  const partial = `${final}.partial`;
+  const [bounds] = await em
+    .getConnection()
+    .execute<{ min: string | null; max: string | null }[]>(
+      `select min(id) as min, max(id) as max from ${partition}`,
+    );
+  const out = createWriteStream(partial, { mode: 0o600 });
+  if (bounds?.min && bounds.max) {
+    for await (const record of storedRecords(em, Number(bounds.min) - 1, Number(bounds.max))) {
+      if (!out.write(exportLine(record))) await once(out, 'drain');
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+  const handle = await open(partial, 'r');
+  await handle.sync();
+  await handle.close();
+  renameSync(partial, final);
+  return final;
+}
+
+/**
+ * Drops whole months whose every event is older than the retention period, oldest first. For each: export
+ * it when an archive directory is configured, then in one transaction record a chain checkpoint (the last
+ * hash and id the month held, so verification starts after it), audit the drop, and detach and drop the
+ * partition with its usage rollup rows.
+ */
+export async function enforceAuditRetention(
+  ctx: ServiceContext,
+  settings: { retentionDays: number; archiveDir: string | undefined },
+  now = new Date(),
+): Promise<DroppedPartition[]> {
+  const horizon = new Date(now.getTime() - settings.retentionDays * DAY_MS);
+  const expired = (await monthPartitions(ctx.em)).filter((partition) => partition.end <= horizon);
+  const dropped: DroppedPartition[] = [];
+  for (const { name, end } of expired) {
+    const archiveFile = settings.archiveDir
+      ? await archivePartition(ctx.em, name, settings.archiveDir)
+      : null;
+    const result = await withTransaction(ctx, async (tx) => {
+      const connection = tx.em.getConnection();
+      const txCtx = tx.em.getTransactionContext();
+      // The head first, as every appender takes it; then the table, which DETACH needs exclusively.
+      await connection.execute('select 1 from audit_chain_head where id = 1 for update', [], 'all', txCtx);
+      await connection.execute('lock table audit_event in access exclusive mode', [], 'run', txCtx);
+      const [last] = await connection.execute<{ id: string; hash: string; events: string }[]>(
+        `select id, hash, (select count(*) from ${name}) as events from ${name} order by id desc limit 1`,
+        [],
+        'all',
+        txCtx,
+      );
+      const events = Number(last?.events ?? 0);
+      let throughId: number | null = null;
+      if (last) {
+        const [previous] = await connection.execute<{ through_id: string; through_hash: string }[]>(
+          'select through_id, through_hash from audit_checkpoint order by through_id desc limit 1',
+          [],
+          'all',
+          txCtx,
+        );
+        const newer = !previous || Number(last.id) > Number(previous.through_id);
+        throughId = newer ? Number(last.id) : Number(previous.through_id);
+        await connection.execute(
+          `insert into audit_checkpoint (through_id, through_hash, dropped_events, partition_name, archive_file, created_at)
+           values (?, ?, ?, ?, ?, now())`,
+          [throughId, newer ? last.hash : previous.through_hash, events, name, archiveFile],
+          'run',
+          txCtx,
+        );
+      }
+      await emitAudit(tx, {
+        action: 'audit.retention',
+        target: { type: 'audit_partition', id: name },
+        details: {
+          events,
+          throughId,
+          retentionDays: settings.retentionDays,
+          archived: archiveFile !== null,
+        },
+      });
+      await connection.execute(`alter table audit_event detach partition ${name}`, [], 'run', txCtx);
+      await connection.execute(`drop table ${name}`, [], 'run', txCtx);
+      await connection.execute('delete from audit_usage_hourly where hour < ?', [end], 'run', txCtx);
+      return { partition: name, events, throughId, archiveFile };
+    });
+    dropped.push(result);
+  }
+  return dropped;
+}
+
+/** Keeps partitions ahead of time and enforces retention, at start and then daily. */
+export class AuditMaintenance {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly context: () => ServiceContext,
+    private readonly settings: { retentionDays: number; archiveDir: string | undefined },
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), DAY_MS);
+    this.timer.unref();
+  }
+
+  runOnce(): Promise<void> {
+    this.running ??= (async () => {
+      try {
+        const ctx = this.context();
+        await ensureAuditPartitions(ctx.em);
+        const dropped = await enforceAuditRetention(ctx, this.settings);
+        for (const partition of dropped) this.log.info(partition, 'audit retention dropped a month');
+      } catch (error) {
+        this.log.error({ err: error }, 'audit maintenance failed');
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GraphQLError } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import { auditScopeOf } from '../audit/explorer.service.js';
+import { authenticateRequest, isSameOrigin } from '../identity/request-auth.js';
+import { requireAuthenticated, type ServiceContext } from '../platform/context.js';
+import { DomainError } from '../platform/errors.js';
+import { httpStatusOf } from '../platform/http-status.js';
+import type { PortalDeps } from '../trpc/context.js';
+import { createLoaders } from './loaders.js';
+import { explorerSchema, type GraphqlContext } from './schema.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Bounds every operation before it runs; see ADR 0013. The deepest useful query
+ * (auditEvents → edges → node → actor → client → user → groups → name) is 8 levels.
+ */
+export const graphqlLimits = {
+  maxDepth: 8,
+  maxCost: 5000,
+  maxAliases: 15,
+  maxTokens: 2000,
+  /** The whole request, on top of each statement's own timeout in the explorer's pool. */
+  requestTimeoutMs: 15_000,
+};
+
+function domainGraphqlError(error: DomainError): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: {
+      code: error.code,
+      ...(error.fieldErrors && { fieldErrors: error.fieldErrors }),
+      http: { status: httpStatusOf[error.code] },
+    },
+  });
+}
+
+/** The one mapping from errors to what a GraphQL caller sees: domain errors typed, anything else masked. */
+function maskError(error: unknown): Error {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (original instanceof DomainError) return domainGraphqlError(original);
+  if (error instanceof GraphQLError && !original) return error;
+  if (original instanceof GraphQLError) return original;
+  return new GraphQLError('Internal server error', { extensions: { code: 'INTERNAL' } });
+}
+
+/** GraphiQL is one page of inline scripts: allow exactly those, by hash, and its blob: workers. */
+function graphiqlPolicy(html: string): string {
+  const hashes = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
+    ([, body]) =>
+      `'sha256-${createHash('sha256')
+        .update(body ?? '')
+        .digest('base64')}'`,
+  );
+  return [
+    "default-src 'self'",
+    `script-src ${hashes.join(' ')}`,
+    'worker-src blob:',
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+function refuse(reply: FastifyReply, error: DomainError) {
+  return reply
+    .code(httpStatusOf[error.code])
+    .header('cache-control', 'no-store')
+    .send({ errors: [{ message: error.message, extensions: { code: error.code } }] });
+}
+
+/**
+ * `/graphql` on the portal port: the audit explorer for auditors and admins (everything) and users (their
+ * own events). Authenticated like tRPC (API token or portal session); a cookie-authenticated request must
+ * come from our own origin. Queries only.
+ */
+export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void {
+  let cachedPolicy: { html: string; policy: string } | undefined;
+  const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply; gatehouse: GraphqlContext }>({
+    schema: explorerSchema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    logging: false,
+    landingPage: false,
+    graphiql: (_request, context) =>
+      context?.gatehouse.scope.kind === 'all' ? { title: 'Gatehouse audit explorer' } : false,
+    renderGraphiQL,
+    context: ({ gatehouse }) => gatehouse,
+    maskedErrors: { maskError },
+    plugins: [
+      maxTokensPlugin({ n: graphqlLimits.maxTokens }),
+      maxDepthPlugin({ n: graphqlLimits.maxDepth }),
+      maxAliasesPlugin({ n: graphqlLimits.maxAliases }),
+      costLimitPlugin({ maxCost: graphqlLimits.maxCost }),
+    ],
+  });
+
+  portal.route({
+    url: GRAPHQL_PATH,
+    method: ['GET', 'POST'],
+    handler: async (req, reply) => {
+      const em = deps.orm.em.fork() as EntityManager;
+      const { actor, authentication } = await authenticateRequest(
+        em,
+        { authorization: req.headers.authorization, cookies: req.cookies },
+        deps.config,
+      );
+      const service: ServiceContext = {
+        em,
+        actor,
+        requestId: String(req.id),
+        ip: req.ip,
+        config: deps.config,
+        changes: deps.changes,
+      };
+      let gatehouse: GraphqlContext;
+      try {
+        const person = requireAuthenticated(service);
+        if (authentication.kind === 'session' && !isSameOrigin(req, deps.config) && req.method === 'POST') {
+          throw new DomainError('CSRF_REJECTED', 'Request refused: cross-site or missing Origin');
+        }
+        gatehouse = {
+          scope: auditScopeOf(service),
+          userId: person.userId,
+          explorer: deps.audit.explorer,
+          monitor: deps.audit.monitor,
+          loaders: createLoaders(deps.audit.explorer.reader),
+        };
+      } catch (error) {
+        if (error instanceof DomainError) return refuse(reply, error);
+        throw error;
+      }
+
+      const timeout = new Promise<'timeout'>((resolve) =>
+        setTimeout(resolve, graphqlLimits.requestTimeoutMs, 'timeout').unref(),
+      );
+      const response = await Promise.race([
+        yoga.handleNodeRequestAndResponse(req, reply, { req, reply, gatehouse }),
+        timeout,
+      ]);
+      if (response === 'timeout') {
+        return refuse(reply, new DomainError('CAPACITY_EXCEEDED', 'The query took too long; narrow it'));
+      }
+      for (const [key, value] of response.headers) reply.header(key, value);
+      reply.header('cache-control', 'no-store');
+      reply.status(response.status);
+      if (response.headers.get('content-type')?.startsWith('text/html')) {
+        const html = await response.text();
+        if (cachedPolicy?.html !== html) cachedPolicy = { html, policy: graphiqlPolicy(html) };
+        return reply.header('content-security-policy', cachedPolicy.policy).send(html);
+      }
+      return reply.send(response.body);
+    },
+  });
+}
