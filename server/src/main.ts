@@ -25,6 +25,7 @@ import { ClientAccessCache } from './proxy/access.js';
 import { McpEndpoint } from './proxy/mcp-endpoint.js';
 import { ToolGateway } from './proxy/tool-gateway.js';
 import { RuntimeManager } from './runtime/runtime-manager.js';
+import type { PortalDeps } from './trpc/context.js';
 import { VaultCredentialProvider } from './vault/credentials.service.js';
 import { Keyring } from './vault/keyring.js';
 import { Vault } from './vault/vault.js';
@@ -35,6 +36,7 @@ export interface RunningGatehouse {
   readonly apps: Apps;
   readonly liveCatalog: LiveCatalog;
   readonly runtime: RuntimeManager;
+  readonly audit: PortalDeps['audit'];
   readonly clientUrl: string;
   readonly portalUrl: string;
   /** Stops accepting, lets in-flight requests finish (bounded by the shutdown grace), then closes the DB. */
@@ -153,6 +155,7 @@ export async function startGatehouse(
     apps: running,
     liveCatalog,
     runtime,
+    audit: deps.audit,
     clientUrl: urlOf(running.client),
     portalUrl: urlOf(running.portal),
     close() {

@@ -42,12 +42,24 @@ function domainGraphqlError(error: DomainError): GraphQLError {
   });
 }
 
-/** The one mapping from errors to what a GraphQL caller sees: domain errors typed, anything else masked. */
+/** By name: the limit rules load graphql's CommonJS build, whose GraphQLError is another class than ours. */
+const isGraphqlError = (error: unknown): error is GraphQLError =>
+  error instanceof Error && error.name === 'GraphQLError';
+
+/**
+ * The one mapping from errors to what a GraphQL caller sees: domain errors typed; errors in the query
+ * itself (syntax, validation, limits) as 400 VALIDATION_FAILED; anything else masked.
+ */
 function maskError(error: unknown): Error {
-  const original = error instanceof GraphQLError ? error.originalError : error;
+  const original = isGraphqlError(error) ? error.originalError : error;
   if (original instanceof DomainError) return domainGraphqlError(original);
-  if (error instanceof GraphQLError && !original) return error;
-  if (original instanceof GraphQLError) return original;
+  if (isGraphqlError(original)) return maskError(original);
+  if (isGraphqlError(error) && !original) {
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      extensions: { code: 'VALIDATION_FAILED', http: { status: 400 } },
+    });
+  }
   return new GraphQLError('Internal server error', { extensions: { code: 'INTERNAL' } });
 }
 

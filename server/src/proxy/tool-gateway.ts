@@ -236,7 +236,8 @@ export class ToolGateway {
         outcome: 'denied',
         mcp: denial.mcp,
         reason: denial.reason,
-        details: { tool: name, ...argsFacts },
+        // The downstream tool's name when it resolved (so usage counts it with its calls), else as requested.
+        details: { tool: denial.tool ?? name, ...(denial.tool && { requested: name }), ...argsFacts },
       });
       if (denial.entitled) {
         throw new McpError(ErrorCode.InvalidRequest, `Tool call refused: ${denial.reason}`);
