@@ -14,7 +14,6 @@ import {
   connectMcpClient,
   createSignedInUser,
   type PortalClient,
-  portalClient,
   setUpAdmin,
   startTestGatehouse,
   type TestGatehouse,
@@ -93,14 +92,13 @@ describe('the audit explorer (GraphQL, export)', () => {
   beforeAll(async () => {
     gh = await startTestGatehouse();
     admin = await setUpAdmin(gh);
-    tokens.admin = (await admin.apiTokens.create.mutate({ name: 'explorer admin', role: 'admin' })).token;
+    tokens.admin = (await admin.apiTokens.create.mutate({ name: 'explorer admin' })).token;
     for (const username of ['alice', 'bob', 'ada']) {
       people[username] = await createSignedInUser(gh, admin, username, PASSWORD);
     }
     await admin.users.update.mutate({ id: people.ada?.id ?? '', role: 'auditor' });
-    tokens.auditor = (
-      await (people.ada?.portal as PortalClient).apiTokens.create.mutate({ name: 'siem', role: 'auditor' })
-    ).token;
+    const auditor = people.ada?.portal as PortalClient;
+    tokens.auditor = (await auditor.apiTokens.create.mutate({ name: 'siem' })).token;
     const everyone = (await admin.groups.list.query()).items.find((group) => group.builtIn)?.id ?? '';
     const created = await admin.catalog.create.mutate({
       slug: 'fx',
