@@ -122,6 +122,12 @@ begin
     set calls = usage.calls + excluded.calls, result_bytes = usage.result_bytes + excluded.result_bytes;
   return null;
 end $$;`);
+    // Both run as the owner (the application role may neither create partitions nor write the rollup itself),
+    // with the migration's search path pinned.
+    this.addSql(
+      'alter function audit_ensure_partitions(timestamptz, timestamptz) security definer set search_path from current;',
+    );
+    this.addSql('alter function audit_usage_rollup() security definer set search_path from current;');
     this.addSql(`create trigger audit_event_usage_rollup after insert on "audit_event"
   referencing new table as new_events for each statement execute function audit_usage_rollup();`);
 

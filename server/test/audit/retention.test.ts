@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/audit/chain.js';
+import { verifyExportFile } from '../../src/audit/export.js';
+import { AuditBatcher } from '../../src/audit/group-commit.js';
+import { enforceAuditRetention, ensureAuditPartitions } from '../../src/audit/maintenance.js';
+import { verifyAuditChain } from '../../src/audit/verify.js';
+import { ChangeBus } from '../../src/platform/change-bus.js';
+import { loadConfig } from '../../src/platform/config.js';
+import { systemContext } from '../../src/platform/context.js';
+import { migrate, ormConfig } from '../../src/platform/db.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const DAY = 86_400_000;
+const NOW = new Date('2026-11-24T12:00:00Z');
+
+function toolCall(occurredAt: Date, index: number): AuditRecord {
+  return {
+    action: 'tool.call',
+    occurredAt,
+    actorType: 'client',
+    actorUserId: 'usr_retention0000',
+    actorTokenId: null,
+    actorClientId: 'cli_retention0000',
+    actorLabel: 'ret/client',
+    targetType: 'mcp',
+    targetId: 'mcp_retention0000',
+    targetLabel: 'ret',
+    outcome: 'success',
+    reason: null,
+    ip: null,
+    requestId: `r-${index}`,
+    details: { tool: 'echo', status: 'ok', durationMs: 2, resultBytes: 10 },
+  };
+}
+
+describe('audit partitions and retention', () => {
+  let db: TestDatabase;
+  let orm: MikroORM;
+  let batcher: AuditBatcher;
+  const archiveDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-archive-'));
+  const config = () => loadConfig({ GATEHOUSE_DATA_DIR: archiveDir });
+  const context = () => systemContext(orm.em.fork() as EntityManager, config(), new ChangeBus());
+  const partitionOf = async (id: number) =>
+    (
+      await db.query<{ partition: string }>(
+        'select tableoid::regclass::text as partition from audit_event where id = $1',
+        [id],
+      )
+    )[0]?.partition;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    orm = await MikroORM.init(ormConfig(db.url));
+    await migrate(orm, { dbAppRole: undefined });
+    await ensureAuditPartitions(orm.em.fork() as EntityManager, new Date(NOW.getTime() - 430 * DAY));
+    batcher = new AuditBatcher(db.url);
+    // 14 and 13 months old, then recent: ids grow with time as they do in production.
+    const times = [
+      ...Array.from({ length: 5 }, (_, i) => new Date(Date.UTC(2025, 8, 10, i))),
+      ...Array.from({ length: 4 }, (_, i) => new Date(Date.UTC(2025, 9, 10, i))),
+      ...Array.from({ length: 3 }, (_, i) => new Date(NOW.getTime() - i * 60_000)),
+    ];
+    for (const [index, at] of times.entries()) await batcher.append(toolCall(at, index));
+  });
+
+  afterAll(async () => {
+    await batcher.close();
+    await orm.close();
+    await db.drop();
+    rmSync(archiveDir, { recursive: true, force: true });
+  });
+
+  it('stores each event in its month, keeps the rollup, and stays append-only on every partition', async () => {
+    expect(await partitionOf(1)).toBe('audit_event_p2025_09');
+    expect(await partitionOf(6)).toBe('audit_event_p2025_10');
+    const [rollup] = await db.query<{ calls: string }>(
+      "select sum(calls) as calls from audit_usage_hourly where hour < '2025-11-01'",
+    );
+    expect(Number(rollup?.calls)).toBe(9);
+    for (const statement of [
+      'delete from audit_event where id = 1',
+      'delete from audit_event_p2025_09 where id = 1',
+      "update audit_event_p2025_10 set reason = 'x' where id = 6",
+      'truncate audit_event_p2025_09',
+      'truncate audit_event',
+      'truncate audit_checkpoint',
+    ]) {
+      await expect(db.query(statement), statement).rejects.toThrow(/append-only/);
+    }
+  });
+
+  it('drops whole expired months, archiving them first, and verification continues from the checkpoint', async () => {
+    const dropped = await enforceAuditRetention(context(), { retentionDays: 365, archiveDir }, NOW);
+    const withEvents = dropped.filter((partition) => partition.events > 0);
+    expect(withEvents.map(({ partition, events, throughId }) => ({ partition, events, throughId }))).toEqual([
+      { partition: 'audit_event_p2025_09', events: 5, throughId: 5 },
+      { partition: 'audit_event_p2025_10', events: 4, throughId: 9 },
+    ]);
+    expect(await db.query("select to_regclass('audit_event_p2025_09') as gone")).toEqual([{ gone: null }]);
+    expect(await partitionOf(10)).toBe('audit_event_p2026_11');
+
+    const checkpoints = await db.query<{ through_id: string; through_hash: string }>(
+      'select through_id, through_hash from audit_checkpoint order by id',
+    );
+    expect(checkpoints.map((row) => Number(row.through_id))).toEqual([5, 9]);
+    const verified = await verifyAuditChain(orm.em.fork() as EntityManager);
+    expect(verified).toMatchObject({ ok: true, anchor: { id: 9 } });
+    const [next] = await db.query<{ prev_hash: string }>('select prev_hash from audit_event where id = 10');
+    expect(checkpoints[1]?.through_hash).toBe(next?.prev_hash);
+    await expect(db.query('delete from audit_checkpoint')).rejects.toThrow(/append-only/);
+
+    for (const file of ['audit-2025_09.jsonl', 'audit-2025_10.jsonl']) {
+      const result = await verifyExportFile(path.join(archiveDir, file));
+      expect(result, file).toMatchObject({ ok: true });
+    }
+    expect((await verifyExportFile(path.join(archiveDir, 'audit-2025_10.jsonl'))).events).toBe(4);
+    const [rollup] = await db.query<{ rows: string }>(
+      "select count(*) as rows from audit_usage_hourly where hour < '2025-11-01'",
+    );
+    expect(Number(rollup?.rows)).toBe(0);
+    const audited = await db.query<{ actor_type: string; target_id: string; details: { events: number } }>(
+      "select actor_type, target_id, details from audit_event where action = 'audit.retention' order by id",
+    );
+    expect(audited.filter((row) => row.details.events > 0)).toMatchObject([
+      {
+        actor_type: 'system',
+        target_id: 'audit_event_p2025_09',
+        details: { events: 5, throughId: 5, archived: true },
+      },
+      {
+        actor_type: 'system',
+        target_id: 'audit_event_p2025_10',
+        details: { events: 4, throughId: 9, archived: true },
+      },
+    ]);
+    // Nothing more to drop until another month expires; without an archive directory nothing is written.
+    const filesBefore = readdirSync(archiveDir).length;
+    expect(
+      await enforceAuditRetention(context(), { retentionDays: 365, archiveDir: undefined }, NOW),
+    ).toEqual([]);
+    expect(readdirSync(archiveDir)).toHaveLength(filesBefore);
+    expect(existsSync(path.join(archiveDir, 'audit-2025_09.jsonl.partial'))).toBe(false);
+  });
+
+  it('lets a split application role append and create partitions, but not rewrite or drop history', async () => {
+    const role = `gh_app_${randomBytes(4).toString('hex')}`;
+    await db.query(`create role ${role} login`);
+    await db.query(`grant usage on schema public to ${role}`);
+    await db.query(`grant select, update on audit_chain_head to ${role}`);
+    await migrate(orm, { dbAppRole: role });
+    const url = new URL(db.url);
+    url.username = role;
+    const app = new pg.Client({ connectionString: url.toString() });
+    await app.connect();
+    const appBatcher = new AuditBatcher(url.toString());
+    try {
+      await appBatcher.append(toolCall(new Date(), 100));
+      await appBatcher.drain();
+      await app.query("select audit_ensure_partitions(now(), now() + interval '6 months')");
+      const [rollup] = (await app.query('select sum(calls) as calls from audit_usage_hourly')).rows;
+      expect(Number(rollup.calls)).toBeGreaterThan(3);
+      await expect(app.query('delete from audit_event')).rejects.toThrow();
+      await expect(app.query('update audit_usage_hourly set calls = 0')).rejects.toThrow(/permission denied/);
+      const partition = (await app.query('select to_char(now(), \'"audit_event_p"YYYY_MM\') as name')).rows[0]
+        .name;
+      await expect(app.query(`alter table audit_event detach partition ${partition}`)).rejects.toThrow(
+        /owner/,
+      );
+    } finally {
+      await appBatcher.close();
+      await app.end();
+      await db.query(`drop owned by ${role}`);
+      await db.query(`drop role ${role}`);
+    }
+  });
+});
