@@ -96,30 +96,73 @@ begin
   end loop;
 end $$;`);
 
-    this.addSql(`create table "audit_usage_hourly" (
-  "hour" timestamptz not null,
-  "mcp_id" varchar(128) not null,
-  "tool" varchar(256) not null,
+    // Usage rollups per hour and per day, in two families: by MCP and tool, and by user and client (for
+    // questions about people, and for users reading their own usage). Each row holds its calls' duration
+    // histogram as {bucket: count}, so percentiles of any union of rows stay exact to the histogram's resolution.
+    const families = [
+      {
+        prefix: 'audit_usage',
+        keys: [
+          ['mcp_id', `coalesce(case when target_type = 'mcp' then target_id end, '')`, 'varchar(128)'],
+          ['tool', 'tool', 'varchar(256)'],
+        ],
+      },
+      {
+        prefix: 'audit_actor_usage',
+        keys: [
+          ['user_id', `coalesce(actor_user_id, '')`, 'varchar(48)'],
+          ['client_id', `coalesce(actor_client_id, '')`, 'varchar(48)'],
+        ],
+      },
+    ];
+    const periods = [
+      ['hourly', 'hour'],
+      ['daily', 'day'],
+    ];
+    for (const { prefix, keys } of families) {
+      for (const [suffix] of periods) {
+        this.addSql(`create table "${prefix}_${suffix}" (
+  "period_start" timestamptz not null,
+  ${keys.map(([column, , type]) => `"${column}" ${type} not null,`).join('\n  ')}
   "call_status" varchar(16) not null,
-  "duration_bucket" smallint not null,
   "calls" bigint not null,
   "result_bytes" numeric not null,
-  constraint "audit_usage_hourly_pkey" primary key ("hour", "tool", "mcp_id", "call_status", "duration_bucket")
+  "durations" jsonb not null,
+  constraint "${prefix}_${suffix}_pkey" primary key ("period_start", ${keys.map(([column]) => `"${column}"`).join(', ')}, "call_status")
 );`);
-    // One aggregate upsert per inserting statement, in its transaction: the rollup always equals the trail.
-    // Appenders are serialized by the chain head, so these upserts never contend with each other.
+      }
+    }
+    this.addSql(`create function audit_histogram_merge(a jsonb, b jsonb) returns jsonb
+  language sql immutable parallel safe as $$
+  select coalesce(jsonb_object_agg(bucket, total), '{}'::jsonb)
+    from (select bucket, sum(count::bigint) as total
+            from (select * from jsonb_each_text(a) union all select * from jsonb_each_text(b)) as cells(bucket, count)
+           group by bucket) as merged
+$$;`);
+    // One aggregate upsert per rollup and inserting statement, in its transaction: the rollups always equal
+    // the trail. Appenders are serialized by the chain head, so these upserts never contend with each other.
+    const rollupInto = (table: string, period: string, keys: string[][]) => {
+      const columns = keys.map(([column]) => column).join(', ');
+      return `
+  insert into ${table} as usage (period_start, ${columns}, call_status, calls, result_bytes, durations)
+  select period_start, ${columns}, call_status, sum(calls), sum(bytes),
+         coalesce(jsonb_object_agg(duration_bucket, calls) filter (where duration_bucket <> -32768), '{}')
+    from (select date_trunc('${period}', occurred_at, 'UTC') as period_start,
+                 ${keys.map(([column, expression]) => `${expression} as ${column}`).join(', ')},
+                 call_status, audit_duration_bucket(duration_ms) as duration_bucket,
+                 count(*) as calls, coalesce(sum(result_bytes), 0) as bytes
+            from new_events
+           where call_status is not null and tool is not null
+           group by 1, 2, 3, 4, 5) as cells
+   group by 1, 2, 3, 4
+  on conflict (period_start, ${columns}, call_status) do update
+    set calls = usage.calls + excluded.calls,
+        result_bytes = usage.result_bytes + excluded.result_bytes,
+        durations = audit_histogram_merge(usage.durations, excluded.durations);`;
+    };
     this.addSql(`create function audit_usage_rollup() returns trigger language plpgsql as $$
 begin
-  insert into audit_usage_hourly as usage
-    (hour, mcp_id, tool, call_status, duration_bucket, calls, result_bytes)
-  select date_trunc('hour', occurred_at, 'UTC'),
-         coalesce(case when target_type = 'mcp' then target_id end, ''),
-         tool, call_status, audit_duration_bucket(duration_ms), count(*), coalesce(sum(result_bytes), 0)
-    from new_events
-   where call_status is not null and tool is not null
-   group by 1, 2, 3, 4, 5
-  on conflict (hour, tool, mcp_id, call_status, duration_bucket) do update
-    set calls = usage.calls + excluded.calls, result_bytes = usage.result_bytes + excluded.result_bytes;
+${families.flatMap(({ prefix, keys }) => periods.map(([suffix, period]) => rollupInto(`${prefix}_${suffix}`, period ?? '', keys))).join('\n')}
   return null;
 end $$;`);
     // Both run as the owner (the application role may neither create partitions nor write the rollup itself),

@@ -113,53 +113,109 @@ function addTimeRange(sql: SqlConditions, filter: { since?: Date; until?: Date }
 
 // ---------------------------------------------------------------------------------------------------------
 // Usage: counts, error rate, duration percentiles and bytes per group and time bucket.
-// Percentiles come from a log-scale histogram (factor 1.1, see migration 0008): within 4.8% of exact.
+// Durations are counted in a log-scale histogram (factor 1.1, see migration 0008), so any percentile read
+// from it is within 4.8% of the exact value, and histograms of rollup rows and events add up exactly.
 // ---------------------------------------------------------------------------------------------------------
 
 const GAMMA = 1.1;
-const NO_DURATION = -32768;
 const BELOW_RESOLUTION = -49;
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 const bucketMs: Record<UsageBucket, number> = {
   minute: 60_000,
   hour: HOUR_MS,
-  day: 24 * HOUR_MS,
-  week: 7 * 24 * HOUR_MS,
+  day: DAY_MS,
+  week: 7 * DAY_MS,
 };
 const defaultSpan: Record<UsageBucket, number> = {
   minute: HOUR_MS,
-  hour: 24 * HOUR_MS,
-  day: 30 * 24 * HOUR_MS,
-  week: 12 * 7 * 24 * HOUR_MS,
+  hour: DAY_MS,
+  day: 30 * DAY_MS,
+  week: 12 * 7 * DAY_MS,
 };
-/** Raw tuples one usage answer may aggregate (groups × buckets × histogram cells). */
-const MAX_TUPLES = 200_000;
+/** Rows one usage answer may merge (groups × buckets × statuses); beyond it the question is refused. */
+const MAX_ROWS = 200_000;
 
-/** The SQL for each dimension over `audit_event` (events) or `audit_usage_hourly` (rollup). */
-const dimensionSql: Record<UsageDimension, { events: string; rollup: string | null }> = {
-  tool: { events: 'tool', rollup: 'tool' },
-  mcp: { events: `coalesce(case when target_type = 'mcp' then target_id end, '')`, rollup: 'mcp_id' },
-  user: { events: `coalesce(actor_user_id, '')`, rollup: null },
-  client: { events: `coalesce(actor_client_id, '')`, rollup: null },
-  outcome: { events: 'call_status', rollup: 'call_status' },
+/** Each dimension over `audit_event`. */
+const eventDimension: Record<UsageDimension, string> = {
+  tool: 'tool',
+  mcp: `coalesce(case when target_type = 'mcp' then target_id end, '')`,
+  user: `coalesce(actor_user_id, '')`,
+  client: `coalesce(actor_client_id, '')`,
+  outcome: 'call_status',
 };
 
-interface Tuple {
-  bucket: Date | null;
-  keys: string[];
-  status: CallStatus;
-  durationBucket: number;
-  calls: number;
-  bytes: number;
+type FilterKey = 'mcpId' | 'tool' | 'actorUserId' | 'actorClientId';
+const filterKeys: FilterKey[] = ['mcpId', 'tool', 'actorUserId', 'actorClientId'];
+
+/** A pair of rollups (hourly, daily) and the dimensions and filters its rows keep (see migration 0008). */
+interface RollupFamily {
+  hourly: string;
+  daily: string;
+  dimensions: Partial<Record<UsageDimension, string>>;
+  filters: Partial<Record<FilterKey, string>>;
 }
 
-interface TupleRow {
+const rollupFamilies: RollupFamily[] = [
+  {
+    hourly: 'audit_usage_hourly',
+    daily: 'audit_usage_daily',
+    dimensions: { tool: 'tool', mcp: 'mcp_id', outcome: 'call_status' },
+    filters: { mcpId: 'mcp_id', tool: 'tool' },
+  },
+  {
+    hourly: 'audit_actor_usage_hourly',
+    daily: 'audit_actor_usage_daily',
+    dimensions: { user: 'user_id', client: 'client_id', outcome: 'call_status' },
+    filters: { actorUserId: 'user_id', actorClientId: 'client_id' },
+  },
+];
+export const usageRollupTables = rollupFamilies.flatMap((family) => [family.hourly, family.daily]);
+
+/** Where one stretch of the time range is read from: whole days, whole hours, or the events themselves. */
+type Source = 'daily' | 'hourly' | 'events';
+interface Segment {
+  source: Source;
+  since: Date;
+  until: Date;
+}
+
+interface UsageRow {
   bucket: Date | null;
   status: CallStatus;
-  duration_bucket: number;
   calls: string;
   bytes: string;
+  durations: Record<string, number | string>;
   [key: `k${number}`]: string;
+}
+
+const floorTo = (time: number, unit: number) => Math.floor(time / unit) * unit;
+const ceilTo = (time: number, unit: number) => Math.ceil(time / unit) * unit;
+
+/**
+ * Splits [since, until) so each stretch is read from the cheapest source that answers it exactly: whole days
+ * from the daily rollup (for day, week and total buckets), whole hours from the hourly rollup, and the partial
+ * hours at either edge from the events.
+ */
+export function usageSegments(since: Date, until: Date, bucket: UsageBucket | null): Segment[] {
+  const segment = (source: Source, from: number, to: number): Segment[] =>
+    from < to ? [{ source, since: new Date(from), until: new Date(to) }] : [];
+  const start = since.getTime();
+  const end = until.getTime();
+  const firstHour = ceilTo(start, HOUR_MS);
+  const lastHour = floorTo(end, HOUR_MS);
+  if (firstHour >= lastHour) return segment('events', start, end);
+  const edges = [...segment('events', start, firstHour), ...segment('events', lastHour, end)];
+  if (bucket === 'hour') return [...edges, ...segment('hourly', firstHour, lastHour)];
+  const firstDay = ceilTo(firstHour, DAY_MS);
+  const lastDay = floorTo(lastHour, DAY_MS);
+  if (firstDay >= lastDay) return [...edges, ...segment('hourly', firstHour, lastHour)];
+  return [
+    ...edges,
+    ...segment('hourly', firstHour, firstDay),
+    ...segment('daily', firstDay, lastDay),
+    ...segment('hourly', lastDay, lastHour),
+  ];
 }
 
 const representativeMs = (durationBucket: number) =>
@@ -167,11 +223,14 @@ const representativeMs = (durationBucket: number) =>
     ? 0
     : Math.round(((2 * GAMMA ** durationBucket) / (GAMMA + 1)) * 100) / 100;
 
-function percentile(histogram: Map<number, number>, total: number, quantile: number): number | null {
+/** Nearest-rank percentile of a histogram, as its bucket's representative value. */
+function percentile(histogram: Map<number, number>, quantile: number): number | null {
+  const cells = [...histogram].sort((a, b) => a[0] - b[0]);
+  const total = cells.reduce((sum, [, count]) => sum + count, 0);
   if (total === 0) return null;
   const rank = Math.max(1, Math.ceil(quantile * total));
   let seen = 0;
-  for (const [durationBucket, count] of [...histogram].sort((a, b) => a[0] - b[0])) {
+  for (const [durationBucket, count] of cells) {
     seen += count;
     if (seen >= rank) return representativeMs(durationBucket);
   }
@@ -266,133 +325,102 @@ export class AuditExplorer {
   }
 
   /**
-   * Whole hours come from the hourly rollup when it can answer (everything in scope, hour or coarser
-   * buckets, no user or client dimension or filter); the partial hours at either edge, and everything else,
-   * from the events. Both produce the same tuples, merged here.
+   * A rollup family answers when its rows keep every dimension and filter asked for (a user's own scope is
+   * a user filter) and buckets are an hour or more; otherwise the events answer alone.
    */
   private async aggregate(scope: AuditScope, spec: UsageSpec): Promise<UsagePoint[]> {
-    const rollupServes =
-      scope.kind === 'all' &&
-      spec.bucket !== 'minute' &&
-      !spec.filter.actorUserId &&
-      !spec.filter.actorClientId &&
-      spec.dimensions.every((dimension) => dimensionSql[dimension].rollup !== null);
-    const firstHour = new Date(Math.ceil(spec.since.getTime() / HOUR_MS) * HOUR_MS);
-    const lastHour = new Date(Math.floor(spec.until.getTime() / HOUR_MS) * HOUR_MS);
-    let tuples: Tuple[];
-    if (rollupServes && firstHour < lastHour) {
-      const parts = await Promise.all([
-        this.tuplesFromRollup(spec, firstHour, lastHour),
-        spec.since < firstHour ? this.tuplesFromEvents(scope, spec, spec.since, firstHour) : [],
-        lastHour < spec.until ? this.tuplesFromEvents(scope, spec, lastHour, spec.until) : [],
-      ]);
-      tuples = parts.flat();
-    } else {
-      tuples = await this.tuplesFromEvents(scope, spec, spec.since, spec.until);
-    }
-    return pointsOf(tuples, spec.dimensions);
+    const filters = { ...spec.filter, ...(scope.kind === 'own' && { actorUserId: scope.userId }) };
+    const family =
+      spec.bucket === 'minute' ||
+      (scope.kind === 'own' && spec.filter.actorUserId && spec.filter.actorUserId !== scope.userId)
+        ? undefined
+        : rollupFamilies.find(
+            (candidate) =>
+              spec.dimensions.every((dimension) => candidate.dimensions[dimension]) &&
+              filterKeys.every((key) => !filters[key] || candidate.filters[key]),
+          );
+    const segments: Segment[] = family
+      ? usageSegments(spec.since, spec.until, spec.bucket)
+      : [{ source: 'events', since: spec.since, until: spec.until }];
+    const parts = await Promise.all(segments.map((segment) => this.rows(scope, spec, segment, family)));
+    const rows = parts.flat();
+    if (rows.length > MAX_ROWS) throw tooManyGroups();
+    return pointsOf(rows, spec.dimensions);
   }
 
-  private async tuplesFromEvents(
+  /** One segment's rows: per bucket, group and call status, with the durations' histogram. */
+  private async rows(
     scope: AuditScope,
     spec: UsageSpec,
-    since: Date,
-    until: Date,
-  ): Promise<Tuple[]> {
+    segment: Segment,
+    family: RollupFamily | undefined,
+  ): Promise<UsageRow[]> {
     const sql = new SqlConditions();
+    const limit = MAX_ROWS + 1;
+    // Every SQL fragment below is a constant of this module; values travel only as parameters.
+    if (segment.source !== 'events' && family) {
+      sql.add(`period_start >= ${sql.param(segment.since)} and period_start < ${sql.param(segment.until)}`);
+      if (scope.kind === 'own') sql.add(`${family.filters.actorUserId} = ${sql.param(scope.userId)}`);
+      for (const key of filterKeys) {
+        const value = spec.filter[key];
+        if (value) sql.add(`${family.filters[key]} = ${sql.param(value)}`);
+      }
+      const bucket = spec.bucket ? `date_trunc('${spec.bucket}', period_start, 'UTC')` : 'null::timestamptz';
+      const keys = spec.dimensions.map((dimension, index) => `${family.dimensions[dimension]} as k${index}`);
+      return this.reader.rows<UsageRow>(
+        `select ${[`${bucket} as bucket`, ...keys].join(', ')}, call_status as status, calls,
+                result_bytes as bytes, durations
+           from ${segment.source === 'daily' ? family.daily : family.hourly} ${sql.where} limit ${limit}`,
+        sql.params,
+      );
+    }
+    sql.add(`occurred_at >= ${sql.param(segment.since)} and occurred_at < ${sql.param(segment.until)}`);
     sql.add('call_status is not null and tool is not null');
     restrictToScope(sql, scope);
-    addTimeRange(sql, { since, until });
     if (spec.filter.mcpId) sql.add(`target_type = 'mcp' and target_id = ${sql.param(spec.filter.mcpId)}`);
     if (spec.filter.tool) sql.add(`tool = ${sql.param(spec.filter.tool)}`);
     if (spec.filter.actorUserId) sql.add(`actor_user_id = ${sql.param(spec.filter.actorUserId)}`);
     if (spec.filter.actorClientId) sql.add(`actor_client_id = ${sql.param(spec.filter.actorClientId)}`);
-    const keys = spec.dimensions.map((dimension) => dimensionSql[dimension].events);
-    return this.tuples(
-      spec,
-      'audit_event',
-      'occurred_at',
-      keys,
-      'audit_duration_bucket(duration_ms)',
-      'count(*)',
-      'coalesce(sum(result_bytes), 0)',
-      sql,
-    );
-  }
-
-  private async tuplesFromRollup(spec: UsageSpec, since: Date, until: Date): Promise<Tuple[]> {
-    const sql = new SqlConditions();
-    sql.add(`hour >= ${sql.param(since)} and hour < ${sql.param(until)}`);
-    if (spec.filter.mcpId) sql.add(`mcp_id = ${sql.param(spec.filter.mcpId)}`);
-    if (spec.filter.tool) sql.add(`tool = ${sql.param(spec.filter.tool)}`);
-    const keys = spec.dimensions.map((dimension) => dimensionSql[dimension].rollup ?? "''");
-    return this.tuples(
-      spec,
-      'audit_usage_hourly',
-      'hour',
-      keys,
-      'duration_bucket',
-      'sum(calls)',
-      'sum(result_bytes)',
-      sql,
-    );
-  }
-
-  /** Every argument but `sql`'s parameters is a constant from this module. */
-  private async tuples(
-    spec: UsageSpec,
-    table: string,
-    timeColumn: string,
-    keys: string[],
-    durationBucket: string,
-    calls: string,
-    bytes: string,
-    sql: SqlConditions,
-  ): Promise<Tuple[]> {
-    const bucket = spec.bucket ? `date_trunc('${spec.bucket}', ${timeColumn}, 'UTC')` : 'null::timestamptz';
-    const selected = [
+    const bucket = spec.bucket ? `date_trunc('${spec.bucket}', occurred_at, 'UTC')` : 'null::timestamptz';
+    const inner = [
       `${bucket} as bucket`,
-      ...keys.map((key, index) => `${key} as k${index}`),
-      'call_status as status',
-      `${durationBucket} as duration_bucket`,
+      ...spec.dimensions.map((d, index) => `${eventDimension[d]} as k${index}`),
     ];
-    const groupCount = selected.length;
-    const rows = await this.reader.rows<TupleRow>(
-      `select ${selected.join(', ')}, ${calls} as calls, ${bytes} as bytes from ${table} ${sql.where}
-        group by ${Array.from({ length: groupCount }, (_, index) => index + 1).join(', ')}
-        limit ${MAX_TUPLES + 1}`,
+    const outer = ['bucket', ...spec.dimensions.map((_, index) => `k${index}`), 'status'];
+    return this.reader.rows<UsageRow>(
+      `select ${outer.join(', ')}, sum(calls) as calls, sum(bytes) as bytes,
+              coalesce(jsonb_object_agg(duration_bucket, calls) filter (where duration_bucket <> -32768), '{}') as durations
+         from (select ${inner.join(', ')}, call_status as status,
+                      audit_duration_bucket(duration_ms) as duration_bucket,
+                      count(*) as calls, coalesce(sum(result_bytes), 0) as bytes
+                 from audit_event ${sql.where}
+                group by ${outer.map((_, index) => index + 1).join(', ')}, ${outer.length + 1}) as cells
+        group by ${outer.join(', ')} limit ${limit}`,
       sql.params,
     );
-    if (rows.length > MAX_TUPLES) {
-      throw validationFailed(
-        { groupBy: ['too many groups for one answer; narrow the time range or filters, or group by less'] },
-        'Too many groups',
-      );
-    }
-    return rows.map((row) => ({
-      bucket: row.bucket,
-      keys: keys.map((_, index) => row[`k${index}`] ?? ''),
-      status: row.status,
-      durationBucket: row.duration_bucket,
-      calls: Number(row.calls),
-      bytes: Number(row.bytes),
-    }));
   }
 }
 
-function pointsOf(tuples: Tuple[], dimensions: UsageDimension[]): UsagePoint[] {
-  const groups = new Map<string, { point: UsagePoint; histogram: Map<number, number>; timed: number }>();
-  for (const tuple of tuples) {
-    const id = `${tuple.bucket?.getTime() ?? ''}\u0000${tuple.keys.join('\u0000')}`;
+const tooManyGroups = () =>
+  validationFailed(
+    { groupBy: ['too many groups for one answer; narrow the time range or filters, or group by less'] },
+    'Too many groups',
+  );
+
+function pointsOf(rows: UsageRow[], dimensions: UsageDimension[]): UsagePoint[] {
+  const groups = new Map<string, { point: UsagePoint; histogram: Map<number, number> }>();
+  for (const row of rows) {
+    const keys = dimensions.map((_, index) => row[`k${index}`] ?? '');
+    const id = `${row.bucket?.getTime() ?? ''}\u0000${keys.join('\u0000')}`;
     let group = groups.get(id);
     if (!group) {
       const key = (dimension: UsageDimension) => {
         const index = dimensions.indexOf(dimension);
-        return index < 0 ? null : tuple.keys[index] || null;
+        return index < 0 ? null : keys[index] || null;
       };
       group = {
         point: {
-          bucketStart: tuple.bucket,
+          bucketStart: row.bucket,
           tool: key('tool'),
           mcpId: key('mcp'),
           userId: key('user'),
@@ -408,25 +436,24 @@ function pointsOf(tuples: Tuple[], dimensions: UsageDimension[]): UsagePoint[] {
           resultBytes: 0,
         },
         histogram: new Map(),
-        timed: 0,
       };
       groups.set(id, group);
     }
     const { point, histogram } = group;
-    point.calls += tuple.calls;
-    point.resultBytes += tuple.bytes;
-    if (tuple.status === 'tool_error' || tuple.status === 'failed') point.errors += tuple.calls;
-    if (tuple.status === 'denied') point.denied += tuple.calls;
-    if (tuple.durationBucket !== NO_DURATION) {
-      histogram.set(tuple.durationBucket, (histogram.get(tuple.durationBucket) ?? 0) + tuple.calls);
-      group.timed += tuple.calls;
+    const calls = Number(row.calls);
+    point.calls += calls;
+    point.resultBytes += Number(row.bytes);
+    if (row.status === 'tool_error' || row.status === 'failed') point.errors += calls;
+    if (row.status === 'denied') point.denied += calls;
+    for (const [cell, count] of Object.entries(row.durations)) {
+      histogram.set(Number(cell), (histogram.get(Number(cell)) ?? 0) + Number(count));
     }
   }
-  return [...groups.values()].map(({ point, histogram, timed }) => ({
+  return [...groups.values()].map(({ point, histogram }) => ({
     ...point,
     errorRate: point.calls === 0 ? 0 : point.errors / point.calls,
-    p50Ms: percentile(histogram, timed, 0.5),
-    p95Ms: percentile(histogram, timed, 0.95),
-    p99Ms: percentile(histogram, timed, 0.99),
+    p50Ms: percentile(histogram, 0.5),
+    p95Ms: percentile(histogram, 0.95),
+    p99Ms: percentile(histogram, 0.99),
   }));
 }

@@ -6,6 +6,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
 import { emitAudit } from './emit.js';
+import { usageRollupTables } from './explorer.service.js';
 import { exportLine } from './export.js';
 import { storedRecords } from './verify.js';
 
@@ -134,7 +135,9 @@ export async function enforceAuditRetention(
       });
       await connection.execute(`alter table audit_event detach partition ${name}`, [], 'run', txCtx);
       await connection.execute(`drop table ${name}`, [], 'run', txCtx);
-      await connection.execute('delete from audit_usage_hourly where hour < ?', [end], 'run', txCtx);
+      for (const rollup of usageRollupTables) {
+        await connection.execute(`delete from ${rollup} where period_start < ?`, [end], 'run', txCtx);
+      }
       return { partition: name, events, throughId, archiveFile };
     });
     dropped.push(result);

@@ -162,7 +162,9 @@ export async function migrate(orm: Orm, config: Pick<Config, 'dbAppRole'>): Prom
     await connection.execute(`revoke update, delete, truncate on audit_event from "${role}"`);
     await connection.execute(`grant select, insert on audit_event to "${role}"`);
     // Partitions are created through a SECURITY DEFINER function; retention (detach, drop) stays the owner's.
-    await connection.execute(`grant select on audit_usage_hourly, audit_checkpoint to "${role}"`);
+    await connection.execute(
+      `grant select on audit_usage_hourly, audit_usage_daily, audit_actor_usage_hourly, audit_actor_usage_daily, audit_checkpoint to "${role}"`,
+    );
     await connection.execute(
       `grant execute on function audit_ensure_partitions(timestamptz, timestamptz) to "${role}"`,
     );

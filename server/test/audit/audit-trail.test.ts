@@ -170,7 +170,7 @@ describe('audit trail', () => {
       expect((await asApp.query('select count(*)::int as n from audit_event')).rows[0].n).toBeGreaterThan(0);
     } finally {
       await asApp.end();
-      await gh.db.query(`revoke all on audit_event from ${role}`);
+      await gh.db.query(`drop owned by ${role}`);
       await gh.db.query(`drop role ${role}`);
     }
   });

@@ -456,6 +456,51 @@ describe('the audit explorer (GraphQL, export)', () => {
     );
     expect(fromEvents.data?.usage).toEqual(points);
 
+    // People's usage comes from the actor rollups; per day it equals the events counted minute by minute.
+    const window = {
+      since: new Date(synthetic.start).toISOString(),
+      until: new Date(synthetic.start + 2 * 3_600_000).toISOString(),
+    };
+    type Point = {
+      bucketStart: string;
+      userId: string;
+      outcome: string;
+      calls: number;
+      errors: number;
+      resultBytes: number;
+      p50Ms: number;
+    };
+    const fields = 'bucketStart userId outcome calls errors resultBytes p50Ms';
+    const perHour = await graphql<{ usage: Point[] }>(
+      `query($filter: UsageFilter) { usage(groupBy: [USER, OUTCOME], bucket: HOUR, filter: $filter) { ${fields} } }`,
+      { filter: window },
+      asAuditor(),
+    );
+    const perMinute = await graphql<{ usage: Point[] }>(
+      `query($filter: UsageFilter) { usage(groupBy: [USER, OUTCOME], bucket: MINUTE, filter: $filter) { ${fields} } }`,
+      { filter: window },
+      asAuditor(),
+    );
+    const summed = new Map<string, { calls: number; errors: number; resultBytes: number }>();
+    for (const point of perMinute.data?.usage ?? []) {
+      const key = `${new Date(Math.floor(Date.parse(point.bucketStart) / 3_600_000) * 3_600_000).toISOString()}|${point.userId}|${point.outcome}`;
+      const total = summed.get(key) ?? { calls: 0, errors: 0, resultBytes: 0 };
+      summed.set(key, {
+        calls: total.calls + point.calls,
+        errors: total.errors + point.errors,
+        resultBytes: total.resultBytes + point.resultBytes,
+      });
+    }
+    expect(perHour.data?.usage.length).toBeGreaterThan(0);
+    expect(
+      new Map(
+        perHour.data?.usage.map((point) => [
+          `${point.bucketStart}|${point.userId}|${point.outcome}`,
+          { calls: point.calls, errors: point.errors, resultBytes: point.resultBytes },
+        ]),
+      ),
+    ).toEqual(summed);
+
     const byOutcome = await graphql<{ usage: { outcome: string; calls: number }[] }>(
       `query($filter: UsageFilter) { usage(groupBy: [OUTCOME], bucket: HOUR, filter: $filter) { outcome calls } }`,
       { filter: { since, until, tool: 'synthetic' } },

@@ -80,7 +80,7 @@ describe('audit partitions and retention', () => {
     expect(await partitionOf(1)).toBe('audit_event_p2025_09');
     expect(await partitionOf(6)).toBe('audit_event_p2025_10');
     const [rollup] = await db.query<{ calls: string }>(
-      "select sum(calls) as calls from audit_usage_hourly where hour < '2025-11-01'",
+      "select sum(calls) as calls from audit_usage_hourly where period_start < '2025-11-01'",
     );
     expect(Number(rollup?.calls)).toBe(9);
     for (const statement of [
@@ -121,7 +121,7 @@ describe('audit partitions and retention', () => {
     }
     expect((await verifyExportFile(path.join(archiveDir, 'audit-2025_10.jsonl'))).events).toBe(4);
     const [rollup] = await db.query<{ rows: string }>(
-      "select count(*) as rows from audit_usage_hourly where hour < '2025-11-01'",
+      "select count(*) as rows from audit_usage_hourly where period_start < '2025-11-01'",
     );
     expect(Number(rollup?.rows)).toBe(0);
     const audited = await db.query<{ actor_type: string; target_id: string; details: { events: number } }>(
