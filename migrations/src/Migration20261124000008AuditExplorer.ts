@@ -165,12 +165,15 @@ begin
 ${families.flatMap(({ prefix, keys }) => periods.map(([suffix, period]) => rollupInto(`${prefix}_${suffix}`, period ?? '', keys))).join('\n')}
   return null;
 end $$;`);
-    // Both run as the owner (the application role may neither create partitions nor write the rollup itself),
-    // with the migration's search path pinned.
-    this.addSql(
-      'alter function audit_ensure_partitions(timestamptz, timestamptz) security definer set search_path from current;',
-    );
-    this.addSql('alter function audit_usage_rollup() security definer set search_path from current;');
+    // Both run as the owner (the application role may neither create partitions nor write the rollups), with
+    // the search path pinned to this schema and pg_temp last, so a caller's temporary table cannot stand in
+    // for ours; partition bounds are computed in UTC whatever the session's time zone.
+    this.addSql(`do $$ begin
+  execute format('alter function audit_ensure_partitions(timestamptz, timestamptz) security definer
+    set search_path = %I, pg_temp set timezone = %L', current_schema(), 'UTC');
+  execute format('alter function audit_usage_rollup() security definer set search_path = %I, pg_temp',
+    current_schema());
+end $$;`);
     this.addSql(`create trigger audit_event_usage_rollup after insert on "audit_event"
   referencing new table as new_events for each statement execute function audit_usage_rollup();`);
 

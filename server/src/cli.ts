@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -35,18 +35,25 @@ Commands:
   vault retire <key id>  remove a master key that no secret uses any more
 `;
 
-/** `--name value` pairs after the subcommand. */
-function flags(rest: string[]): Record<string, string> {
+/** `--name value` pairs after the subcommand; any flag the subcommand does not know is refused. */
+function flags(rest: string[], known: readonly string[]): Record<string, string> {
   const result: Record<string, string> = {};
   for (let index = 0; index < rest.length; index += 2) {
     const name = rest[index];
     const value = rest[index + 1];
-    if (!name?.startsWith('--') || value === undefined)
+    if (!name?.startsWith('--') || value === undefined || !known.includes(name.slice(2))) {
       throw new UsageError(`unexpected argument ${name ?? ''}`);
+    }
     result[name.slice(2)] = value;
   }
   return result;
 }
+
+const auditFlags: Record<string, readonly string[]> = {
+  verify: ['file'],
+  export: ['since', 'until', 'format', 'out'],
+  retention: [],
+};
 
 class UsageError extends Error {}
 
@@ -96,8 +103,20 @@ async function exportToFile(ctx: ServiceContext, options: Record<string, string>
       details: { since: parsed.data.since ?? null, until: parsed.data.until ?? null, ...range, via: 'cli' },
     }),
   );
-  const out = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
-  await pipeline(Readable.from(exportLines(ctx.em, range)), out);
+  const lines = Readable.from(exportLines(ctx.em, range));
+  if (options.out) {
+    // A failed export leaves no file that could pass for a complete one.
+    const partial = `${options.out}.partial`;
+    try {
+      await pipeline(lines, createWriteStream(partial, { mode: 0o600 }));
+      renameSync(partial, options.out);
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw error;
+    }
+  } else {
+    await pipeline(lines, process.stdout);
+  }
   process.stderr.write(`exported events ${range.fromId ?? '-'} through ${range.throughId ?? '-'}\n`);
   return 0;
 }
@@ -151,9 +170,10 @@ async function run(args: string[]): Promise<number> {
       }
     }
     case 'audit': {
-      const options = flags(args.slice(2));
+      const known = auditFlags[sub ?? ''];
+      if (!known) break;
+      const options = flags(args.slice(2), known);
       if (sub === 'verify' && options.file) return verifyFile(options.file);
-      if (!['verify', 'export', 'retention'].includes(sub ?? '')) break;
       const database = await openDatabase(config, log, { migrate: false });
       try {
         const ctx = systemContext(database.orm.em.fork() as EntityManager, config, new ChangeBus());

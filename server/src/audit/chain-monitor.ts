@@ -33,6 +33,7 @@ export class ChainMonitor {
     lastFullCheckAt: null,
   };
   private inFlight: Promise<ChainStatus> | undefined;
+  private inFlightFull = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -60,11 +61,21 @@ export class ChainMonitor {
     return this.inFlight ? Promise.resolve(this.current) : this.check();
   }
 
-  /** Verifies what was appended since the last check (or everything, with `full`); one walk at a time. */
+  /**
+   * Verifies what was appended since the last check (or everything, with `full`); one walk at a time. A full
+   * check asked for while an incremental one runs follows it rather than being lost.
+   */
   check(options: { full?: boolean } = {}): Promise<ChainStatus> {
-    this.inFlight ??= this.walk(options.full === true).finally(() => {
-      this.inFlight = undefined;
-    });
+    const full = options.full === true;
+    if (this.inFlight && full && !this.inFlightFull) {
+      return this.inFlight.then(() => this.check({ full: true }));
+    }
+    if (!this.inFlight) {
+      this.inFlightFull = full;
+      this.inFlight = this.walk(full).finally(() => {
+        this.inFlight = undefined;
+      });
+    }
     return this.inFlight;
   }
 
@@ -73,7 +84,12 @@ export class ChainMonitor {
       const em = this.em();
       const checkpoint = await latestCheckpoint(em);
       const resume = !full && this.verified && this.verified.id > checkpoint.id ? this.verified : undefined;
-      const result: ChainVerification = await verifyAuditChain(em, resume ?? checkpoint);
+      let result: ChainVerification = await verifyAuditChain(em, resume ?? checkpoint);
+      if (!result.ok) {
+        // Retention may have dropped the month under this walk: start again after its new checkpoint.
+        const moved = await latestCheckpoint(em);
+        if (moved.id > (resume ?? checkpoint).id) result = await verifyAuditChain(em, moved);
+      }
       const now = new Date();
       if (result.ok) {
         this.verified = { id: result.verifiedThrough, hash: result.lastHash };

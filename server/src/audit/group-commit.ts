@@ -183,7 +183,11 @@ export class AuditBatcher {
   private async committed(chained: ChainedRecord[]): Promise<boolean> {
     const last = chained.at(-1);
     if (!last) return false;
-    const { rowCount } = await this.pool.query('select 1 from audit_event where hash = $1', [last.hash]);
+    // By id (the partitions' index) and hash: a row with this id and another hash is someone else's link.
+    const { rowCount } = await this.pool.query('select 1 from audit_event where id = $1 and hash = $2', [
+      last.id,
+      last.hash,
+    ]);
     return rowCount === 1;
   }
 

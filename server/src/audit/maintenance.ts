@@ -1,7 +1,9 @@
-import { once } from 'node:events';
-import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
@@ -49,29 +51,36 @@ export interface DroppedPartition {
   archiveFile: string | null;
 }
 
-/** Writes a partition's events as JSONL (temporary name, fsync, rename), so a half-written file never looks done. */
+/**
+ * Writes a partition's events as JSONL under a name of its own, fsyncs and renames it, so a half-written
+ * or concurrently written file never looks done; on any failure the partial file is removed.
+ */
 async function archivePartition(em: EntityManager, partition: string, dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const final = path.join(dir, `${partition.replace('audit_event_p', 'audit-')}.jsonl`);
-  const partial = `${final}.partial`;
-  const [bounds] = await em
-    .getConnection()
-    .execute<{ min: string | null; max: string | null }[]>(
-      `select min(id) as min, max(id) as max from ${partition}`,
-    );
-  const out = createWriteStream(partial, { mode: 0o600 });
-  if (bounds?.min && bounds.max) {
-    for await (const record of storedRecords(em, Number(bounds.min) - 1, Number(bounds.max))) {
-      if (!out.write(exportLine(record))) await once(out, 'drain');
+  const partial = `${final}.${process.pid}-${randomUUID()}.partial`;
+  try {
+    const [bounds] = await em
+      .getConnection()
+      .execute<{ min: string | null; max: string | null }[]>(
+        `select min(id) as min, max(id) as max from ${partition}`,
+      );
+    async function* lines(): AsyncGenerator<string> {
+      if (!bounds?.min || !bounds.max) return;
+      for await (const record of storedRecords(em, Number(bounds.min) - 1, Number(bounds.max))) {
+        yield exportLine(record);
+      }
     }
+    await pipeline(Readable.from(lines()), createWriteStream(partial, { mode: 0o600 }));
+    const handle = await open(partial, 'r');
+    await handle.sync();
+    await handle.close();
+    renameSync(partial, final);
+    return final;
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
   }
-  out.end();
-  await once(out, 'finish');
-  const handle = await open(partial, 'r');
-  await handle.sync();
-  await handle.close();
-  renameSync(partial, final);
-  return final;
 }
 
 /**
@@ -95,7 +104,23 @@ export async function enforceAuditRetention(
     const result = await withTransaction(ctx, async (tx) => {
       const connection = tx.em.getConnection();
       const txCtx = tx.em.getTransactionContext();
-      // The head first, as every appender takes it; then the table, which DETACH needs exclusively.
+      // One retention run at a time, across processes; a month another run dropped meanwhile is skipped.
+      await connection.execute(
+        `select pg_advisory_xact_lock(hashtext('gatehouse audit retention'))`,
+        [],
+        'all',
+        txCtx,
+      );
+      const [present] = await connection.execute<{ found: string | null }[]>(
+        'select to_regclass(?) as found',
+        [name],
+        'all',
+        txCtx,
+      );
+      if (!present?.found) return null;
+      // The head first, as every appender takes it; then the table, which DETACH needs exclusively. Appends
+      // wait while the head is held, so waiting for the table is bounded: on timeout, retry another day.
+      await connection.execute("set local lock_timeout = '2s'", [], 'run', txCtx);
       await connection.execute('select 1 from audit_chain_head where id = 1 for update', [], 'all', txCtx);
       await connection.execute('lock table audit_event in access exclusive mode', [], 'run', txCtx);
       const [last] = await connection.execute<{ id: string; hash: string; events: string }[]>(
@@ -140,7 +165,7 @@ export async function enforceAuditRetention(
       }
       return { partition: name, events, throughId, archiveFile };
     });
-    dropped.push(result);
+    if (result) dropped.push(result);
   }
   return dropped;
 }
@@ -166,6 +191,8 @@ export class AuditMaintenance {
       try {
         const ctx = this.context();
         await ensureAuditPartitions(ctx.em);
+        // A split application role cannot detach or drop partitions: the owner runs `gatehouse audit retention`.
+        if (ctx.config.dbAppRole) return;
         const dropped = await enforceAuditRetention(ctx, this.settings);
         for (const partition of dropped) this.log.info(partition, 'audit retention dropped a month');
       } catch (error) {

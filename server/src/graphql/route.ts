@@ -30,6 +30,8 @@ export const graphqlLimits = {
   maxTokens: 2000,
   /** The whole request, on top of each statement's own timeout in the explorer's pool. */
   requestTimeoutMs: 15_000,
+  /** Requests one person may have running at once, so nobody can hold the explorer's whole pool. */
+  concurrentPerPerson: 2,
 };
 
 function domainGraphqlError(error: DomainError): GraphQLError {
@@ -54,7 +56,8 @@ function maskError(error: unknown): Error {
   const original = isGraphqlError(error) ? error.originalError : error;
   if (original instanceof DomainError) return domainGraphqlError(original);
   if (isGraphqlError(original)) return maskError(original);
-  if (isGraphqlError(error) && !original) {
+  // Without a path the error is about the query document itself (syntax, validation, limits).
+  if (isGraphqlError(error) && !original && !error.path) {
     return new GraphQLError(error.message, {
       nodes: error.nodes,
       extensions: { code: 'VALIDATION_FAILED', http: { status: 400 } },
@@ -100,6 +103,7 @@ function refuse(reply: FastifyReply, error: DomainError) {
  */
 export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void {
   let cachedPolicy: { html: string; policy: string } | undefined;
+  const running = new Map<string, number>();
   const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply; gatehouse: GraphqlContext }>({
     schema: explorerSchema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -154,13 +158,29 @@ export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void
         throw error;
       }
 
-      const timeout = new Promise<'timeout'>((resolve) =>
-        setTimeout(resolve, graphqlLimits.requestTimeoutMs, 'timeout').unref(),
-      );
-      const response = await Promise.race([
+      const inFlight = running.get(gatehouse.userId) ?? 0;
+      if (inFlight >= graphqlLimits.concurrentPerPerson) {
+        return refuse(
+          reply,
+          new DomainError('RATE_LIMITED', 'Too many explorer queries at once; wait for one to finish'),
+        );
+      }
+      running.set(gatehouse.userId, inFlight + 1);
+      // The slot is held until the execution ends, even past the request timeout.
+      const execution = Promise.resolve(
         yoga.handleNodeRequestAndResponse(req, reply, { req, reply, gatehouse }),
-        timeout,
-      ]);
+      );
+      const release = () => {
+        const left = (running.get(gatehouse.userId) ?? 1) - 1;
+        if (left > 0) running.set(gatehouse.userId, left);
+        else running.delete(gatehouse.userId);
+      };
+      execution.then(release, release);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(resolve, graphqlLimits.requestTimeoutMs, 'timeout');
+      });
+      const response = await Promise.race([execution, timeout]).finally(() => clearTimeout(timer));
       if (response === 'timeout') {
         return refuse(reply, new DomainError('CAPACITY_EXCEEDED', 'The query took too long; narrow it'));
       }

@@ -297,7 +297,7 @@ AuditEventConnectionRef.implement({
 const UsagePointRef = builder.objectRef<UsagePoint>('UsagePoint');
 UsagePointRef.implement({
   description:
-    'Tool calls in one group and time bucket. `calls` counts refused calls too; `errorRate` is the share ' +
+    'Tool calls in one group and time bucket (counts are Float: they can exceed 32 bits). `calls` counts refused calls too; `errorRate` is the share ' +
     'that failed or returned a tool error; percentiles come from a log histogram and are within 5% of exact.',
   fields: (t) => ({
     bucketStart: t.field({ type: 'DateTime', nullable: true, resolve: (point) => point.bucketStart }),
@@ -325,9 +325,9 @@ UsagePointRef.implement({
       nullable: true,
       resolve: (point) => point.outcome as CallStatus | null,
     }),
-    calls: t.exposeInt('calls'),
-    errors: t.exposeInt('errors'),
-    denied: t.exposeInt('denied'),
+    calls: t.exposeFloat('calls'),
+    errors: t.exposeFloat('errors'),
+    denied: t.exposeFloat('denied'),
     errorRate: t.exposeFloat('errorRate'),
     p50Ms: t.exposeFloat('p50Ms', { nullable: true }),
     p95Ms: t.exposeFloat('p95Ms', { nullable: true }),
@@ -343,9 +343,9 @@ ChainStatusRef.implement({
     'and daily. Verification starts after the newest retention checkpoint.',
   fields: (t) => ({
     intact: t.exposeBoolean('intact'),
-    verifiedThrough: t.exposeInt('verifiedThrough', { description: 'The last event id verified.' }),
-    checkpointThrough: t.exposeInt('checkpointThrough'),
-    brokenAt: t.exposeInt('brokenAt', { nullable: true }),
+    verifiedThrough: t.exposeFloat('verifiedThrough', { description: 'The last event id verified.' }),
+    checkpointThrough: t.exposeFloat('checkpointThrough'),
+    brokenAt: t.exposeFloat('brokenAt', { nullable: true }),
     problem: t.exposeString('problem', { nullable: true }),
     checkedAt: t.field({ type: 'DateTime', nullable: true, resolve: (status) => status.checkedAt }),
     lastFullCheckAt: t.field({
