@@ -95,6 +95,38 @@ describe('audit partitions and retention', () => {
     }
   });
 
+  it('creates month partitions on UTC boundaries whatever the session time zone', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query("set timezone = 'Europe/Berlin'");
+      await client.query("select audit_ensure_partitions('2027-02-15T00:00:00Z', '2027-05-01T00:00:00Z')");
+      const bounds = await client.query<{ name: string; bound: string }>(
+        `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound from pg_inherits i
+           join pg_class c on c.oid = i.inhrelid where c.relname ~ '^audit_event_p2027_0[234]$'
+          order by 1`,
+      );
+      await client.query("set timezone = 'UTC'");
+      const utc = await client.query<{ name: string; bound: string }>(
+        `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound from pg_inherits i
+           join pg_class c on c.oid = i.inhrelid where c.relname ~ '^audit_event_p2027_0[234]$'
+          order by 1`,
+      );
+      expect(bounds.rows.map((row) => row.name)).toEqual([
+        'audit_event_p2027_02',
+        'audit_event_p2027_03',
+        'audit_event_p2027_04',
+      ]);
+      expect(utc.rows.map((row) => row.bound)).toEqual([
+        "FOR VALUES FROM ('2027-02-01 00:00:00+00') TO ('2027-03-01 00:00:00+00')",
+        "FOR VALUES FROM ('2027-03-01 00:00:00+00') TO ('2027-04-01 00:00:00+00')",
+        "FOR VALUES FROM ('2027-04-01 00:00:00+00') TO ('2027-05-01 00:00:00+00')",
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('drops whole expired months, archiving them first, and verification continues from the checkpoint', async () => {
     const dropped = await enforceAuditRetention(context(), { retentionDays: 365, archiveDir }, NOW);
     const withEvents = dropped.filter((partition) => partition.events > 0);
@@ -166,6 +198,21 @@ describe('audit partitions and retention', () => {
       const [rollup] = (await app.query('select sum(calls) as calls from audit_usage_hourly')).rows;
       expect(Number(rollup.calls)).toBeGreaterThan(3);
       await expect(app.query('delete from audit_event')).rejects.toThrow();
+      // A temporary table of the same name does not capture the owner's rollup writes.
+      await app.query('begin');
+      await app.query('create temp table audit_usage_hourly (like public.audit_usage_hourly)');
+      const [head] = (await app.query('select last_seq from audit_chain_head')).rows;
+      await app.query(
+        `insert into audit_event (id, occurred_at, action, actor_type, outcome, details, prev_hash, hash)
+         values ($1, now(), 'tool.call', 'client', 'success', '{"tool":"shadow","status":"ok","durationMs":1}', $2, $3)`,
+        [Number(head.last_seq) + 1, '0'.repeat(64), '1'.repeat(64)],
+      );
+      const real = (
+        await app.query("select count(*)::int as n from public.audit_usage_hourly where tool = 'shadow'")
+      ).rows[0];
+      const shadow = (await app.query('select count(*)::int as n from pg_temp.audit_usage_hourly')).rows[0];
+      await app.query('rollback');
+      expect({ real: real.n, shadow: shadow.n }).toEqual({ real: 1, shadow: 0 });
       await expect(app.query('update audit_usage_hourly set calls = 0')).rejects.toThrow(/permission denied/);
       const partition = (await app.query('select to_char(now(), \'"audit_event_p"YYYY_MM\') as name')).rows[0]
         .name;
