@@ -28,8 +28,9 @@ async function portalCall(
 
 /** An SDK client for a signed-in user: a portal session that mints an API token. */
 async function tokenClient(portalUrl: string, session: { cookie: string; csrf: string }) {
-  const token = await portalCall(portalUrl, 'apiTokens.create', { name: 'bench' }, session);
-  return createGatehouseClient({ url: portalUrl, token: String(token.body.token) });
+  const created = await portalCall(portalUrl, 'apiTokens.create', { name: 'bench' }, session);
+  const token = String(created.body.token);
+  return { token, sdk: createGatehouseClient({ url: portalUrl, token }) };
 }
 
 export interface ClientKey {
@@ -39,6 +40,8 @@ export interface ClientKey {
 
 export interface Provisioner {
   admin: GatehouseClient;
+  /** The admin's API token, for the GraphQL explorer. */
+  adminToken: string;
   everyoneGroupId: string;
   /** Creates, validates, discovers and publishes an MCP granted to everyone; returns its id. */
   publish(slug: string, config: McpConfigInput): Promise<string>;
@@ -55,7 +58,7 @@ export async function provision(portalUrl: string): Promise<Provisioner> {
     email: 'bench@example.test',
     password: PASSWORD,
   });
-  const admin = await tokenClient(portalUrl, setup.session);
+  const { token: adminToken, sdk: admin } = await tokenClient(portalUrl, setup.session);
   const everyoneGroupId = (await admin.groups.list.query()).items.find((group) => group.builtIn)?.id ?? '';
   const keysFor = async (sdk: GatehouseClient, count: number, mcpIds: string[], tools?: string[]) => {
     const keys: ClientKey[] = [];
@@ -74,6 +77,7 @@ export async function provision(portalUrl: string): Promise<Provisioner> {
   };
   return {
     admin,
+    adminToken,
     everyoneGroupId,
     async publish(slug, config) {
       const mcp = await admin.catalog.create.mutate({

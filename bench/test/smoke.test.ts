@@ -1,6 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import '../../server/test/support/database.js';
 import { formatTable, runBenchmark } from '../src/benchmark.js';
+import { formatExplorerTable, runExplorerBench } from '../src/explorer.js';
 
 /**
  * Every part of the real benchmark at a tiny size, so it cannot rot: both arms complete for both downstream
@@ -39,5 +40,22 @@ describe('benchmark smoke run', () => {
     expect(report.crash.maxUnacknowledgedPerClient).toBeLessThanOrEqual(1);
     expect(report.crash.chainVerified).toBe(true);
     expect(formatTable(report)).toMatch(/A gatehouse[\s\S]*B direct[\s\S]*crash test/);
+  }, 300_000);
+
+  it('seeds the audit trail and times every explorer query, each answering with real rows', async () => {
+    const report = await runExplorerBench({
+      events: 3000,
+      days: 30,
+      runs: 1,
+      databaseUrl: inject('pgAdminUrl'),
+      log: () => {},
+    });
+    // Setup writes a few events of its own before the seed.
+    expect(report.totalEvents).toBeGreaterThanOrEqual(3000);
+    expect(report.totalEvents).toBeLessThan(3100);
+    expect(report.rollupRows.audit_usage_daily).toBeGreaterThan(0);
+    expect(report.queries.filter((query) => query.target)).toHaveLength(4);
+    for (const query of report.queries) expect(query.items, query.name).toBeGreaterThan(0);
+    expect(formatExplorerTable(report)).toContain('usage(groupBy: [TOOL], bucket: DAY)');
   }, 300_000);
 });

@@ -25,7 +25,7 @@ export const GRAPHQL_PATH = '/graphql';
  */
 export const graphqlLimits = {
   maxDepth: 8,
-  maxCost: 5000,
+  maxCost: 20_000,
   maxAliases: 15,
   maxTokens: 2000,
   /** The whole request, on top of each statement's own timeout in the explorer's pool. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/chain.js';
 import { AuditBatcher } from '../../src/audit/group-commit.js';
@@ -622,4 +623,42 @@ describe('the audit explorer (GraphQL, export)', () => {
     });
     expect(await userPage.text()).not.toContain('Gatehouse audit explorer');
   });
+
+  it('renders GraphiQL in a real browser without a CSP violation, and runs a query from it', async () => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const context = await browser.newContext({
+        extraHTTPHeaders: { authorization: `Bearer ${tokens.auditor}` },
+      });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error') problems.push(message.text());
+      });
+      page.on('pageerror', (error) => problems.push(error.message));
+      await page.goto(`${gh.portalUrl}/graphql?query=${encodeURIComponent('{ me { username } }')}`);
+      await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
+      const answer = page.waitForResponse(
+        (response) =>
+          response.url().includes('/graphql') &&
+          response.request().method() === 'POST' &&
+          (response.request().postData() ?? '').includes('me'),
+      );
+      await page.locator('.graphiql-execute-button').click();
+      expect(await (await answer).json()).toEqual({ data: { me: { username: 'ada' } } });
+      expect(problems.filter((text) => /content security policy|refused/i.test(text))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
