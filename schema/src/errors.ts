@@ -18,6 +18,23 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/** The HTTP status Gatehouse answers with for each code, on every transport that has one. */
+export const httpStatusOfCode: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CSRF_REJECTED: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION_FAILED: 412,
+  RATE_LIMITED: 429,
+  CAPACITY_EXCEEDED: 429,
+  DOWNSTREAM_UNAVAILABLE: 503,
+  DOWNSTREAM_TIMEOUT: 504,
+  DOWNSTREAM_FAILED: 502,
+  INTERNAL: 500,
+};
+
 /** Field errors keyed by input path (`email`, `members.0`), each a list of readable messages. */
 export const FieldErrors = z.record(z.string(), z.array(z.string()));
 export type FieldErrors = z.infer<typeof FieldErrors>;

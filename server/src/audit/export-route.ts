@@ -1,12 +1,10 @@
 import { Readable } from 'node:stream';
-import { AuditExportParams } from '@gatehouse/schema';
+import { AuditExportParams, httpStatusOfCode } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance } from 'fastify';
-import { authenticateRequest } from '../identity/request-auth.js';
-import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
+import { requireRole, withTransaction } from '../platform/context.js';
 import { DomainError, fieldErrorsOf, validationFailed } from '../platform/errors.js';
-import { httpStatusOf } from '../platform/http-status.js';
-import type { PortalDeps } from '../trpc/context.js';
+import { type PortalDeps, portalRequestContext } from '../trpc/context.js';
 import { emitAudit } from './emit.js';
 import { exportLines, exportRange } from './export.js';
 
@@ -21,21 +19,9 @@ export const AUDIT_EXPORT_PATH = '/api/audit/export';
 export function registerAuditExport(portal: FastifyInstance, deps: PortalDeps): void {
   portal.get(AUDIT_EXPORT_PATH, async (req, reply) => {
     reply.header('cache-control', 'no-store');
-    const em = deps.orm.em.fork() as EntityManager;
     try {
-      const { actor, authentication } = await authenticateRequest(
-        em,
-        { authorization: req.headers.authorization, cookies: req.cookies },
-        deps.config,
-      );
-      const ctx: ServiceContext = {
-        em,
-        actor,
-        requestId: String(req.id),
-        ip: req.ip,
-        config: deps.config,
-        changes: deps.changes,
-      };
+      const { ctx, authentication } = await portalRequestContext(deps, req);
+      const em = ctx.em;
       requireRole(ctx, 'auditor', 'admin');
       const fetchSite = req.headers['sec-fetch-site'];
       if (
@@ -73,7 +59,7 @@ export function registerAuditExport(portal: FastifyInstance, deps: PortalDeps): 
         .send(Readable.from(exportLines(em.fork() as EntityManager, range)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return reply.code(httpStatusOf[error.code]).send({
+      return reply.code(httpStatusOfCode[error.code]).send({
         error: { code: error.code, message: error.message, fieldErrors: error.fieldErrors },
       });
     }

@@ -3,17 +3,16 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { httpStatusOfCode } from '@gatehouse/schema';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { auditScopeOf } from '../audit/explorer.service.js';
-import { authenticateRequest, isSameOrigin } from '../identity/request-auth.js';
-import { requireAuthenticated, type ServiceContext } from '../platform/context.js';
+import { isSameOrigin } from '../identity/request-auth.js';
+import { requireAuthenticated } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
-import { httpStatusOf } from '../platform/http-status.js';
-import type { PortalDeps } from '../trpc/context.js';
+import { type PortalDeps, portalRequestContext } from '../trpc/context.js';
 import { createLoaders } from './loaders.js';
 import { explorerSchema, type GraphqlContext } from './schema.js';
 
@@ -39,7 +38,7 @@ function domainGraphqlError(error: DomainError): GraphQLError {
     extensions: {
       code: error.code,
       ...(error.fieldErrors && { fieldErrors: error.fieldErrors }),
-      http: { status: httpStatusOf[error.code] },
+      http: { status: httpStatusOfCode[error.code] },
     },
   });
 }
@@ -91,7 +90,7 @@ function graphiqlPolicy(html: string): string {
 
 function refuse(reply: FastifyReply, error: DomainError) {
   return reply
-    .code(httpStatusOf[error.code])
+    .code(httpStatusOfCode[error.code])
     .header('cache-control', 'no-store')
     .send({ errors: [{ message: error.message, extensions: { code: error.code } }] });
 }
@@ -126,20 +125,7 @@ export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void
     url: GRAPHQL_PATH,
     method: ['GET', 'POST'],
     handler: async (req, reply) => {
-      const em = deps.orm.em.fork() as EntityManager;
-      const { actor, authentication } = await authenticateRequest(
-        em,
-        { authorization: req.headers.authorization, cookies: req.cookies },
-        deps.config,
-      );
-      const service: ServiceContext = {
-        em,
-        actor,
-        requestId: String(req.id),
-        ip: req.ip,
-        config: deps.config,
-        changes: deps.changes,
-      };
+      const { ctx: service, authentication } = await portalRequestContext(deps, req);
       let gatehouse: GraphqlContext;
       try {
         const person = requireAuthenticated(service);

@@ -40,27 +40,34 @@ export interface TrpcContext extends ServiceContext {
   authentication: Authentication;
 }
 
-/** Authenticates every request afresh (see `authenticateRequest`). */
+/**
+ * A portal-port request's service context, authenticated afresh (see `authenticateRequest`); shared by tRPC,
+ * GraphQL and the plain HTTP routes.
+ */
+export async function portalRequestContext(
+  deps: PortalDeps,
+  req: FastifyRequest,
+): Promise<{ ctx: ServiceContext; authentication: Authentication }> {
+  const em = deps.orm.em.fork() as EntityManager;
+  const { actor, authentication } = await authenticateRequest(
+    em,
+    { authorization: req.headers.authorization, cookies: req.cookies },
+    deps.config,
+  );
+  const ctx = {
+    em,
+    actor,
+    requestId: String(req.id),
+    ip: req.ip,
+    config: deps.config,
+    changes: deps.changes,
+  };
+  return { ctx, authentication };
+}
+
 export function contextFactory(deps: PortalDeps) {
   return async ({ req, res }: CreateFastifyContextOptions): Promise<TrpcContext> => {
-    const em = deps.orm.em.fork() as EntityManager;
-    const { actor, authentication } = await authenticateRequest(
-      em,
-      { authorization: req.headers.authorization, cookies: req.cookies },
-      deps.config,
-    );
-    return {
-      em,
-      actor,
-      requestId: String(req.id),
-      ip: req.ip,
-      config: deps.config,
-      changes: deps.changes,
-      req,
-      reply: res,
-      log: req.log,
-      deps,
-      authentication,
-    };
+    const { ctx, authentication } = await portalRequestContext(deps, req);
+    return { ...ctx, req, reply: res, log: req.log, deps, authentication };
   };
 }
