@@ -182,12 +182,13 @@ describe('audit partitions and retention', () => {
 
   it('lets a split application role append and create partitions, but not rewrite or drop history', async () => {
     const role = `gh_app_${randomBytes(4).toString('hex')}`;
-    await db.query(`create role ${role} login`);
+    await db.query(`create role ${role} login password 'role-test-pass'`);
     await db.query(`grant usage on schema public to ${role}`);
     await db.query(`grant select, update on audit_chain_head to ${role}`);
     await migrate(orm, { dbAppRole: role });
     const url = new URL(db.url);
     url.username = role;
+    url.password = 'role-test-pass';
     const app = new pg.Client({ connectionString: url.toString() });
     await app.connect();
     const appBatcher = new AuditBatcher(url.toString());

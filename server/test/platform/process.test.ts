@@ -70,6 +70,21 @@ const alive = (pid: number) => {
   }
 };
 
+describe('loading embedded PostgreSQL', () => {
+  it("leaves the process's exit code and signals to Gatehouse (its exit hook is removed)", async () => {
+    const script = `
+      const { loadEmbeddedPostgres } = await import('./src/platform/db.ts');
+      await loadEmbeddedPostgres();
+      process.exitCode = 3;`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: serverDir,
+      stdio: 'ignore',
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(3);
+  });
+});
+
 describe('the gatehouse process on embedded PostgreSQL', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-cli-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
