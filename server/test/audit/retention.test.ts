@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
@@ -124,6 +124,21 @@ describe('audit partitions and retention', () => {
       ]);
     } finally {
       await client.end();
+    }
+  });
+
+  it('drops nothing when the archive cannot be written, and leaves no partial file behind', async () => {
+    const blocked = path.join(archiveDir, 'audit-2025_09.jsonl');
+    mkdirSync(blocked);
+    try {
+      await expect(
+        enforceAuditRetention(context(), { retentionDays: 365, archiveDir }, NOW),
+      ).rejects.toThrow();
+      expect(await partitionOf(1)).toBe('audit_event_p2025_09');
+      expect(await db.query('select * from audit_checkpoint')).toEqual([]);
+      expect(readdirSync(archiveDir).filter((file) => file.endsWith('.partial'))).toEqual([]);
+    } finally {
+      rmSync(blocked, { recursive: true });
     }
   });
 
