@@ -7,6 +7,7 @@ export default defineConfig({
       'server/test/**/*.test.ts',
       'sdk/test/**/*.test.ts',
       'bench/test/**/*.test.ts',
+      'web/test/**/*.test.ts',
     ],
     globalSetup: ['server/test/support/global-setup.ts'],
     testTimeout: 30_000,

@@ -110,3 +110,14 @@ export function createDebounced<T>(source: Accessor<T>, ms: number): [Accessor<T
   };
   return [value, flush];
 }
+
+/**
+ * Refetches `query` every `ms` milliseconds while the screen is shown and the tab is visible; the data
+ * stays on screen during a refetch, so lists update in place.
+ */
+export function refreshEvery(query: { refetch: () => Promise<void> }, ms: number): void {
+  const timer = setInterval(() => {
+    if (document.visibilityState === 'visible') void query.refetch();
+  }, ms);
+  onCleanup(() => clearInterval(timer));
+}

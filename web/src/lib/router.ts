@@ -1,45 +1,103 @@
 import { createSignal } from 'solid-js';
 
-/** The portal's screens. The hash keeps routing entirely client-side, so any server path serves the app. */
+/** The portal's screens. The hash keeps routing entirely client-side, so any portal path serves the app. */
 export type Route =
+  | { name: 'overview' }
   | { name: 'users' }
   | { name: 'groups' }
   | { name: 'group'; id: string }
+  | { name: 'mcps' }
+  | { name: 'mcp-new' }
+  | { name: 'mcp'; id: string }
+  | { name: 'clients' }
   | { name: 'api-tokens' }
+  | { name: 'audit' }
+  | { name: 'marketplace' }
+  | { name: 'marketplace-mcp'; id: string }
+  | { name: 'my-clients' }
+  | { name: 'my-client'; id: string }
+  | { name: 'credentials' }
+  | { name: 'activity' }
+  | { name: 'home' }
   | { name: 'not-found'; path: string };
 
+const enc = encodeURIComponent;
+
 export const paths = {
+  home: '#/',
+  overview: '#/overview',
   users: '#/users',
   groups: '#/groups',
-  group: (id: string) => `#/groups/${encodeURIComponent(id)}`,
+  group: (id: string) => `#/groups/${enc(id)}`,
+  mcps: '#/mcps',
+  mcpNew: '#/mcps/new',
+  mcp: (id: string) => `#/mcps/${enc(id)}`,
+  clients: '#/clients',
   apiTokens: '#/api-tokens',
+  audit: '#/audit',
+  marketplace: '#/marketplace',
+  marketplaceMcp: (id: string) => `#/marketplace/${enc(id)}`,
+  myClients: '#/my/clients',
+  myClient: (id: string) => `#/my/clients/${enc(id)}`,
+  credentials: '#/my/credentials',
+  activity: '#/my/activity',
 } as const;
 
+/** Static routes by their path; routes with an id are matched below. */
+const staticRoutes: Record<string, Route> = {
+  '/': { name: 'home' },
+  '/overview': { name: 'overview' },
+  '/users': { name: 'users' },
+  '/groups': { name: 'groups' },
+  '/mcps': { name: 'mcps' },
+  '/mcps/new': { name: 'mcp-new' },
+  '/clients': { name: 'clients' },
+  '/api-tokens': { name: 'api-tokens' },
+  '/audit': { name: 'audit' },
+  '/marketplace': { name: 'marketplace' },
+  '/my/clients': { name: 'my-clients' },
+  '/my/credentials': { name: 'credentials' },
+  '/my/activity': { name: 'activity' },
+};
+
 export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, '') || '/';
+  const raw = hash.replace(/^#/, '').split('?')[0] || '/';
+  const path = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
+  const known = staticRoutes[path];
+  if (known) return known;
   const parts = path.split('/').filter(Boolean);
-  if (parts.length === 0 || (parts.length === 1 && parts[0] === 'users')) return { name: 'users' };
-  if (parts[0] === 'groups' && parts.length === 1) return { name: 'groups' };
-  if (parts[0] === 'groups' && parts.length === 2 && parts[1])
-    return { name: 'group', id: decodeURIComponent(parts[1]) };
-  if (parts[0] === 'api-tokens' && parts.length === 1) return { name: 'api-tokens' };
+  const id = parts.at(-1) ? decodeURIComponent(parts.at(-1) as string) : '';
+  if (parts.length === 2 && parts[0] === 'groups') return { name: 'group', id };
+  if (parts.length === 2 && parts[0] === 'mcps') return { name: 'mcp', id };
+  if (parts.length === 2 && parts[0] === 'marketplace') return { name: 'marketplace-mcp', id };
+  if (parts.length === 3 && parts[0] === 'my' && parts[1] === 'clients') return { name: 'my-client', id };
   return { name: 'not-found', path };
 }
 
-/** The canonical hash of a route (`''` and `#/users` are the same screen). */
+/** The canonical hash of a route. */
 export function hashOf(route: Route): string {
   switch (route.name) {
-    case 'users':
-      return paths.users;
-    case 'groups':
-      return paths.groups;
     case 'group':
       return paths.group(route.id);
-    case 'api-tokens':
-      return paths.apiTokens;
+    case 'mcp':
+      return paths.mcp(route.id);
+    case 'marketplace-mcp':
+      return paths.marketplaceMcp(route.id);
+    case 'my-client':
+      return paths.myClient(route.id);
     case 'not-found':
       return `#${route.path}`;
+    default: {
+      const entry = Object.entries(staticRoutes).find(([, candidate]) => candidate.name === route.name);
+      return `#${entry?.[0] ?? '/'}`;
+    }
   }
+}
+
+/** Query parameters after the hash path (`#/my/credentials?oauth=connected`). */
+export function hashQuery(): URLSearchParams {
+  const [, query = ''] = window.location.hash.split('?');
+  return new URLSearchParams(query);
 }
 
 const read = () => {

@@ -1,4 +1,4 @@
-import type { Me } from '@gatehouse/schema';
+import type { Me, Role } from '@gatehouse/schema';
 import { createEffect, For, type JSX, Match, on, Show, Switch } from 'solid-js';
 import { createAction } from '../../lib/async.js';
 import { dismissFlash, dropStaleFlash, flashMessage } from '../../lib/flash.js';
@@ -6,32 +6,77 @@ import { currentHash, paths, type Route, route } from '../../lib/router.js';
 import { signedOut } from '../../lib/session.js';
 import { trpc } from '../../lib/trpc.js';
 import { Badge, Button, ErrorNotice, Notice, PageHeader } from '../../ui/index.js';
+import { ActivityScreen } from '../activity/ActivityScreen.js';
 import { ApiTokensScreen } from '../api-tokens/ApiTokensScreen.js';
+import { AuditScreen } from '../audit/AuditScreen.js';
+import { McpCreateScreen } from '../catalog/McpCreateScreen.js';
+import { McpDetailScreen } from '../catalog/McpDetailScreen.js';
+import { McpListScreen } from '../catalog/McpListScreen.js';
+import { ClientsScreen } from '../clients-admin/ClientsScreen.js';
+import { CredentialsScreen } from '../credentials/CredentialsScreen.js';
+import { MarketplaceDetailScreen } from '../marketplace/MarketplaceDetailScreen.js';
+import { MarketplaceScreen } from '../marketplace/MarketplaceScreen.js';
+import { MyClientDetailScreen } from '../my-clients/MyClientDetailScreen.js';
+import { MyClientsScreen } from '../my-clients/MyClientsScreen.js';
+import { OverviewScreen } from '../overview/OverviewScreen.js';
 import { Brand } from '../auth/AuthLayout.js';
 import { GroupDetailScreen } from '../groups/GroupDetailScreen.js';
 import { GroupsScreen } from '../groups/GroupsScreen.js';
 import { UsersScreen } from '../users/UsersScreen.js';
 
-const navItems = [
-  { href: paths.users, label: 'Users', section: 'users' },
-  { href: paths.groups, label: 'Groups', section: 'groups' },
-  { href: paths.apiTokens, label: 'API tokens', section: 'api-tokens' },
-] as const;
+type NavItem = { href: string; label: string; sections: Route['name'][] };
 
-const sectionOf = (current: Route) => (current.name === 'group' ? 'groups' : current.name);
+/** What each role finds in the navigation; the server authorizes every call regardless. */
+const adminNav: NavItem[] = [
+  { href: paths.overview, label: 'Overview', sections: ['overview'] },
+  { href: paths.users, label: 'Users', sections: ['users'] },
+  { href: paths.groups, label: 'Groups', sections: ['groups', 'group'] },
+  { href: paths.mcps, label: 'MCPs', sections: ['mcps', 'mcp', 'mcp-new'] },
+  { href: paths.clients, label: 'Clients', sections: ['clients'] },
+  { href: paths.apiTokens, label: 'API tokens', sections: ['api-tokens'] },
+  { href: paths.audit, label: 'Audit', sections: ['audit'] },
+];
+const auditorNav: NavItem[] = [
+  { href: paths.overview, label: 'Overview', sections: ['overview'] },
+  { href: paths.audit, label: 'Audit', sections: ['audit'] },
+  { href: paths.apiTokens, label: 'API tokens', sections: ['api-tokens'] },
+];
+const selfServiceNav: NavItem[] = [
+  { href: paths.marketplace, label: 'Marketplace', sections: ['marketplace', 'marketplace-mcp'] },
+  { href: paths.myClients, label: 'My clients', sections: ['my-clients', 'my-client'] },
+  { href: paths.credentials, label: 'My credentials', sections: ['credentials'] },
+  { href: paths.activity, label: 'My activity', sections: ['activity'] },
+];
+
+export const navFor = (role: Role): NavItem[] =>
+  role === 'admin' ? [...adminNav, ...selfServiceNav] : role === 'auditor' ? [...auditorNav, ...selfServiceNav] : selfServiceNav;
 
 const titleOf: Record<Route['name'], string> = {
+  home: 'Gatehouse',
+  overview: 'Overview',
   users: 'Users',
   groups: 'Groups',
   group: 'Group',
+  mcps: 'MCPs',
+  'mcp-new': 'New MCP',
+  mcp: 'MCP',
+  clients: 'Clients and sessions',
   'api-tokens': 'API tokens',
+  audit: 'Audit explorer',
+  marketplace: 'Marketplace',
+  'marketplace-mcp': 'Marketplace',
+  'my-clients': 'My clients',
+  'my-client': 'Client',
+  credentials: 'My credentials',
+  activity: 'My activity',
   'not-found': 'Not found',
 };
 
 /** The signed-in frame: header with navigation and account, and the current screen. */
 export function Shell(props: { me: Me }) {
   let main: HTMLElement | undefined;
-  const hasPortalAccess = () => props.me.user.role !== 'user';
+  const nav = () => navFor(props.me.user.role);
+  const home = () => nav()[0]?.href ?? paths.marketplace;
   const signOut = createAction(async () => {
     await trpc.auth.logout.mutate();
     signedOut('You have signed out.');
@@ -59,20 +104,18 @@ export function Shell(props: { me: Me }) {
       </button>
       <header class="app-header">
         <div class="app-header-inner">
-          <a class="brand-link" href={paths.users} style={{ 'text-decoration': 'none' }}>
+          <a class="brand-link" href={home()} style={{ 'text-decoration': 'none' }}>
             <Brand />
           </a>
-          <Show when={hasPortalAccess()}>
-            <nav class="nav" aria-label="Main">
-              <For each={navItems}>
-                {(item) => (
-                  <a href={item.href} aria-current={sectionOf(route()) === item.section ? 'page' : undefined}>
-                    {item.label}
-                  </a>
-                )}
-              </For>
-            </nav>
-          </Show>
+          <nav class="nav" aria-label="Main">
+            <For each={nav()}>
+              {(item) => (
+                <a href={item.href} aria-current={item.sections.includes(route().name) ? 'page' : undefined}>
+                  {item.label}
+                </a>
+              )}
+            </For>
+          </nav>
           <div class="account">
             <span class="account-name" title={props.me.user.username}>
               {props.me.user.displayName}
@@ -100,50 +143,75 @@ export function Shell(props: { me: Me }) {
               </Notice>
             )}
           </Show>
-          <Show when={hasPortalAccess()} fallback={<NoPortalAccess me={props.me} />}>
-            <Screen route={route()} />
-          </Show>
+          <Screen route={route()} me={props.me} home={home()} />
         </div>
       </main>
     </>
   );
 }
 
-function Screen(props: { route: Route }): JSX.Element {
+function Screen(props: { route: Route; me: Me; home: string }): JSX.Element {
+  const idOf = (name: Route['name']) => {
+    const current = props.route;
+    return current.name === name && 'id' in current ? current.id : undefined;
+  };
   return (
     <Switch>
+      <Match when={props.route.name === 'home'}>
+        <Redirect to={props.home} />
+      </Match>
+      <Match when={props.route.name === 'overview'}>
+        <OverviewScreen />
+      </Match>
       <Match when={props.route.name === 'users'}>
         <UsersScreen />
       </Match>
       <Match when={props.route.name === 'groups'}>
         <GroupsScreen />
       </Match>
-      <Match when={props.route.name === 'group' && props.route.id}>
-        {(id) => <GroupDetailScreen id={id()} />}
+      <Match when={idOf('group')}>{(id) => <GroupDetailScreen id={id()} />}</Match>
+      <Match when={props.route.name === 'mcps'}>
+        <McpListScreen />
+      </Match>
+      <Match when={props.route.name === 'mcp-new'}>
+        <McpCreateScreen />
+      </Match>
+      <Match when={idOf('mcp')}>{(id) => <McpDetailScreen id={id()} />}</Match>
+      <Match when={props.route.name === 'clients'}>
+        <ClientsScreen />
       </Match>
       <Match when={props.route.name === 'api-tokens'}>
         <ApiTokensScreen />
       </Match>
+      <Match when={props.route.name === 'audit'}>
+        <AuditScreen />
+      </Match>
+      <Match when={props.route.name === 'marketplace'}>
+        <MarketplaceScreen />
+      </Match>
+      <Match when={idOf('marketplace-mcp')}>{(id) => <MarketplaceDetailScreen id={id()} />}</Match>
+      <Match when={props.route.name === 'my-clients'}>
+        <MyClientsScreen />
+      </Match>
+      <Match when={idOf('my-client')}>{(id) => <MyClientDetailScreen id={id()} />}</Match>
+      <Match when={props.route.name === 'credentials'}>
+        <CredentialsScreen />
+      </Match>
+      <Match when={props.route.name === 'activity'}>
+        <ActivityScreen me={props.me} />
+      </Match>
       <Match when={props.route.name === 'not-found'}>
         <PageHeader title="Page not found" />
         <p>
-          There is no such page. <a href={paths.users}>Go to Users</a>.
+          There is no such page. <a href={props.home}>Go to the start page</a>.
         </p>
       </Match>
     </Switch>
   );
 }
 
-function NoPortalAccess(props: { me: Me }) {
-  return (
-    <>
-      <PageHeader title={`Welcome, ${props.me.user.displayName}`} />
-      <Notice tone="info" title="Nothing to administer here">
-        <p>
-          Your account has the <strong>user</strong> role. The portal is for administrators and auditors; ask
-          an administrator if you need access.
-        </p>
-      </Notice>
-    </>
-  );
+/** The start page depends on the role: navigating replaces the bare `#/`. */
+function Redirect(props: { to: string }) {
+  window.location.replace(props.to);
+  return null;
 }

@@ -1,0 +1,6 @@
+import { PageHeader } from '../../ui/index.js';
+
+// Placeholder while this screen is being built.
+export function MarketplaceScreen() {
+  return <PageHeader title="MarketplaceScreen" />;
+}
