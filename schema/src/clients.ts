@@ -66,3 +66,7 @@ export const McpSessionInfo = z.object({
 export type McpSessionInfo = z.infer<typeof McpSessionInfo>;
 export const McpSessionList = z.object({ items: z.array(McpSessionInfo) });
 export const TerminateSessionInput = z.object({ id: z.string().min(1).max(200), reason: Reason.optional() });
+
+/** Where AI clients connect: the MCP endpoint on the client port. */
+export const McpEndpointInfo = z.object({ url: z.url().max(2048) });
+export type McpEndpointInfo = z.infer<typeof McpEndpointInfo>;

@@ -118,7 +118,8 @@ export async function startGatehouse(
   });
   let apps: Apps | undefined;
   try {
-    apps = await buildApps({ ...deps, mcp }, logger, tls, { mcp });
+    const clientPort = () => (apps?.client.server.address() as AddressInfo | null)?.port ?? config.clientPort;
+    apps = await buildApps({ ...deps, mcp, clientPort }, logger, tls, { mcp });
     await apps.client.listen({ host: config.host, port: config.clientPort });
     await apps.portal.listen({ host: config.host, port: config.portalPort });
   } catch (error) {

@@ -6,6 +6,7 @@ import {
   ClientWithKey,
   CreateClientInput,
   ListClientsInput,
+  McpEndpointInfo,
   Ok,
   SubscribeInput,
   Subscription,
@@ -26,7 +27,15 @@ import {
   updateSubscription,
 } from './clients.service.js';
 
+/** The portal request's host without its port (an IPv6 literal keeps its brackets). */
+const hostOnly = (host: string) => host.replace(/:\d+$/, '');
+
 export const clientsRouter = router({
+  endpoint: authedProcedure.output(McpEndpointInfo).query(({ ctx }) => ({
+    url:
+      ctx.config.publicMcpUrl ??
+      `${ctx.req.protocol}://${hostOnly(ctx.req.host)}:${ctx.deps.clientPort()}/mcp`,
+  })),
   list: authedProcedure
     .input(ListClientsInput)
     .output(ClientList)

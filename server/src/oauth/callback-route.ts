@@ -14,10 +14,13 @@ const CallbackQuery = (query: unknown) => {
   return { state: text('state'), code: text('code'), error: text('error') };
 };
 
+/** The portal's My credentials screen (hash-routed), which shows the outcome from its query. */
+const CREDENTIALS_PAGE = '/#/my/credentials';
+
 /**
  * The browser comes back from the provider here. The portal session cookie (SameSite=Lax, so it rides on
  * this top-level navigation) names who is completing the flow; the service checks it against the state.
- * The answer is always a redirect to the portal's Connections page with the outcome.
+ * The answer is always a redirect to the portal's My credentials screen with the outcome.
  */
 export function registerOAuthCallback(portal: FastifyInstance, deps: PortalDeps): void {
   portal.get(OAUTH_CALLBACK_PATH, async (req, reply) => {
@@ -37,10 +40,13 @@ export function registerOAuthCallback(portal: FastifyInstance, deps: PortalDeps)
     reply.header('referrer-policy', 'no-referrer');
     try {
       const { slug } = await deps.oauth.complete(ctx, CallbackQuery(req.query));
-      return reply.redirect(`/connections?oauth=connected&mcp=${encodeURIComponent(slug)}`, 303);
+      return reply.redirect(`${CREDENTIALS_PAGE}?oauth=connected&mcp=${encodeURIComponent(slug)}`, 303);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return reply.redirect(`/connections?oauth=error&reason=${encodeURIComponent(error.message)}`, 303);
+      return reply.redirect(
+        `${CREDENTIALS_PAGE}?oauth=error&reason=${encodeURIComponent(error.message)}`,
+        303,
+      );
     }
   });
 }

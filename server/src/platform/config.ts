@@ -36,6 +36,7 @@ const RawConfig = z.object({
   GATEHOUSE_CLIENT_PORT: port.default(8443),
   GATEHOUSE_PORTAL_PORT: port.default(9443),
   GATEHOUSE_PUBLIC_PORTAL_URL: z.url({ protocol: /^https?$/ }).optional(),
+  GATEHOUSE_PUBLIC_MCP_URL: z.url({ protocol: /^https?$/ }).optional(),
   GATEHOUSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   GATEHOUSE_MASTER_KEY: z.string().optional(),
   GATEHOUSE_MASTER_KEYS_PREVIOUS: commaList.optional(),
@@ -95,6 +96,8 @@ export interface Config {
   readonly clientPort: number;
   readonly portalPort: number;
   readonly publicPortalUrl: string | undefined;
+  /** The MCP endpoint as clients reach it (behind a proxy); otherwise derived from the portal request. */
+  readonly publicMcpUrl: string | undefined;
   readonly logLevel: string;
   readonly masterKeyBase64: string | undefined;
   /** Older master keys, still accepted for opening what they sealed (with `GATEHOUSE_MASTER_KEY` only). */
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientPort: raw.GATEHOUSE_CLIENT_PORT,
     portalPort: raw.GATEHOUSE_PORTAL_PORT,
     publicPortalUrl: raw.GATEHOUSE_PUBLIC_PORTAL_URL,
+    publicMcpUrl: raw.GATEHOUSE_PUBLIC_MCP_URL,
     logLevel: raw.GATEHOUSE_LOG_LEVEL,
     masterKeyBase64: raw.GATEHOUSE_MASTER_KEY,
     previousMasterKeysBase64: raw.GATEHOUSE_MASTER_KEYS_PREVIOUS ?? [],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
@@ -98,13 +99,18 @@ export async function buildApps(
       prefix: '/',
       wildcard: false,
       index: ['index.html'],
+      cacheControl: false,
+      // Vite names built assets by content hash: they never change, so browsers keep them. The page itself
+      // is revalidated every time, so a new release is picked up at once.
+      setHeaders: (res, file) => {
+        res.header(
+          'cache-control',
+          file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
+      },
     });
   }
-  portal.setNotFoundHandler((req, reply) => {
-    const wantsPage =
-      req.method === 'GET' && !req.url.startsWith('/trpc') && req.headers.accept?.includes('text/html');
-    if (wantsPage && hasPortalAssets) return reply.type('text/html').sendFile('index.html');
-    return reply.code(404).send({ error: 'not found' });
-  });
+  // The portal routes by hash, so its only page is `/`; any other unknown path is a plain 404.
+  portal.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found' }));
   return { client, portal };
 }

@@ -30,6 +30,8 @@ export interface PortalDeps {
   vault: { vault: Vault; keyring: Keyring };
   oauth: DownstreamOAuth;
   audit: { explorer: AuditExplorer; monitor: ChainMonitor };
+  /** The client port as bound (known once listening; 0 in the config means any free port). */
+  clientPort: () => number;
 }
 
 export interface TrpcContext extends ServiceContext {

@@ -196,7 +196,10 @@ describe('downstream OAuth against a real authorization server', () => {
   async function callback(url: string, cookie: string): Promise<URL> {
     const response = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} });
     expect(response.status).toBe(303);
-    return new URL(response.headers.get('location') ?? '', gh.portalUrl);
+    // The portal routes by hash: `/#/my/credentials?oauth=…` is read as that path and query.
+    const location = response.headers.get('location') ?? '';
+    expect(location.startsWith('/#/')).toBe(true);
+    return new URL(location.slice(2), gh.portalUrl);
   }
 
   const whoami = async (name: string) => {
@@ -226,7 +229,7 @@ describe('downstream OAuth against a real authorization server', () => {
     expect(request.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(request.searchParams.get('redirect_uri')).toBe(`${gh.portalUrl}/oauth/callback`);
     const back = await callback(await authorize(alice.id, authorizationUrl), alice.portal.state.cookie);
-    expect(back.pathname).toBe('/connections');
+    expect(back.pathname).toBe('/my/credentials');
     expect(Object.fromEntries(back.searchParams)).toEqual({ oauth: 'connected', mcp: 'oafx' });
 
     const token = latestAccessToken(alice.id);

@@ -51,4 +51,25 @@ describe('listeners', () => {
     expect(wrongMethod.status).toBeGreaterThanOrEqual(400);
     expect(wrongMethod.status).toBeLessThan(500);
   });
+
+  it('serves the built portal with a strict CSP, revalidated pages, immutable assets, and no fallback elsewhere', async () => {
+    const page = await fetch(`${gh.portalUrl}/`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    const policy = page.headers.get('content-security-policy') ?? '';
+    expect(policy).toContain("default-src 'self'");
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).not.toMatch(/script-src[^;]*unsafe/);
+    const html = await page.text();
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/assets\/.+\.js$/);
+    const asset = await fetch(`${gh.portalUrl}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    for (const path of ['/connections', '/admin/users', '/assets/missing.js', '/trpc']) {
+      const response = await fetch(`${gh.portalUrl}${path}`, { headers: { accept: 'text/html' } });
+      expect(response.status, path).toBe(404);
+      expect(await response.text(), path).not.toContain('<div id="root"');
+    }
+  });
 });
