@@ -9,19 +9,19 @@ import { Badge, Button, ErrorNotice, Notice, PageHeader } from '../../ui/index.j
 import { ActivityScreen } from '../activity/ActivityScreen.js';
 import { ApiTokensScreen } from '../api-tokens/ApiTokensScreen.js';
 import { AuditScreen } from '../audit/AuditScreen.js';
+import { Brand } from '../auth/AuthLayout.js';
 import { McpCreateScreen } from '../catalog/McpCreateScreen.js';
 import { McpDetailScreen } from '../catalog/McpDetailScreen.js';
 import { McpListScreen } from '../catalog/McpListScreen.js';
 import { ClientsScreen } from '../clients-admin/ClientsScreen.js';
 import { CredentialsScreen } from '../credentials/CredentialsScreen.js';
+import { GroupDetailScreen } from '../groups/GroupDetailScreen.js';
+import { GroupsScreen } from '../groups/GroupsScreen.js';
 import { MarketplaceDetailScreen } from '../marketplace/MarketplaceDetailScreen.js';
 import { MarketplaceScreen } from '../marketplace/MarketplaceScreen.js';
 import { MyClientDetailScreen } from '../my-clients/MyClientDetailScreen.js';
 import { MyClientsScreen } from '../my-clients/MyClientsScreen.js';
 import { OverviewScreen } from '../overview/OverviewScreen.js';
-import { Brand } from '../auth/AuthLayout.js';
-import { GroupDetailScreen } from '../groups/GroupDetailScreen.js';
-import { GroupsScreen } from '../groups/GroupsScreen.js';
 import { UsersScreen } from '../users/UsersScreen.js';
 
 type NavItem = { href: string; label: string; sections: Route['name'][] };
@@ -49,7 +49,11 @@ const selfServiceNav: NavItem[] = [
 ];
 
 export const navFor = (role: Role): NavItem[] =>
-  role === 'admin' ? [...adminNav, ...selfServiceNav] : role === 'auditor' ? [...auditorNav, ...selfServiceNav] : selfServiceNav;
+  role === 'admin'
+    ? [...adminNav, ...selfServiceNav]
+    : role === 'auditor'
+      ? [...auditorNav, ...selfServiceNav]
+      : selfServiceNav;
 
 const titleOf: Record<Route['name'], string> = {
   home: 'Gatehouse',
