@@ -282,9 +282,14 @@ export async function setMcpGroups(ctx: ServiceContext, input: SetMcpGroupsInput
   const result = await withTransaction(ctx, async (tx) => {
     const mcp = await loadMcp(tx, input.id, true);
     const before = (await tx.em.find(McpGrantEntity, { mcp: mcp.id })).map((grant) => grant.group.id);
-    await tx.em.nativeDelete(McpGrantEntity, { mcp: mcp.id });
+    // Only the difference: re-creating a grant the identity map already holds would not insert it again.
+    const removed = before.filter((id) => !groupIds.includes(id));
+    if (removed.length > 0)
+      await tx.em.nativeDelete(McpGrantEntity, { mcp: mcp.id, group: { $in: removed } });
     const now = new Date();
-    for (const groupId of groupIds) tx.em.create(McpGrantEntity, { mcp, group: groupId, createdAt: now });
+    for (const groupId of groupIds.filter((id) => !before.includes(id))) {
+      tx.em.create(McpGrantEntity, { mcp, group: groupId, createdAt: now });
+    }
     mcp.updatedAt = now;
     await tx.em.flush();
     await emitAudit(tx, {
@@ -292,7 +297,7 @@ export async function setMcpGroups(ctx: ServiceContext, input: SetMcpGroupsInput
       target: mcpTarget(mcp),
       details: {
         added: groupIds.filter((id) => !before.includes(id)),
-        removed: before.filter((id) => !groupIds.includes(id)),
+        removed,
       },
     });
     return detail(tx, mcp);

@@ -137,6 +137,25 @@ describe('catalog lifecycle', () => {
     ).toBe('FORBIDDEN');
   });
 
+  it("sets an MCP's groups to exactly the given set: keeps, adds and removes grants", async () => {
+    const [a, b, c] = await Promise.all(
+      ['grants-a', 'grants-b', 'grants-c'].map((name) => admin.groups.create.mutate({ name })),
+    );
+    const mcp = await admin.catalog.create.mutate({
+      slug: 'grants',
+      name: 'Grants',
+      config: { connection: { transport: 'stdio', ...fixtureStdioCommand() } },
+      groupIds: [a?.id ?? ''],
+    });
+    const groupsOf = async () => [...(await admin.catalog.get.query({ id: mcp.id })).groupIds].sort();
+    await admin.catalog.setGroups.mutate({ id: mcp.id, groupIds: [a?.id ?? '', b?.id ?? ''] });
+    expect(await groupsOf()).toEqual([a?.id, b?.id].sort());
+    await admin.catalog.setGroups.mutate({ id: mcp.id, groupIds: [b?.id ?? '', c?.id ?? ''] });
+    expect(await groupsOf()).toEqual([b?.id, c?.id].sort());
+    const audited = (await auditRows(gh, 'mcp.set_groups')).at(-1);
+    expect(audited?.details).toEqual({ added: [c?.id], removed: [a?.id] });
+  });
+
   it('reports precise validation errors for a broken config', async () => {
     const broken = await admin.catalog.create.mutate({
       slug: 'broken',
