@@ -5,7 +5,7 @@ import { DomainError } from '../platform/errors.js';
 const QUERY_CANCELED = '57014';
 
 /**
- * The explorer's own small pool: read-only sessions with a statement timeout, so no explorer query can
+ * The explorer's own small pool (8 connections): read-only sessions with a statement timeout, so no explorer query can
  * change data or hold the database for long, and its load never queues behind the control plane's pool.
  * Counts the statements it runs (an operational metric; tests use it to prove batching).
  */
@@ -19,7 +19,7 @@ export class AuditReader {
   ) {
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
-      max: 4,
+      max: 8,
       idleTimeoutMillis: 30_000,
       options: `-c default_transaction_read_only=on -c statement_timeout=${statementTimeoutMs}`,
     });

@@ -30,7 +30,7 @@ export const graphqlLimits = {
   /** The whole request, on top of each statement's own timeout in the explorer's pool. */
   requestTimeoutMs: 15_000,
   /** Requests one person may have running at once, so nobody can hold the explorer's whole pool. */
-  concurrentPerPerson: 2,
+  concurrentPerPerson: 4,
 };
 
 function domainGraphqlError(error: DomainError): GraphQLError {

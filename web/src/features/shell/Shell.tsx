@@ -48,12 +48,13 @@ const selfServiceNav: NavItem[] = [
   { href: paths.activity, label: 'My activity', sections: ['activity'] },
 ];
 
-export const navFor = (role: Role): NavItem[] =>
+/** The main navigation, and (for admins and auditors) their own self-service links in a second row. */
+export const navFor = (role: Role): { main: NavItem[]; own: NavItem[] } =>
   role === 'admin'
-    ? [...adminNav, ...selfServiceNav]
+    ? { main: adminNav, own: selfServiceNav }
     : role === 'auditor'
-      ? [...auditorNav, ...selfServiceNav]
-      : selfServiceNav;
+      ? { main: auditorNav, own: selfServiceNav }
+      : { main: selfServiceNav, own: [] };
 
 const titleOf: Record<Route['name'], string> = {
   home: 'Gatehouse',
@@ -80,7 +81,7 @@ const titleOf: Record<Route['name'], string> = {
 export function Shell(props: { me: Me }) {
   let main: HTMLElement | undefined;
   const nav = () => navFor(props.me.user.role);
-  const home = () => nav()[0]?.href ?? paths.marketplace;
+  const home = () => nav().main[0]?.href ?? paths.marketplace;
   const signOut = createAction(async () => {
     await trpc.auth.logout.mutate();
     signedOut('You have signed out.');
@@ -111,15 +112,7 @@ export function Shell(props: { me: Me }) {
           <a class="brand-link" href={home()} style={{ 'text-decoration': 'none' }}>
             <Brand />
           </a>
-          <nav class="nav" aria-label="Main">
-            <For each={nav()}>
-              {(item) => (
-                <a href={item.href} aria-current={item.sections.includes(route().name) ? 'page' : undefined}>
-                  {item.label}
-                </a>
-              )}
-            </For>
-          </nav>
+          <NavLinks label="Main" items={nav().main} />
           <div class="account">
             <span class="account-name" title={props.me.user.username}>
               {props.me.user.displayName}
@@ -133,6 +126,13 @@ export function Shell(props: { me: Me }) {
           </div>
         </div>
       </header>
+      <Show when={nav().own.length > 0}>
+        <div class="subnav">
+          <div class="app-header-inner">
+            <NavLinks label="My things" items={nav().own} />
+          </div>
+        </div>
+      </Show>
       <main id="main" class="app-main" tabIndex={-1} ref={main}>
         <div class="page">
           <ErrorNotice
@@ -211,6 +211,20 @@ function Screen(props: { route: Route; me: Me; home: string }): JSX.Element {
         </p>
       </Match>
     </Switch>
+  );
+}
+
+function NavLinks(props: { label: string; items: NavItem[] }) {
+  return (
+    <nav class="nav" aria-label={props.label}>
+      <For each={props.items}>
+        {(item) => (
+          <a href={item.href} aria-current={item.sections.includes(route().name) ? 'page' : undefined}>
+            {item.label}
+          </a>
+        )}
+      </For>
+    </nav>
   );
 }
 
