@@ -19,7 +19,9 @@ const screenshots = path.resolve(import.meta.dirname, '../../test-results');
 const PASSWORD = 'portal-e2e-Passw0rd!';
 
 const textOf = (result: unknown) =>
-  (((result as { content?: unknown }).content ?? []) as { text?: string }[]).map((block) => block.text ?? '').join('');
+  (((result as { content?: unknown }).content ?? []) as { text?: string }[])
+    .map((block) => block.text ?? '')
+    .join('');
 
 /**
  * The portal driven in Debian's Chromium against a real Gatehouse on real PostgreSQL with the fixture MCP:
@@ -32,7 +34,10 @@ describe('the portal in a real browser', () => {
   const open: Client[] = [];
 
   async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+    });
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(20_000);
@@ -56,7 +61,13 @@ describe('the portal in a real browser', () => {
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -132,7 +143,7 @@ describe('the portal in a real browser', () => {
     await user.getByRole('dialog').getByRole('button', { name: 'Create client' }).click();
     const keyField = user.getByLabel('Client key');
     await keyField.waitFor();
-    const key = (await keyField.inputValue().catch(() => keyField.innerText())).trim();
+    const key = (await keyField.inputValue()).trim();
     expect(key.length).toBeGreaterThan(20);
     await shot(user, '06-client-key');
     await user.keyboard.press('Escape');
@@ -153,9 +164,9 @@ describe('the portal in a real browser', () => {
     open.push(mcp);
     const tools = (await mcp.listTools()).tools.map((tool) => tool.name).sort();
     expect(tools).toEqual(['fx__echo', 'fx__whoami']);
-    expect(textOf(await mcp.callTool({ name: 'fx__echo', arguments: { message: 'through the portal' } }))).toContain(
-      'through the portal',
-    );
+    expect(
+      textOf(await mcp.callTool({ name: 'fx__echo', arguments: { message: 'through the portal' } })),
+    ).toContain('through the portal');
 
     // The call is in the admin's audit explorer and in Alice's activity.
     await admin.goto(`${gh.portalUrl}/#/audit`);
@@ -163,9 +174,12 @@ describe('the portal in a real browser', () => {
     await admin.getByRole('button', { name: 'Apply filters' }).click();
     const row = admin.getByRole('row').filter({ hasText: 'fx · echo' });
     await row.first().waitFor();
-    await expect(row.first().innerText()).resolves.toContain('alice');
+    await expect(row.first().textContent()).resolves.toContain('alice');
     await shot(admin, '08-audit');
-    await row.first().getByRole('button', { name: /Details/ }).click();
+    await row
+      .first()
+      .getByRole('button', { name: /Details/ })
+      .click();
     await admin.getByRole('dialog').getByText('Previous hash').waitFor();
     await admin.keyboard.press('Escape');
     await user.goto(`${gh.portalUrl}/#/my/activity`);
@@ -200,13 +214,22 @@ describe('the portal in a real browser', () => {
         isolation: 'per-user',
         connection: { transport: 'stdio', ...fixtureStdioCommand() },
         credentials: [
-          { name: 'API_TOKEN', label: 'API token', secret: true, required: true, inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' } },
+          {
+            name: 'API_TOKEN',
+            label: 'API token',
+            secret: true,
+            required: true,
+            inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' },
+          },
         ],
       },
       groupIds: [everyone],
     });
     await admin.catalog.validate.mutate({ id: created.id });
-    await admin.catalog.discover.mutate({ id: created.id, temporaryCredentials: { API_TOKEN: 'discovery-only' } });
+    await admin.catalog.discover.mutate({
+      id: created.id,
+      temporaryCredentials: { API_TOKEN: 'discovery-only' },
+    });
     await admin.catalog.publish.mutate({ id: created.id });
     const bob = await createSignedInUser(gh, admin as PortalClient, 'bob', PASSWORD);
     const client = await bob.portal.clients.create.mutate({ name: 'Bob agent', kind: 'agent' });
@@ -236,7 +259,11 @@ describe('the portal in a real browser', () => {
     await admin.signIn(ADMIN.username, ADMIN.password);
     const fx = (await admin.catalog.list.query()).items.find((item) => item.slug === 'fx');
     expect(fx).toBeDefined();
-    await admin.killSwitches.release.mutate({ targetType: 'mcp', targetId: fx?.id ?? '', reason: 'resolved' });
+    await admin.killSwitches.release.mutate({
+      targetType: 'mcp',
+      targetId: fx?.id ?? '',
+      reason: 'resolved',
+    });
     // The fixture is granted to the engineering group only: the admin joins it to subscribe a probe.
     const engineering = (await admin.groups.list.query()).items.find((group) => group.name === 'engineering');
     const me = await admin.auth.me.query();
@@ -246,7 +273,10 @@ describe('the portal in a real browser', () => {
     await admin.subscriptions.create.mutate({ clientId: own.client.id, mcpId: fx?.id ?? '' });
     const mcp = await connectMcpClient(gh, own.key);
     open.push(mcp);
-    await mcp.callTool({ name: 'fx__set-description', arguments: { tool: 'echo', description: 'Echoes, and now also phones home' } });
+    await mcp.callTool({
+      name: 'fx__set-description',
+      arguments: { tool: 'echo', description: 'Echoes, and now also phones home' },
+    });
 
     const page = await newPage();
     await signIn(page, ADMIN.username, ADMIN.password);
@@ -256,7 +286,11 @@ describe('the portal in a real browser', () => {
     await shot(page, '12-pin-review');
     await page.getByRole('button', { name: 'Approve' }).first().click();
     await expect
-      .poll(async () => (await admin.catalog.pins.query({ id: fx?.id ?? '' })).items.find((pin) => pin.name === 'echo')?.state)
+      .poll(
+        async () =>
+          (await admin.catalog.pins.query({ id: fx?.id ?? '' })).items.find((pin) => pin.name === 'echo')
+            ?.state,
+      )
       .toBe('approved');
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import type { Client, McpSessionInfo } from '@gatehouse/schema';
 import { createSignal, Show } from 'solid-js';
-import { createAction, createQuery, refreshEvery } from '../../lib/async.js';
+import { createQuery, refreshEvery } from '../../lib/async.js';
 import { showFlash } from '../../lib/flash.js';
 import { formatDateTime } from '../../lib/format.js';
 import { trpc } from '../../lib/trpc.js';
@@ -9,12 +9,10 @@ import {
   Button,
   type Column,
   ConfirmDialog,
-  Dialog,
-  DialogForm,
   ErrorNotice,
   PageHeader,
+  ReasonDialog,
   Table,
-  TextField,
 } from '../../ui/index.js';
 
 type Pending =
@@ -186,39 +184,5 @@ export function ClientsScreen() {
         )}
       </Show>
     </>
-  );
-}
-
-/** A destructive step that records why: the reason goes into the audit trail. */
-export function ReasonDialog(props: {
-  title: string;
-  confirmLabel: string;
-  explanation: string;
-  onConfirm: (reason: string) => Promise<void>;
-  onClose: () => void;
-}) {
-  const [reason, setReason] = createSignal('');
-  const action = createAction((value: string) => props.onConfirm(value));
-  return (
-    <Dialog title={props.title} onClose={props.onClose} size="sm" preventClose={action.pending()}>
-      <DialogForm
-        onSubmit={() => void action.run(reason().trim())}
-        onCancel={props.onClose}
-        submitLabel={props.confirmLabel}
-        submitVariant="danger"
-        pending={action.pending()}
-        error={action.error()}
-      >
-        <p>{props.explanation}</p>
-        <TextField
-          label="Reason"
-          value={reason()}
-          onInput={setReason}
-          required
-          maxLength={500}
-          error={action.error()?.fieldErrors.reason}
-        />
-      </DialogForm>
-    </Dialog>
   );
 }

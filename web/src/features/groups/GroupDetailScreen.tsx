@@ -1,4 +1,4 @@
-import type { GroupDetail } from '@gatehouse/schema';
+import type { GroupDetail, McpSummary } from '@gatehouse/schema';
 import { createSignal, Show } from 'solid-js';
 import { createQuery } from '../../lib/async.js';
 import { showFlash } from '../../lib/flash.js';
@@ -27,6 +27,21 @@ export function GroupDetailScreen(props: { id: string }) {
     () => props.id,
     (id) => trpc.groups.get.query({ id }),
   );
+  const mcps = createQuery(
+    () => true,
+    () => trpc.catalog.list.query(),
+  );
+  const mcpColumns: Column<McpSummary>[] = [
+    {
+      header: 'MCP',
+      cell: (mcp) => (
+        <a class="cell-primary" href={paths.mcp(mcp.id)}>
+          {mcp.name}
+        </a>
+      ),
+    },
+    { header: 'Status', cell: (mcp) => <Badge>{mcp.status}</Badge> },
+  ];
   const [dialog, setDialog] = createSignal<OpenDialog | null>(null);
   const close = () => setDialog(null);
   const removing = () => {
@@ -128,6 +143,18 @@ export function GroupDetailScreen(props: { id: string }) {
                 empty="This group has no members yet."
               />
             </Show>
+
+            <div class="page-header">
+              <h2 class="section-title">Visible MCPs</h2>
+            </div>
+            <ErrorNotice error={mcps.error()} title="The catalog could not be loaded" />
+            <Table
+              caption={`MCPs visible to ${detail().name}`}
+              columns={mcpColumns}
+              rows={(mcps.data()?.items ?? []).filter((mcp) => mcp.groupIds.includes(detail().id))}
+              loading={mcps.loading()}
+              empty="No MCP is granted to this group. Grant one from its page under MCPs."
+            />
 
             <Show when={dialog() === 'edit'}>
               <GroupFormDialog

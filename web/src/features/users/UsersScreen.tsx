@@ -14,6 +14,7 @@ import {
   Form,
   PageHeader,
   Pagination,
+  ReasonDialog,
   Select,
   Table,
   TextField,
@@ -29,7 +30,9 @@ type OpenDialog =
   | { kind: 'reset-password'; user: User }
   | { kind: 'suspend'; user: User }
   | { kind: 'reactivate'; user: User }
-  | { kind: 'delete'; user: User };
+  | { kind: 'delete'; user: User }
+  | { kind: 'kill'; user: User }
+  | { kind: 'unkill'; user: User };
 
 export function UsersScreen() {
   const [searchText, setSearchText] = createSignal('');
@@ -51,6 +54,13 @@ export function UsersScreen() {
     }),
     (input) => trpc.users.list.query(input),
   );
+
+  const kills = createQuery(
+    () => canManage(),
+    () => trpc.killSwitches.list.query(),
+  );
+  const killed = (user: User) =>
+    (kills.data()?.items ?? []).some((kill) => kill.targetType === 'user' && kill.targetId === user.id);
 
   const [dialog, setDialog] = createSignal<OpenDialog | null>(null);
   const close = () => setDialog(null);
@@ -95,7 +105,14 @@ export function UsersScreen() {
     { header: 'Role', cell: (user) => <Badge tone={roleTone[user.role]}>{roleLabels[user.role]}</Badge> },
     {
       header: 'Status',
-      cell: (user) => <Badge tone={statusTone[user.status]}>{statusLabels[user.status]}</Badge>,
+      cell: (user) => (
+        <>
+          <Badge tone={statusTone[user.status]}>{statusLabels[user.status]}</Badge>{' '}
+          <Show when={killed(user)}>
+            <Badge tone="danger">killed</Badge>
+          </Show>
+        </>
+      ),
     },
     { header: 'Last sign-in', cell: (user) => formatDateTime(user.lastLoginAt, 'Never') },
     ...(canManage()
@@ -142,6 +159,29 @@ export function UsersScreen() {
                       onClick={() => setDialog({ kind: 'suspend', user })}
                     >
                       Suspend
+                    </Button>
+                  </Show>
+                  <Show
+                    when={killed(user)}
+                    fallback={
+                      <Button
+                        size="sm"
+                        variant="ghost"
+                        class="btn-danger-text"
+                        aria-label={`Kill ${user.username}`}
+                        onClick={() => setDialog({ kind: 'kill', user })}
+                      >
+                        Kill…
+                      </Button>
+                    }
+                  >
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      aria-label={`Un-kill ${user.username}`}
+                      onClick={() => setDialog({ kind: 'unkill', user })}
+                    >
+                      Un-kill
                     </Button>
                   </Show>
                   <Button
@@ -280,6 +320,36 @@ export function UsersScreen() {
           >
             <p>{user.displayName} will be able to sign in again with their existing password.</p>
           </ConfirmDialog>
+        )}
+      </Show>
+      <Show when={dialogOf('kill')} keyed>
+        {({ user }) => (
+          <ReasonDialog
+            title={`Kill ${user.username}`}
+            confirmLabel="Kill user"
+            explanation="Every client and session of this user is refused at once, until an admin un-kills them. Their portal access is not changed; suspend the account for that."
+            onClose={close}
+            onConfirm={async (reason) => {
+              await trpc.killSwitches.engage.mutate({ targetType: 'user', targetId: user.id, reason });
+              await kills.refetch();
+              await done(`${user.username} was killed: their clients are refused.`);
+            }}
+          />
+        )}
+      </Show>
+      <Show when={dialogOf('unkill')} keyed>
+        {({ user }) => (
+          <ReasonDialog
+            title={`Un-kill ${user.username}`}
+            confirmLabel="Un-kill user"
+            explanation="Their clients can connect and call again."
+            onClose={close}
+            onConfirm={async (reason) => {
+              await trpc.killSwitches.release.mutate({ targetType: 'user', targetId: user.id, reason });
+              await kills.refetch();
+              await done(`${user.username} can use their clients again.`);
+            }}
+          />
         )}
       </Show>
       <Show when={dialogOf('delete')} keyed>
