@@ -111,6 +111,6 @@ export async function buildApps(
     });
   }
   // The portal routes by hash, so its only page is `/`; any other unknown path is a plain 404.
-  portal.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found' }));
+  portal.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
   return { client, portal };
 }
