@@ -190,6 +190,20 @@ describe('the portal in a real browser', () => {
     await admin.locator('canvas').first().waitFor();
     await shot(admin, '10-overview');
 
+    // On a phone-sized screen the pages reflow instead of scrolling sideways.
+    await user.setViewportSize({ width: 390, height: 844 });
+    for (const [hash, name] of [
+      ['#/marketplace', '13-narrow-marketplace'],
+      ['#/my/clients', '14-narrow-my-clients'],
+      ['#/my/activity', '15-narrow-activity'],
+    ] as const) {
+      await user.goto(`${gh.portalUrl}/${hash}`);
+      await user.getByRole('heading', { level: 1 }).waitFor();
+      await shot(user, name);
+      const overflow = await user.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, hash).toBeLessThanOrEqual(0);
+    }
+
     // The admin kills the MCP: the next call fails.
     await admin.goto(mcpUrl);
     await admin.getByRole('button', { name: 'Kill…' }).click();
