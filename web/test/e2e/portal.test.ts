@@ -145,6 +145,10 @@ describe('the portal in a real browser', () => {
     await keyField.waitFor();
     const key = (await keyField.inputValue()).trim();
     expect(key.length).toBeGreaterThan(20);
+    // "Copy" puts exactly the key on the clipboard.
+    await user.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gh.portalUrl });
+    await user.getByRole('button', { name: 'Copy', exact: true }).first().click();
+    await expect(user.evaluate(() => navigator.clipboard.readText())).resolves.toBe(key);
     await shot(user, '06-client-key');
     await user.keyboard.press('Escape');
     await user.goto(`${gh.portalUrl}/#/my/clients`);
