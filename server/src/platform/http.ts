@@ -105,7 +105,9 @@ export async function buildApps(
       setHeaders: (res, file) => {
         res.header(
           'cache-control',
-          file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+          path.relative(deps.config.webDist, file).startsWith(`assets${path.sep}`)
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
         );
       },
     });

@@ -12,6 +12,18 @@ interface GraphqlError {
  * `AppError`s like tRPC's; an ended session returns to sign-in, whichever screen asked.
  */
 export async function graphql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  // The explorer runs a few requests per person at once; a screen asking more waits and tries again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await graphqlOnce<T>(query, variables);
+    } catch (error) {
+      if ((error as AppError).code !== 'RATE_LIMITED' || attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * (attempt + 1)));
+    }
+  }
+}
+
+async function graphqlOnce<T>(query: string, variables: Record<string, unknown>): Promise<T> {
   let response: Response;
   try {
     response = await fetch('/graphql', {

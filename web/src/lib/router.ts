@@ -66,7 +66,12 @@ export function parseRoute(hash: string): Route {
   const known = staticRoutes[path];
   if (known) return known;
   const parts = path.split('/').filter(Boolean);
-  const id = parts.at(-1) ? decodeURIComponent(parts.at(-1) as string) : '';
+  let id: string;
+  try {
+    id = decodeURIComponent(parts.at(-1) ?? '');
+  } catch {
+    return { name: 'not-found', path };
+  }
   if (parts.length === 2 && parts[0] === 'groups') return { name: 'group', id };
   if (parts.length === 2 && parts[0] === 'mcps') return { name: 'mcp', id };
   if (parts.length === 2 && parts[0] === 'marketplace') return { name: 'marketplace-mcp', id };

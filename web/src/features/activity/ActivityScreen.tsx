@@ -10,7 +10,13 @@ export function ActivityScreen(props: { me: Me }) {
   // Auditors and admins see everyone's events in the explorer; here everyone sees their own.
   const list = createEventList(() => ({ actorUserId: props.me.user.id }), 25);
   onMount(() => void list.reload());
-  refreshEvery({ refetch: list.reload }, 30_000);
+  // Only while the first page is shown: a refresh must not take away pages the person loaded.
+  refreshEvery(
+    {
+      refetch: async () => (list.loading() || (list.events()?.length ?? 0) > 25 ? undefined : list.reload()),
+    },
+    30_000,
+  );
   return (
     <>
       <PageHeader

@@ -92,8 +92,13 @@ export function AuditScreen() {
         title="Audit explorer"
         description="Every call and change, hash-chained. Filter the trail, inspect an event, export it for your SIEM."
         actions={
-          <a class="btn btn-secondary" href={exportHref()} download="">
-            Export JSONL
+          <a
+            class="btn btn-secondary"
+            href={exportHref()}
+            download=""
+            title="Every event between From and Until (other filters do not apply), as verifiable JSONL"
+          >
+            Export time range (JSONL)
           </a>
         }
       />

@@ -156,6 +156,14 @@ export function EventTable(props: {
   );
 }
 
+const prettyJson = (text: string) => {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+};
+
 function EventDetail(props: { event: AuditEventView; onClose: () => void }) {
   const facts = (): [string, string][] => {
     const event = props.event;
@@ -191,7 +199,7 @@ function EventDetail(props: { event: AuditEventView; onClose: () => void }) {
         </For>
       </dl>
       <h3>Details</h3>
-      <pre class="code-block">{JSON.stringify(JSON.parse(props.event.details), null, 2)}</pre>
+      <pre class="code-block">{prettyJson(props.event.details)}</pre>
       <div class="row">
         <Button onClick={props.onClose}>Close</Button>
       </div>

@@ -16,10 +16,13 @@ type RangeKey = keyof typeof ranges;
 export const USAGE_FIELDS =
   'bucketStart tool mcpId mcp { slug } userId user { username } calls errors denied errorRate p95Ms';
 
+/** Hours in local time; days as the server counts them, from UTC midnight. */
 const bucketLabel = (iso: string, bucketMs: number) =>
   new Intl.DateTimeFormat(
     undefined,
-    bucketMs < 24 * HOUR ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric' },
+    bucketMs < 24 * HOUR
+      ? { hour: '2-digit', minute: '2-digit' }
+      : { month: 'short', day: 'numeric', timeZone: 'UTC' },
   ).format(new Date(iso));
 
 /** Tool-call usage over time as a chart, grouped by tool, user or MCP (`groups` lists the choices). */
@@ -82,7 +85,7 @@ export function UsagePanel(props: { title: string; groups: UsageGroup[] }) {
       <Show when={usage.data()} fallback={<Loading label="Loading usage…" />}>
         <Show when={chart().total > 0} fallback={<p class="muted">No tool calls in this range.</p>}>
           <ChartView
-            title={`${props.title}: calls per ${period().bucket.toLowerCase()}`}
+            title={`${props.title}: calls per ${period().bucket === 'DAY' ? 'day (UTC)' : 'hour'}`}
             labels={chart().labels}
             series={chart().series}
             stacked

@@ -38,8 +38,11 @@ export function ClientsScreen() {
   refreshEvery(sessions, 30_000);
   refreshEvery(kills, 60_000);
   const [pending, setPending] = createSignal<Pending | null>(null);
-  const killed = (client: Client) =>
+  const killedDirectly = (client: Client) =>
     (kills.data()?.items ?? []).some((kill) => kill.targetType === 'client' && kill.targetId === client.id);
+  const ownerKilled = (client: Client) =>
+    (kills.data()?.items ?? []).some((kill) => kill.targetType === 'user' && kill.targetId === client.userId);
+  const killed = (client: Client) => killedDirectly(client) || ownerKilled(client);
   const refresh = async (message: string) => {
     setPending(null);
     showFlash(message);
@@ -60,7 +63,7 @@ export function ClientsScreen() {
         <>
           <Badge tone={client.status === 'active' ? 'success' : 'warning'}>{client.status}</Badge>{' '}
           <Show when={killed(client)}>
-            <Badge tone="danger">killed</Badge>
+            <Badge tone="danger">{killedDirectly(client) ? 'killed' : 'owner killed'}</Badge>
           </Show>
         </>
       ),
@@ -72,7 +75,7 @@ export function ClientsScreen() {
       class: 'col-actions',
       cell: (client) => (
         <Show
-          when={killed(client)}
+          when={killedDirectly(client)}
           fallback={
             <Button size="sm" variant="danger" onClick={() => setPending({ kind: 'kill', client })}>
               Kill…

@@ -1,4 +1,4 @@
-import { createMemo, For, Show } from 'solid-js';
+import { createMemo, createSignal, For, onCleanup, Show } from 'solid-js';
 import { createQuery, refreshEvery } from '../../lib/async.js';
 import { graphql } from '../../lib/graphql.js';
 import { paths } from '../../lib/router.js';
@@ -13,17 +13,19 @@ const HOUR = 3_600_000;
 
 /** The admin's and auditor's start page: health, sessions, the last 24 hours of calls, tools to review. */
 export function OverviewScreen() {
-  const period = () => {
-    const until = new Date();
-    return { since: new Date(Math.floor(until.getTime() / HOUR) * HOUR - 23 * HOUR), until };
-  };
-  const usage = createQuery(
-    () => period(),
-    (range) =>
-      graphql<{ usage: UsagePointView[] }>(
-        `query($filter: UsageFilter) { usage(bucket: HOUR, filter: $filter) { ${USAGE_FIELDS} } }`,
-        { filter: { since: range.since.toISOString(), until: range.until.toISOString() } },
-      ),
+  // The window moves with the clock: each refresh asks for the last 24 hours as of then.
+  const [now, setNow] = createSignal(Date.now());
+  const tick = setInterval(() => setNow(Date.now()), 60_000);
+  onCleanup(() => clearInterval(tick));
+  const period = createMemo(() => ({
+    since: new Date(Math.floor(now() / HOUR) * HOUR - 23 * HOUR),
+    until: new Date(now()),
+  }));
+  const usage = createQuery(period, (range) =>
+    graphql<{ usage: UsagePointView[] }>(
+      `query($filter: UsageFilter) { usage(bucket: HOUR, filter: $filter) { ${USAGE_FIELDS} } }`,
+      { filter: { since: range.since.toISOString(), until: range.until.toISOString() } },
+    ),
   );
   const instances = createQuery(
     () => canManage(),
@@ -39,7 +41,6 @@ export function OverviewScreen() {
   );
   refreshEvery(instances, 60_000);
   refreshEvery(sessions, 60_000);
-  refreshEvery(usage, 60_000);
   const chart = createMemo(() => {
     const range = period();
     const buckets = bucketStarts(range.since, range.until, HOUR);

@@ -1,5 +1,5 @@
 import type { Me, Role } from '@gatehouse/schema';
-import { createEffect, For, type JSX, Match, on, Show, Switch } from 'solid-js';
+import { createEffect, For, type JSX, Match, on, onMount, Show, Switch } from 'solid-js';
 import { createAction } from '../../lib/async.js';
 import { dismissFlash, dropStaleFlash, flashMessage } from '../../lib/flash.js';
 import { currentHash, paths, type Route, route } from '../../lib/router.js';
@@ -230,6 +230,6 @@ function NavLinks(props: { label: string; items: NavItem[] }) {
 
 /** The start page depends on the role: navigating replaces the bare `#/`. */
 function Redirect(props: { to: string }) {
-  window.location.replace(props.to);
+  onMount(() => window.location.replace(props.to));
   return null;
 }
