@@ -6,7 +6,6 @@ export { Field, type FieldErrorText, type FieldFrame, phraseFieldError } from '.
 export { Form } from './Form.js';
 export { Loading, PageHeader, Pagination } from './Layout.js';
 export { ErrorNotice, Notice, type NoticeTone } from './Notice.js';
-export { ReasonDialog } from './ReasonDialog.js';
 export { Select, type SelectOption } from './Select.js';
 export { type Column, Table } from './Table.js';
 export { TextField, type TextFieldProps } from './TextField.js';

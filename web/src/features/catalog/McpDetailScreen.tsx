@@ -7,6 +7,7 @@ import { paths } from '../../lib/router.js';
 import { canManage } from '../../lib/session.js';
 import { trpc } from '../../lib/trpc.js';
 import { Badge, Button, ErrorNotice, Loading, Notice, PageHeader } from '../../ui/index.js';
+import { KillSwitchDialog } from '../kill-switches/KillSwitchDialog.js';
 import {
   GroupsSection,
   OAuthPendingNotice,
@@ -14,7 +15,7 @@ import {
   SharedCredentialsSection,
 } from './AccessSections.js';
 import { InstancesSection } from './InstancesSection.js';
-import { ArchiveDialog, DiscoverDialog, KillDialog, UnkillDialog } from './LifecycleDialogs.js';
+import { ArchiveDialog, DiscoverDialog } from './LifecycleDialogs.js';
 import { McpForm } from './McpForm.js';
 import {
   changesSomething,
@@ -338,8 +339,10 @@ function McpDetailView(props: { id: string }) {
               />
             </Show>
             <Show when={dialog() === 'kill'}>
-              <KillDialog
-                mcp={detail()}
+              <KillSwitchDialog
+                mode="engage"
+                target={{ type: 'mcp', id: detail().id, name: detail().name }}
+                description="For emergencies: the MCP vanishes from every session at once, in-flight calls are cancelled and its instances stop, until an admin un-kills it."
                 onClose={close}
                 onDone={() =>
                   void done(`${detail().name} was killed: it is refused everywhere until un-killed.`)
@@ -347,8 +350,10 @@ function McpDetailView(props: { id: string }) {
               />
             </Show>
             <Show when={dialog() === 'unkill'}>
-              <UnkillDialog
-                mcp={detail()}
+              <KillSwitchDialog
+                mode="release"
+                target={{ type: 'mcp', id: detail().id, name: detail().name }}
+                description="The MCP is offered again from the next request on; its instances start when used (or at once, for eager shared MCPs)."
                 onClose={close}
                 onDone={() => void done(`${detail().name} was un-killed and serves again.`)}
               />

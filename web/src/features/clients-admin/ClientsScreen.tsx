@@ -4,16 +4,8 @@ import { createQuery, refreshEvery } from '../../lib/async.js';
 import { showFlash } from '../../lib/flash.js';
 import { formatDateTime } from '../../lib/format.js';
 import { trpc } from '../../lib/trpc.js';
-import {
-  Badge,
-  Button,
-  type Column,
-  ConfirmDialog,
-  ErrorNotice,
-  PageHeader,
-  ReasonDialog,
-  Table,
-} from '../../ui/index.js';
+import { Badge, Button, type Column, ConfirmDialog, ErrorNotice, PageHeader, Table } from '../../ui/index.js';
+import { KillSwitchDialog } from '../kill-switches/KillSwitchDialog.js';
 
 type Pending =
   | { kind: 'kill'; client: Client }
@@ -135,37 +127,23 @@ export function ClientsScreen() {
       </section>
       <Show when={pendingOf('kill')}>
         {(current) => (
-          <ReasonDialog
-            title={`Kill client ${current().client.name}`}
-            confirmLabel="Kill client"
-            explanation="Every call and session of this client is refused at once, until an admin un-kills it."
+          <KillSwitchDialog
+            mode="engage"
+            target={{ type: 'client', id: current().client.id, name: current().client.name }}
+            description="Every call and session of this client is refused at once, until an admin un-kills it."
             onClose={() => setPending(null)}
-            onConfirm={async (reason) => {
-              await trpc.killSwitches.engage.mutate({
-                targetType: 'client',
-                targetId: current().client.id,
-                reason,
-              });
-              await refresh(`Client ${current().client.name} was killed.`);
-            }}
+            onDone={() => void refresh(`Client ${current().client.name} was killed.`)}
           />
         )}
       </Show>
       <Show when={pendingOf('unkill')}>
         {(current) => (
-          <ReasonDialog
-            title={`Un-kill client ${current().client.name}`}
-            confirmLabel="Un-kill client"
-            explanation="The client can connect and call again."
+          <KillSwitchDialog
+            mode="release"
+            target={{ type: 'client', id: current().client.id, name: current().client.name }}
+            description="The client can connect and call again."
             onClose={() => setPending(null)}
-            onConfirm={async (reason) => {
-              await trpc.killSwitches.release.mutate({
-                targetType: 'client',
-                targetId: current().client.id,
-                reason,
-              });
-              await refresh(`Client ${current().client.name} can connect again.`);
-            }}
+            onDone={() => void refresh(`Client ${current().client.name} can connect again.`)}
           />
         )}
       </Show>

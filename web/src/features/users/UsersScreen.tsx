@@ -14,11 +14,11 @@ import {
   Form,
   PageHeader,
   Pagination,
-  ReasonDialog,
   Select,
   Table,
   TextField,
 } from '../../ui/index.js';
+import { KillSwitchDialog } from '../kill-switches/KillSwitchDialog.js';
 import { roleLabels, roleOptions, roleTone, statusLabels, statusTone } from './roles.js';
 import { CreateUserDialog, EditUserDialog, ResetPasswordDialog, SuspendDialog } from './UserDialogs.js';
 
@@ -324,31 +324,27 @@ export function UsersScreen() {
       </Show>
       <Show when={dialogOf('kill')} keyed>
         {({ user }) => (
-          <ReasonDialog
-            title={`Kill ${user.username}`}
-            confirmLabel="Kill user"
-            explanation="Every client and session of this user is refused at once, until an admin un-kills them. Their portal access is not changed; suspend the account for that."
+          <KillSwitchDialog
+            mode="engage"
+            target={{ type: 'user', id: user.id, name: user.username }}
+            description="Every client and session of this user is refused at once, until an admin un-kills them. Their portal access is not changed; suspend the account for that."
             onClose={close}
-            onConfirm={async (reason) => {
-              await trpc.killSwitches.engage.mutate({ targetType: 'user', targetId: user.id, reason });
-              await kills.refetch();
-              await done(`${user.username} was killed: their clients are refused.`);
-            }}
+            onDone={() =>
+              void kills.refetch().then(() => done(`${user.username} was killed: their clients are refused.`))
+            }
           />
         )}
       </Show>
       <Show when={dialogOf('unkill')} keyed>
         {({ user }) => (
-          <ReasonDialog
-            title={`Un-kill ${user.username}`}
-            confirmLabel="Un-kill user"
-            explanation="Their clients can connect and call again."
+          <KillSwitchDialog
+            mode="release"
+            target={{ type: 'user', id: user.id, name: user.username }}
+            description="Their clients can connect and call again."
             onClose={close}
-            onConfirm={async (reason) => {
-              await trpc.killSwitches.release.mutate({ targetType: 'user', targetId: user.id, reason });
-              await kills.refetch();
-              await done(`${user.username} can use their clients again.`);
-            }}
+            onDone={() =>
+              void kills.refetch().then(() => done(`${user.username} can use their clients again.`))
+            }
           />
         )}
       </Show>
