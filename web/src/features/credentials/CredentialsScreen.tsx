@@ -107,8 +107,11 @@ export function CredentialsScreen() {
               title="The account could not be connected"
               onDismiss={() => setOutcome(null)}
             >
-              <p>{value.reason}</p>
-              <p>Try Connect again; if it keeps failing, tell your administrator what the message says.</p>
+              <p>
+                The provider refused, or the sign-in link had expired, was used twice or was opened in another
+                session. The exact reason is recorded in <a href={paths.activity}>My activity</a>.
+              </p>
+              <p>Try Connect again; if it keeps failing, tell your administrator what the reason says.</p>
             </Notice>
           );
         }}

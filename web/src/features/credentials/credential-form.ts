@@ -29,18 +29,17 @@ export function changedValues(
   return values;
 }
 
-/** The outcome of an OAuth connection the server's callback reports: `#/my/credentials?oauth=…`. */
-export type OAuthOutcome = { kind: 'connected'; mcp: string | null } | { kind: 'error'; reason: string };
+/**
+ * The outcome of an OAuth connection the server's callback reports: `#/my/credentials?oauth=…`. The
+ * `reason` in that link is not shown: anyone can write a link with any text, so the portal points to the
+ * audited reason (My activity) instead.
+ */
+export type OAuthOutcome = { kind: 'connected'; mcp: string | null } | { kind: 'error' };
 
 export function parseOAuthOutcome(params: URLSearchParams): OAuthOutcome | null {
   const outcome = params.get('oauth');
   if (outcome === 'connected') return { kind: 'connected', mcp: params.get('mcp') || null };
-  if (outcome === 'error') {
-    return {
-      kind: 'error',
-      reason: params.get('reason')?.trim() || 'The provider did not complete the authorization.',
-    };
-  }
+  if (outcome === 'error') return { kind: 'error' };
   return null;
 }
 

@@ -41,9 +41,11 @@ describe('credential form', () => {
       kind: 'connected',
       mcp: null,
     });
-    expect(parseOAuthOutcome(new URLSearchParams('oauth=error&reason=access_denied%20by%20user'))).toEqual({
+    // Whatever text a link carries as the reason, none of it reaches the page.
+    expect(
+      parseOAuthOutcome(new URLSearchParams('oauth=error&reason=Call%20us%20at%20evil.example')),
+    ).toEqual({
       kind: 'error',
-      reason: 'access_denied by user',
     });
     expect(parseOAuthOutcome(new URLSearchParams('oauth=error'))?.kind).toBe('error');
     expect(parseOAuthOutcome(new URLSearchParams('oauth=other'))).toBeNull();
