@@ -104,3 +104,18 @@ export const AuditExportParams = z.object({
   format: z.literal('jsonl').default('jsonl'),
 });
 export type AuditExportParams = z.infer<typeof AuditExportParams>;
+
+/** At most ten years of month partitions in one `gatehouse audit partitions` run. */
+export const MAX_PARTITION_MONTHS = 120;
+
+/** `gatehouse audit partitions --since … [--until …]`: months to create for an import or a restore. */
+export const AuditPartitionsParams = z
+  .object({
+    since: z.iso.datetime({ offset: true }),
+    until: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((range) => !range.until || Date.parse(range.since) < Date.parse(range.until), {
+    path: ['until'],
+    message: 'must be after since',
+  });
+export type AuditPartitionsParams = z.infer<typeof AuditPartitionsParams>;

@@ -70,6 +70,7 @@ export const AuditAction = z.enum([
   'oauth.disconnect',
   'audit.export',
   'audit.retention',
+  'audit.partitions',
 ]);
 export type AuditAction = z.infer<typeof AuditAction>;
 

@@ -2,15 +2,17 @@ import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AuditExportParams } from '@gatehouse/schema';
+import { AuditExportParams, AuditPartitionsParams } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
+import type { z } from 'zod';
 import { emitAudit } from './audit/emit.js';
 import { ExportFormatError, exportLines, exportRange, verifyExportFile } from './audit/export.js';
-import { enforceAuditRetention } from './audit/maintenance.js';
+import { createAuditPartitions, enforceAuditRetention } from './audit/maintenance.js';
 import { type ChainVerification, verifyAuditChain } from './audit/verify.js';
 import { startGatehouse } from './main.js';
 import { ChangeBus } from './platform/change-bus.js';
+import { systemClock } from './platform/clock.js';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { type ServiceContext, systemContext, withTransaction } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
@@ -29,6 +31,8 @@ Commands:
   audit export [--since ISO] [--until ISO] [--format jsonl] [--out F]
                   write the events of a time range as JSONL (stdout by default), verifiable on their own
   audit retention apply the retention period now (GATEHOUSE_AUDIT_RETENTION_DAYS, _ARCHIVE_DIR)
+  audit partitions --since ISO [--until ISO]
+                  create the month partitions of a past range (before an import or a restore)
   vault status    show the master key ids and how many secrets each one seals
   vault rotate    add a new active master key and re-seal every secret with it (keyring file only);
                   with --resume, only re-seal what is not on the active key yet
@@ -53,6 +57,7 @@ const auditFlags: Record<string, readonly string[]> = {
   verify: ['file'],
   export: ['since', 'until', 'format', 'out'],
   retention: [],
+  partitions: ['since', 'until'],
 };
 
 class UsageError extends Error {}
@@ -87,20 +92,26 @@ async function verifyFile(file: string): Promise<number> {
   }
 }
 
-async function exportToFile(ctx: ServiceContext, options: Record<string, string>): Promise<number> {
-  const parsed = AuditExportParams.safeParse(options);
+/** The subcommand's flags checked against their schema; each problem is named by its flag. */
+function parsedFlags<T>(schema: z.ZodType<T>, options: Record<string, string>): T {
+  const parsed = schema.safeParse(options);
   if (!parsed.success)
     throw new UsageError(
       parsed.error.issues.map((issue) => `--${issue.path.join('.')}: ${issue.message}`).join('; '),
     );
+  return parsed.data;
+}
+
+async function exportToFile(ctx: ServiceContext, options: Record<string, string>): Promise<number> {
+  const params = parsedFlags(AuditExportParams, options);
   const range = await exportRange(ctx.em, {
-    since: parsed.data.since ? new Date(parsed.data.since) : undefined,
-    until: parsed.data.until ? new Date(parsed.data.until) : undefined,
+    since: params.since ? new Date(params.since) : undefined,
+    until: params.until ? new Date(params.until) : undefined,
   });
   await withTransaction(ctx, (tx) =>
     emitAudit(tx, {
       action: 'audit.export',
-      details: { since: parsed.data.since ?? null, until: parsed.data.until ?? null, ...range, via: 'cli' },
+      details: { since: params.since ?? null, until: params.until ?? null, ...range, via: 'cli' },
     }),
   );
   const lines = Readable.from(exportLines(ctx.em, range));
@@ -176,8 +187,22 @@ async function run(args: string[]): Promise<number> {
       if (sub === 'verify' && options.file) return verifyFile(options.file);
       const database = await openDatabase(config, log, { migrate: false });
       try {
-        const ctx = systemContext(database.orm.em.fork() as EntityManager, config, new ChangeBus());
+        const ctx = systemContext(
+          database.orm.em.fork() as EntityManager,
+          config,
+          new ChangeBus(),
+          systemClock,
+        );
         if (sub === 'export') return await exportToFile(ctx, options);
+        if (sub === 'partitions') {
+          const range = parsedFlags(AuditPartitionsParams, options);
+          const created = await createAuditPartitions(ctx, {
+            since: new Date(range.since),
+            until: range.until ? new Date(range.until) : undefined,
+          });
+          process.stdout.write(`${JSON.stringify({ created }, null, 2)}\n`);
+          return 0;
+        }
         if (sub === 'retention') {
           const dropped = await enforceAuditRetention(ctx, config.audit);
           process.stdout.write(`${JSON.stringify(dropped, null, 2)}\n`);
@@ -194,7 +219,12 @@ async function run(args: string[]): Promise<number> {
       const keyring = Keyring.load(config, log);
       const database = await openDatabase(config, log, { migrate: false });
       try {
-        const ctx = systemContext(database.orm.em.fork() as EntityManager, config, new ChangeBus());
+        const ctx = systemContext(
+          database.orm.em.fork() as EntityManager,
+          config,
+          new ChangeBus(),
+          systemClock,
+        );
         if (sub === 'retire') {
           if (!argument) break;
           await retireKey(ctx, keyring, argument);

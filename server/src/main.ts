@@ -15,6 +15,7 @@ import { SetupGate } from './identity/setup.service.js';
 import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { DownstreamOAuth } from './oauth/oauth.service.js';
 import { ChangeBus } from './platform/change-bus.js';
+import { type Clock, systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { systemContext } from './platform/context.js';
 import { type Database, openDatabase } from './platform/db.js';
@@ -45,21 +46,22 @@ export interface RunningGatehouse {
 
 export async function startGatehouse(
   config: Config,
-  options: { logDestination?: DestinationStream } = {},
+  options: { logDestination?: DestinationStream; clock?: Clock } = {},
 ): Promise<RunningGatehouse> {
+  const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel, options.logDestination);
   const keyring = Keyring.load(config, logger);
   const vault = new Vault(keyring);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
   const forkEm = () => database.orm.em.fork() as EntityManager;
-  await ensureAuditPartitions(forkEm());
+  await ensureAuditPartitions(forkEm(), clock.now());
   const changes = new ChangeBus();
   const liveCatalog = new LiveCatalog(database.orm);
   changes.subscribe((change) => {
     if (change.kind === 'catalog') liveCatalog.invalidate(change.mcpId);
   });
-  const pins = new PinReconciler(database.orm, config, liveCatalog, changes);
+  const pins = new PinReconciler(database.orm, config, liveCatalog, changes, clock);
   const runtime = new RuntimeManager({
     settings: config.runtime,
     log: logger.child({ component: 'runtime' }),
@@ -74,6 +76,7 @@ export async function startGatehouse(
     vault,
     config,
     changes,
+    clock,
   });
   const deps = {
     orm: database.orm,
@@ -83,15 +86,16 @@ export async function startGatehouse(
     dummyPasswordHash: hashPassword(randomBase62(24)),
     catalog: { liveCatalog, runtime },
     changes,
+    clock,
     vault: { vault, keyring },
     oauth,
     audit: {
-      explorer: new AuditExplorer(new AuditReader(database.url)),
-      monitor: new ChainMonitor(forkEm, logger.child({ component: 'audit-chain' })),
+      explorer: new AuditExplorer(new AuditReader(database.url), clock),
+      monitor: new ChainMonitor(forkEm, clock, logger.child({ component: 'audit-chain' })),
     },
   };
   const maintenance = new AuditMaintenance(
-    () => systemContext(forkEm(), config, changes),
+    () => systemContext(forkEm(), config, changes, clock),
     config.audit,
     logger.child({ component: 'audit-maintenance' }),
   );
@@ -107,6 +111,7 @@ export async function startGatehouse(
     changes,
     kills,
     oauth,
+    clock,
   });
   const mcp = new McpEndpoint({
     access,

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import type { Clock } from '../platform/clock.js';
 import { type ChainAnchor, type ChainVerification, latestCheckpoint, verifyAuditChain } from './verify.js';
 
 export interface ChainStatus {
@@ -38,6 +39,7 @@ export class ChainMonitor {
 
   constructor(
     private readonly em: () => EntityManager,
+    private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
 
@@ -90,7 +92,7 @@ export class ChainMonitor {
         const moved = await latestCheckpoint(em);
         if (moved.id > (resume ?? checkpoint).id) result = await verifyAuditChain(em, moved);
       }
-      const now = new Date();
+      const now = this.clock.now();
       if (result.ok) {
         this.verified = { id: result.verifiedThrough, hash: result.lastHash };
         if (full || this.current.intact) {

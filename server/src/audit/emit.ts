@@ -40,12 +40,15 @@ const optional = (text: string | null | undefined, max: number) => (text ? stora
  * One record, made storable whatever the caller (or a client, or a downstream) put in it: a single bad value
  * must never make a batch of other people's records fail.
  */
-export function toAuditRecord(ctx: ServiceContext, entry: AuditEntry): AuditRecord {
+export function toAuditRecord(
+  ctx: Pick<ServiceContext, 'actor' | 'ip' | 'requestId' | 'clock'>,
+  entry: AuditEntry,
+): AuditRecord {
   const actor = ctx.actor;
   const person = actor.type === 'user' || actor.type === 'api_token' || actor.type === 'client';
   return {
     action: entry.action,
-    occurredAt: new Date(),
+    occurredAt: ctx.clock.now(),
     actorType: actor.type,
     actorUserId: person ? actor.userId : null,
     actorTokenId: actor.type === 'api_token' ? actor.tokenId : null,

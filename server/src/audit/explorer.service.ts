@@ -10,6 +10,7 @@ import {
   type UsageFilter,
   type UsageQuery,
 } from '@gatehouse/schema';
+import type { Clock } from '../platform/clock.js';
 import { requireAuthenticated, type ServiceContext } from '../platform/context.js';
 import { validationFailed } from '../platform/errors.js';
 import type { ChainedRecord } from './chain.js';
@@ -246,7 +247,10 @@ interface UsageSpec {
 }
 
 export class AuditExplorer {
-  constructor(readonly reader: AuditReader) {}
+  constructor(
+    readonly reader: AuditReader,
+    private readonly clock: Clock,
+  ) {}
 
   async events(scope: AuditScope, filter: AuditEventFilter, page: AuditEventPage): Promise<EventPage> {
     const sql = new SqlConditions();
@@ -318,7 +322,7 @@ export class AuditExplorer {
   }
 
   private timeRange(filter: UsageFilter, bucket: UsageBucket): { since: Date; until: Date } {
-    const until = filter.until ?? new Date();
+    const until = filter.until ?? this.clock.now();
     const since = filter.since ?? new Date(until.getTime() - defaultSpan[bucket]);
     if (since >= until) throw validationFailed({ 'filter.since': ['must be before until'] });
     return { since, until };

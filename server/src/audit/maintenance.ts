@@ -4,9 +4,11 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { MAX_PARTITION_MONTHS } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
+import { validationFailed } from '../platform/errors.js';
 import { emitAudit } from './emit.js';
 import { usageRollupTables } from './explorer.service.js';
 import { exportLine } from './export.js';
@@ -14,16 +16,61 @@ import { storedRecords } from './verify.js';
 
 /** Months of partitions kept ready ahead of now, so an insert never finds no partition for its time. */
 const MONTHS_AHEAD = 3;
+/**
+ * How far behind now partitions are also kept: a replica whose clock lags by up to this much at a month's
+ * start still finds the previous month's partition. Anything older is an import or a restore: the operator
+ * creates those months with `gatehouse audit partitions` (ADR 0015).
+ */
+const SKEW_ALLOWANCE_MS = 86_400_000;
 const PARTITION_NAME = /^audit_event_p(\d{4})_(\d{2})$/;
 const DAY_MS = 86_400_000;
 
-export async function ensureAuditPartitions(em: EntityManager, now = new Date()): Promise<void> {
+/** Keeps the months from just before `now` to `MONTHS_AHEAD` after it ready (the server does this daily). */
+export async function ensureAuditPartitions(em: EntityManager, now: Date): Promise<void> {
   await em
     .getConnection()
     .execute(
       `select audit_ensure_partitions(?::timestamptz, ?::timestamptz + interval '${MONTHS_AHEAD} months')`,
-      [now, now],
+      [new Date(now.getTime() - SKEW_ALLOWANCE_MS), now],
     );
+}
+
+/**
+ * Creates the month partitions from `since` up to `until` (default: now) that do not exist yet, for events
+ * whose month has none (an import, a restored backup), and audits which it created. Months already dropped
+ * by retention come back empty; the next retention run drops them again once they are past the period.
+ */
+export async function createAuditPartitions(
+  ctx: ServiceContext,
+  range: { since: Date; until?: Date },
+): Promise<string[]> {
+  const until = range.until ?? ctx.clock.now();
+  const months =
+    (until.getUTCFullYear() - range.since.getUTCFullYear()) * 12 +
+    until.getUTCMonth() -
+    range.since.getUTCMonth();
+  if (months >= MAX_PARTITION_MONTHS) {
+    throw validationFailed(
+      { since: [`at most ${MAX_PARTITION_MONTHS} months at a time`] },
+      `A range of at most ${MAX_PARTITION_MONTHS} months at a time`,
+    );
+  }
+  return withTransaction(ctx, async (tx) => {
+    const before = new Set((await monthPartitions(tx.em)).map((partition) => partition.name));
+    await tx.em
+      .getConnection()
+      .execute('select audit_ensure_partitions(?::timestamptz, ?::timestamptz)', [range.since, until]);
+    const created = (await monthPartitions(tx.em))
+      .map((partition) => partition.name)
+      .filter((name) => !before.has(name));
+    if (created.length > 0) {
+      await emitAudit(tx, {
+        action: 'audit.partitions',
+        details: { since: range.since.toISOString(), until: until.toISOString(), created },
+      });
+    }
+    return created;
+  });
 }
 
 interface MonthPartition {
@@ -92,9 +139,8 @@ async function archivePartition(em: EntityManager, partition: string, dir: strin
 export async function enforceAuditRetention(
   ctx: ServiceContext,
   settings: { retentionDays: number; archiveDir: string | undefined },
-  now = new Date(),
 ): Promise<DroppedPartition[]> {
-  const horizon = new Date(now.getTime() - settings.retentionDays * DAY_MS);
+  const horizon = new Date(ctx.clock.now().getTime() - settings.retentionDays * DAY_MS);
   const expired = (await monthPartitions(ctx.em)).filter((partition) => partition.end <= horizon);
   const dropped: DroppedPartition[] = [];
   for (const { name, end } of expired) {
@@ -190,7 +236,7 @@ export class AuditMaintenance {
     this.running ??= (async () => {
       try {
         const ctx = this.context();
-        await ensureAuditPartitions(ctx.em);
+        await ensureAuditPartitions(ctx.em, ctx.clock.now());
         // A split application role cannot detach or drop partitions: the owner runs `gatehouse audit retention`.
         if (ctx.config.dbAppRole) return;
         const dropped = await enforceAuditRetention(ctx, this.settings);

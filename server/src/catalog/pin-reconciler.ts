@@ -3,6 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type AuditEntry, emitAudit } from '../audit/emit.js';
 import type { ChangeBus } from '../platform/change-bus.js';
+import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { systemContext, withTransaction } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
@@ -45,6 +46,7 @@ export class PinReconciler {
     private readonly config: Config,
     private readonly liveCatalog: LiveCatalog,
     private readonly changes: ChangeBus,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -60,7 +62,7 @@ export class PinReconciler {
     const problem = listingProblem(observed);
     if (problem) throw new Error(`the server's listing cannot be checked: ${problem}`);
     if (await this.matchesApproved(target, observed)) return;
-    const ctx = systemContext(this.orm.em.fork() as EntityManager, this.config, this.changes);
+    const ctx = systemContext(this.orm.em.fork() as EntityManager, this.config, this.changes, this.clock);
     const changed = await withTransaction(ctx, async (tx) => {
       // Serializes reconciliations (and admin decisions) of one MCP.
       const mcp = await tx.em.findOne(

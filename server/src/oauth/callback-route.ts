@@ -35,6 +35,7 @@ export function registerOAuthCallback(portal: FastifyInstance, deps: PortalDeps)
       ip: req.ip,
       config: deps.config,
       changes: deps.changes,
+      clock: deps.clock,
     };
     reply.header('cache-control', 'no-store');
     reply.header('referrer-policy', 'no-referrer');

@@ -12,6 +12,7 @@ import type { LiveMcp } from '../catalog/live-catalog.js';
 import { groupIdsOf } from '../catalog/marketplace.service.js';
 import { pkcePair, randomBase62, sha256Hex } from '../crypto/index.js';
 import type { ChangeBus } from '../platform/change-bus.js';
+import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import {
   requireAuthenticated,
@@ -98,6 +99,7 @@ export class DownstreamOAuth {
       vault: Vault;
       config: Config;
       changes: ChangeBus;
+      clock: Clock;
     },
   ) {}
 
@@ -328,7 +330,7 @@ export class DownstreamOAuth {
   }
 
   private async refresh(live: LiveMcp, userId: string): Promise<void> {
-    const ctx = systemContext(this.deps.em(), this.deps.config, this.deps.changes);
+    const ctx = systemContext(this.deps.em(), this.deps.config, this.deps.changes, this.deps.clock);
     const oauth = live.config.oauth;
     if (!oauth) return;
     const refreshToken = await ctx.em.transactional(async (em) => {

@@ -1,6 +1,7 @@
 import type { Role } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Change, ChangeBus } from './change-bus.js';
+import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { forbidden, unauthenticated } from './errors.js';
 
@@ -20,6 +21,8 @@ export interface ServiceContext {
   readonly config: Config;
   /** Services announce committed changes here so caches are never stale on this node. */
   readonly changes: ChangeBus;
+  /** Where "now" comes from: audit timestamps, retention and anything else that depends on the time. */
+  readonly clock: Clock;
 }
 
 export type AuthenticatedActor = Extract<Actor, { type: 'user' | 'api_token' }>;
@@ -60,6 +63,7 @@ export const systemContext = (
   em: EntityManager,
   config: Config,
   changes: ChangeBus,
+  clock: Clock,
   requestId = '',
 ): ServiceContext => ({
   em,
@@ -68,4 +72,5 @@ export const systemContext = (
   ip: '',
   config,
   changes,
+  clock,
 });

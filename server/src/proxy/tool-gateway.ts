@@ -17,8 +17,9 @@ import { canonicalJson, hmacSha256Hex, sha256Hex } from '../crypto/index.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
+import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
-import type { Actor, ServiceContext } from '../platform/context.js';
+import type { Actor } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
 import { type CallOptions, type McpInstance, responseBytes } from '../runtime/instance.js';
 import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
@@ -110,6 +111,7 @@ export class ToolGateway {
       changes: ChangeBus;
       kills: KillSwitchBoard;
       oauth: DownstreamOAuth;
+      clock: Clock;
     },
   ) {}
 
@@ -196,18 +198,16 @@ export class ToolGateway {
       details: Record<string, unknown>;
     },
   ): Promise<void> {
-    const ctx = {
-      actor: this.actorOf(access),
-      requestId: call.requestId,
-      ip: call.ip,
-    } as ServiceContext;
-    const record = toAuditRecord(ctx, {
-      action: entry.action,
-      outcome: entry.outcome,
-      target: entry.mcp ? { type: 'mcp', id: entry.mcp.mcpId, label: entry.mcp.slug } : undefined,
-      reason: entry.reason,
-      details: { session: call.sessionId, ...entry.details },
-    });
+    const record = toAuditRecord(
+      { actor: this.actorOf(access), requestId: call.requestId, ip: call.ip, clock: this.deps.clock },
+      {
+        action: entry.action,
+        outcome: entry.outcome,
+        target: entry.mcp ? { type: 'mcp', id: entry.mcp.mcpId, label: entry.mcp.slug } : undefined,
+        reason: entry.reason,
+        details: { session: call.sessionId, ...entry.details },
+      },
+    );
     try {
       await this.deps.audit.append(record);
     } catch {

@@ -10,6 +10,7 @@ import { type Authentication, authenticateRequest } from '../identity/request-au
 import type { SetupGate } from '../identity/setup.service.js';
 import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
+import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import type { ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
@@ -26,6 +27,7 @@ export interface PortalDeps {
   dummyPasswordHash: Promise<string>;
   catalog: CatalogDeps;
   changes: ChangeBus;
+  clock: Clock;
   mcp: McpEndpoint;
   vault: { vault: Vault; keyring: Keyring };
   oauth: DownstreamOAuth;
@@ -63,6 +65,7 @@ export async function portalRequestContext(
     ip: req.ip,
     config: deps.config,
     changes: deps.changes,
+    clock: deps.clock,
   };
   return { ctx, authentication };
 }

@@ -8,6 +8,7 @@ import type { AuditRecord } from '../../src/audit/chain.js';
 import { AuditBatcher } from '../../src/audit/group-commit.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { migrate, ormConfig } from '../../src/platform/db.js';
+import { AnchoredClock, TEST_NOW } from '../support/clock.js';
 import {
   auditRows,
   failureOf,
@@ -34,13 +35,15 @@ async function cliAuditVerify(databaseUrl: string) {
   }
 }
 
+const clock = new AnchoredClock(TEST_NOW);
+
 describe('audit trail', () => {
   let gh: TestGatehouse;
   let admin: PortalClient;
   let orm: MikroORM;
 
   beforeAll(async () => {
-    gh = await startTestGatehouse();
+    gh = await startTestGatehouse({}, { clock });
     admin = await setUpAdmin(gh);
     orm = await MikroORM.init(ormConfig(gh.db.url));
   });
@@ -64,7 +67,7 @@ describe('audit trail', () => {
     const before = (await auditRows(gh)).length;
     const record = (i: number): AuditRecord => ({
       action: 'tool.call',
-      occurredAt: new Date(),
+      occurredAt: clock.now(),
       actorType: 'client',
       actorUserId: 'usr_bench',
       actorTokenId: null,
@@ -109,7 +112,7 @@ describe('audit trail', () => {
     const unreachable = new AuditBatcher('postgresql://postgres@127.0.0.1:1/nowhere');
     const record = (details: Record<string, unknown>): AuditRecord => ({
       action: 'tool.call',
-      occurredAt: new Date(),
+      occurredAt: clock.now(),
       actorType: 'system',
       actorUserId: null,
       actorTokenId: null,

@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../src/index.js';
 import { type RunningGatehouse, startGatehouse } from '../../src/main.js';
+import type { Clock } from '../../src/platform/clock.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -17,8 +18,14 @@ export interface TestGatehouse extends RunningGatehouse {
   stop(): Promise<void>;
 }
 
-/** Starts a real Gatehouse (both listeners on free ports) on its own fresh database. */
-export async function startTestGatehouse(env: Record<string, string> = {}): Promise<TestGatehouse> {
+/**
+ * Starts a real Gatehouse (both listeners on free ports) on its own fresh database. Suites whose assertions
+ * depend on the time pass a `clock` (see support/clock.ts); the others run on the system clock.
+ */
+export async function startTestGatehouse(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<TestGatehouse> {
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-data-'));
   const logs: string[] = [];
@@ -37,7 +44,7 @@ export async function startTestGatehouse(env: Record<string, string> = {}): Prom
     GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '5',
     ...env,
   });
-  const running = await startGatehouse(config, { logDestination });
+  const running = await startGatehouse(config, { logDestination, clock: options.clock });
   return Object.assign(running, {
     db,
     logs,

@@ -6,6 +6,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBus } from '../../src/platform/change-bus.js';
+import { systemClock } from '../../src/platform/clock.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { systemContext } from '../../src/platform/context.js';
 import { migrate, ormConfig } from '../../src/platform/db.js';
@@ -37,7 +38,7 @@ describe('the vault', () => {
   const config = () =>
     loadConfig({ DATABASE_URL: db.url, GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_LOG_LEVEL: 'silent' });
   const em = () => orm.em.fork() as EntityManager;
-  const ctx = () => systemContext(em(), config(), new ChangeBus());
+  const ctx = () => systemContext(em(), config(), new ChangeBus(), systemClock);
   let mcpId: string;
   const users: string[] = [];
 
