@@ -13,6 +13,7 @@ import {
   type ServerToClientRequest,
   type ToolAndPromptListing,
 } from './downstream.js';
+import { FairSlots, UNKNOWN_CALLER } from './fair-slots.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
 import { OAUTH_ACCESS_TOKEN, resolveLaunch } from './templating.js';
 
@@ -39,6 +40,8 @@ export interface InstanceHooks {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** The user the call runs for: a shared instance shares its slots fairly among its callers. */
+  caller?: string;
   /** Answers elicitation/sampling requests the downstream sends while this call runs. */
   onServerRequest?: (request: ServerToClientRequest) => Promise<Record<string, unknown>>;
   /** Receives the log messages the downstream sends while this call runs. */
@@ -47,11 +50,6 @@ export interface CallOptions {
 }
 
 const unavailable = (message: string) => new DomainError('DOWNSTREAM_UNAVAILABLE', message);
-
-interface Waiter {
-  admit(): void;
-  refuse(error: Error): void;
-}
 
 /**
  * One supervised downstream connection: started lazily, health-checked, restarted with exponential backoff
@@ -62,8 +60,7 @@ export class McpInstance {
   private downstream: Downstream | undefined;
   private starting: Promise<Downstream> | undefined;
   private stderr: StderrRing;
-  private inFlight = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly slots: FairSlots;
   private restarts = 0;
   private consecutiveFailures = 0;
   private startedAt: Date | null = null;
@@ -90,6 +87,8 @@ export class McpInstance {
     private readonly hooks: InstanceHooks,
   ) {
     this.stderr = new StderrRing(hooks.settings.stderrLines, []);
+    const { limits, timeouts } = spec.config;
+    this.slots = new FairSlots(limits.maxConcurrentCalls, spec.slug, timeouts.callMs);
   }
 
   get key(): string {
@@ -105,7 +104,7 @@ export class McpInstance {
   }
 
   get isIdle(): boolean {
-    return this.inFlight === 0 && this.waiters.length === 0 && this.starting === undefined;
+    return this.slots.inFlight === 0 && this.slots.queued === 0 && this.starting === undefined;
   }
 
   idleSince(): number {
@@ -340,7 +339,8 @@ export class McpInstance {
     what = 'The answer',
   ): Promise<T> {
     this.lastUsedAt = new Date();
-    await this.acquireSlot(options.signal);
+    const caller = options.caller ?? UNKNOWN_CALLER;
+    await this.slots.acquire(caller, options.signal);
     // Every request in flight counts: a server's request or log is relayed only when exactly one could
     // have caused it, and only to a caller that can take it.
     const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
@@ -370,7 +370,7 @@ export class McpInstance {
     } finally {
       this.callRoutes.delete(route);
       this.lastUsedAt = new Date();
-      this.releaseSlot();
+      this.slots.release(caller);
     }
   }
 
@@ -400,64 +400,6 @@ export class McpInstance {
     );
   }
 
-  private acquireSlot(signal: AbortSignal | undefined): Promise<void> {
-    const { maxConcurrentCalls } = this.spec.config.limits;
-    if (this.inFlight < maxConcurrentCalls) {
-      this.inFlight++;
-      return Promise.resolve();
-    }
-    // A short queue: as many waiting as running; beyond that, refuse at once instead of piling up.
-    if (this.waiters.length >= maxConcurrentCalls) {
-      return Promise.reject(
-        new DomainError(
-          'CAPACITY_EXCEEDED',
-          `MCP "${this.spec.slug}" is at its limit of ${maxConcurrentCalls} concurrent calls with ` +
-            `${this.waiters.length} waiting; try again shortly`,
-        ),
-      );
-    }
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        remove();
-        reject(
-          new DomainError(
-            'DOWNSTREAM_TIMEOUT',
-            `MCP "${this.spec.slug}" stayed busy for ${this.spec.config.timeouts.callMs / 1000}s`,
-          ),
-        );
-      }, this.spec.config.timeouts.callMs);
-      const onAbort = () => {
-        remove();
-        reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
-      };
-      const waiter: Waiter = {
-        admit: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          this.inFlight++;
-          resolve();
-        },
-        refuse: (error) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-      const remove = () => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
-  }
-
-  private releaseSlot(): void {
-    this.inFlight--;
-    this.waiters.shift()?.admit();
-  }
-
   /** Health check: a missed ping counts as a crash; an answered one shows the instance has recovered. */
   async ping(timeoutMs: number): Promise<void> {
     const downstream = this.downstream;
@@ -480,9 +422,7 @@ export class McpInstance {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.nextRestartAt = null;
-    for (const waiter of this.waiters.splice(0)) {
-      waiter.refuse(unavailable(`MCP "${this.spec.slug}" was stopped (${reason})`));
-    }
+    this.slots.refuseAll(() => unavailable(`MCP "${this.spec.slug}" was stopped (${reason})`));
     await this.starting?.catch(() => undefined);
     const downstream = this.downstream;
     this.downstream = undefined;
@@ -578,8 +518,8 @@ export class McpInstance {
       consecutiveFailures: this.consecutiveFailures,
       nextRestartAt: this.nextRestartAt?.toISOString() ?? null,
       lastError: this.lastError,
-      inFlight: this.inFlight,
-      queued: this.waiters.length,
+      inFlight: this.slots.inFlight,
+      queued: this.slots.queued,
       lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
     };
   }
