@@ -291,19 +291,15 @@ export class ToolGateway {
   recordSession(
     access: ClientAccess,
     action: 'mcp_session.start' | 'mcp_session.end',
-    sessionId: string,
+    call: CallContext,
     reason?: string,
   ): Promise<void> {
-    return this.audit(
-      access,
-      { requestId: '', ip: '', sessionId },
-      {
-        action,
-        outcome: 'success',
-        reason,
-        details: {},
-      },
-    );
+    return this.audit(access, call, {
+      action,
+      outcome: 'success',
+      reason,
+      details: {},
+    });
   }
 
   /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
