@@ -24,7 +24,7 @@ interface CallerSlots {
  * wait, each freed slot goes to the waiting caller with the fewest calls running, the least recently
  * served first among equals: a burst of one user cannot hold the queue, and another user gets the next
  * slot that frees. Each caller may queue as many calls as the instance has slots; beyond that only that
- * caller is refused. See docs/decisions/0020-shared-instance-fairness.md.
+ * caller is refused. See docs/decisions/0020-shared-instance-tenants.md.
  */
 export class FairSlots {
   private running = 0;
@@ -44,6 +44,17 @@ export class FairSlots {
 
   get queued(): number {
     return this.waiting;
+  }
+
+  /** The one caller with calls running, when exactly one has: a crash now can only be its calls' doing. */
+  soleRunningCaller(): string | undefined {
+    let sole: string | undefined;
+    for (const caller of this.callers.values()) {
+      if (caller.running <= 0) continue;
+      if (sole !== undefined) return undefined;
+      sole = caller.key;
+    }
+    return sole;
   }
 
   /** Waits for a slot for `callerKey`; resolves once the slot is held (release it with `release`). */

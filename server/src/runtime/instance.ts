@@ -3,8 +3,10 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import type { Clock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError } from '../platform/errors.js';
+import { Breaker, CallerBreakers } from './circuit-breaker.js';
 import {
   type Downstream,
   listToolsAndPrompts,
@@ -36,6 +38,8 @@ export interface InstanceHooks {
   onStopped(instance: McpInstance): void;
   readonly settings: RuntimeSettings;
   readonly log: Logger;
+  /** Time for the circuit breakers' cool-downs. */
+  readonly clock: Clock;
 }
 
 export interface CallOptions {
@@ -62,7 +66,10 @@ export class McpInstance {
   private stderr: StderrRing;
   private readonly slots: FairSlots;
   private restarts = 0;
-  private consecutiveFailures = 0;
+  /** Failures of the instance itself (starts, crashes no single user caused, missed pings). */
+  private readonly breaker: Breaker;
+  /** Crashes that one user's calls alone can have caused count against that user only (shared MCPs). */
+  private readonly callerBreakers: CallerBreakers;
   private startedAt: Date | null = null;
   private lastUsedAt: Date | null = null;
   private lastError: string | null = null;
@@ -89,6 +96,14 @@ export class McpInstance {
     this.stderr = new StderrRing(hooks.settings.stderrLines, []);
     const { limits, timeouts } = spec.config;
     this.slots = new FairSlots(limits.maxConcurrentCalls, spec.slug, timeouts.callMs);
+    const { circuitBreakerFailures, circuitCooldownMs, restartBackoffMaxMs } = hooks.settings;
+    const policy = {
+      failures: circuitBreakerFailures,
+      cooldownMs: circuitCooldownMs,
+      maxCooldownMs: Math.max(circuitCooldownMs, restartBackoffMaxMs),
+    };
+    this.breaker = new Breaker(policy, hooks.clock);
+    this.callerBreakers = new CallerBreakers(policy, hooks.clock);
   }
 
   get key(): string {
@@ -128,10 +143,10 @@ export class McpInstance {
         `MCP "${this.spec.slug}" is restarting after a failure (${this.lastError}); next attempt in ${seconds}s`,
       );
     }
-    if (this.state === 'circuit_open') {
+    if (this.state === 'circuit_open' && this.breaker.remainingMs() > 0) {
       throw unavailable(
-        `MCP "${this.spec.slug}" failed ${this.consecutiveFailures} times in a row (${this.lastError}); ` +
-          'calls are refused until it recovers or an admin restarts it',
+        `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
+          `calls are refused for ${Math.ceil(this.breaker.remainingMs() / 1000)}s, then one call tries it again`,
       );
     }
     return this.start();
@@ -262,7 +277,24 @@ export class McpInstance {
     this.downstream = undefined;
     const why = downstream.exitDescription() ?? 'the connection closed';
     this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, why }, 'downstream MCP went away');
-    this.recordFailure(why);
+    const culprit = this.culpritOfCrash();
+    if (culprit === undefined) {
+      this.recordFailure(why);
+      return;
+    }
+    // Only this user's calls were running: their breaker counts it, the instance just restarts.
+    this.lastError = why;
+    const strikes = this.callerBreakers.failed(culprit).failures;
+    this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, user: culprit, strikes }, 'crash attributed');
+    if (!this.stopRequested && !this.retiring) this.scheduleRestart(this.hooks.settings.restartBackoffMs);
+    else this.recordFailure(why);
+  }
+
+  /** The user whose calls alone were running on a shared instance (not during a trial of its own breaker). */
+  private culpritOfCrash(): string | undefined {
+    if (this.spec.userId !== null || this.breaker.isOpen) return undefined;
+    const caller = this.slots.soleRunningCaller();
+    return caller === UNKNOWN_CALLER ? undefined : caller;
   }
 
   /** A failed start, crash or missed ping: back off and retry, or open the circuit after too many in a row. */
@@ -274,13 +306,20 @@ export class McpInstance {
       void this.stop('its configuration version was replaced');
       return;
     }
-    this.consecutiveFailures++;
-    const { restartBackoffMs, restartBackoffMaxMs, circuitBreakerFailures } = this.hooks.settings;
-    const delay = Math.min(restartBackoffMs * 2 ** (this.consecutiveFailures - 1), restartBackoffMaxMs);
-    const circuitOpen = this.consecutiveFailures >= circuitBreakerFailures;
-    this.state = circuitOpen ? 'circuit_open' : 'backoff';
-    // With the circuit open, probe at the longest interval instead of giving up for good.
-    const wait = circuitOpen ? restartBackoffMaxMs : delay;
+    if (this.breaker.failed()) {
+      // Open: nothing restarts until the cool-down has passed and a call comes to try it (half-open).
+      this.state = 'circuit_open';
+      this.nextRestartAt = this.breaker.openUntil;
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+      return;
+    }
+    const { restartBackoffMs, restartBackoffMaxMs } = this.hooks.settings;
+    this.scheduleRestart(Math.min(restartBackoffMs * 2 ** (this.breaker.failures - 1), restartBackoffMaxMs));
+  }
+
+  private scheduleRestart(wait: number): void {
+    this.state = 'backoff';
     this.nextRestartAt = new Date(Date.now() + wait);
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
@@ -340,13 +379,22 @@ export class McpInstance {
   ): Promise<T> {
     this.lastUsedAt = new Date();
     const caller = options.caller ?? UNKNOWN_CALLER;
-    await this.slots.acquire(caller, options.signal);
+    const callerTrial = this.admitCaller(caller);
+    try {
+      await this.slots.acquire(caller, options.signal);
+    } catch (error) {
+      if (callerTrial) this.callerBreakers.trialEnded(caller);
+      throw error;
+    }
+    let answered = false;
+    let trial = false;
     // Every request in flight counts: a server's request or log is relayed only when exactly one could
     // have caused it, and only to a caller that can take it.
     const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
     this.callRoutes.add(route);
     try {
       const downstream = await abortable(this.ensureStarted(), options.signal);
+      trial = this.admitShared();
       let result: T;
       try {
         result = await send(downstream.client, {
@@ -354,8 +402,10 @@ export class McpInstance {
           signal: options.signal,
         });
       } catch (error) {
+        answered = isAnswer(error);
         throw this.callError(error, downstream);
       }
+      answered = true;
       const size = Buffer.byteLength(JSON.stringify(result));
       if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
@@ -365,13 +415,46 @@ export class McpInstance {
             `${formatBytes(this.hooks.settings.maxResponseBytes)} response limit`,
         );
       }
-      this.consecutiveFailures = 0;
       return result;
     } finally {
+      if (answered) {
+        // The downstream works: a trial closes the breakers, and the failure counts start over.
+        this.breaker.succeeded();
+        if (caller !== UNKNOWN_CALLER) this.callerBreakers.succeeded(caller);
+      } else {
+        if (trial) this.breaker.trialEnded();
+        if (callerTrial) this.callerBreakers.trialEnded(caller);
+      }
       this.callRoutes.delete(route);
       this.lastUsedAt = new Date();
       this.slots.release(caller);
     }
+  }
+
+  /** Refuses a user whose own calls keep crashing this instance; true when this call is their trial. */
+  private admitCaller(caller: string): boolean {
+    if (caller === UNKNOWN_CALLER) return false;
+    const verdict = this.callerBreakers.admit(caller);
+    if (verdict.kind !== 'open') return verdict.kind === 'trial';
+    const failures = this.callerBreakers.breaker(caller)?.failures ?? 0;
+    throw unavailable(
+      `Your calls made MCP "${this.spec.slug}" crash ${failures} times in a row; ` +
+        (verdict.trialRunning
+          ? 'one of your calls is trying it again now'
+          : `your calls to it are refused for ${Math.ceil(verdict.waitMs / 1000)}s, then one may try again`),
+    );
+  }
+
+  /** With the circuit open (after its cool-down), only one trial call runs; true when this is it. */
+  private admitShared(): boolean {
+    const verdict = this.breaker.admit();
+    if (verdict.kind !== 'open') return verdict.kind === 'trial';
+    throw unavailable(
+      `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
+        (verdict.trialRunning
+          ? 'one call is trying it again now'
+          : `calls are refused for ${Math.ceil(verdict.waitMs / 1000)}s, then one call tries it again`),
+    );
   }
 
   private callError(error: unknown, downstream: Downstream): DomainError {
@@ -406,7 +489,8 @@ export class McpInstance {
     if (this.state !== 'ready' || !downstream) return;
     try {
       await downstream.client.ping({ timeout: timeoutMs });
-      this.consecutiveFailures = 0;
+      // An answered ping resets the count, but only a call closes an open circuit.
+      if (!this.breaker.isOpen) this.breaker.succeeded();
     } catch {
       this.hooks.log.warn({ mcp: this.spec.slug, key: this.key }, 'downstream MCP did not answer ping');
       await this.dropConnection(downstream, `did not answer a health ping within ${timeoutMs / 1000}s`);
@@ -515,7 +599,7 @@ export class McpInstance {
       uptimeSeconds:
         this.state === 'ready' && this.startedAt ? Math.round((now - this.startedAt.getTime()) / 1000) : null,
       restarts: this.restarts,
-      consecutiveFailures: this.consecutiveFailures,
+      consecutiveFailures: this.breaker.failures,
       nextRestartAt: this.nextRestartAt?.toISOString() ?? null,
       lastError: this.lastError,
       inFlight: this.slots.inFlight,
@@ -537,6 +621,12 @@ interface CallRoute {
   onServerRequest?: ((request: ServerToClientRequest) => Promise<Record<string, unknown>>) | undefined;
   onLog?: ((params: LoggingMessageNotification['params']) => void) | undefined;
 }
+
+/** The downstream answered the request, if only with an error: it is up and speaking MCP. */
+const isAnswer = (error: unknown) =>
+  error instanceof McpError &&
+  error.code !== McpErrorCode.RequestTimeout &&
+  error.code !== McpErrorCode.ConnectionClosed;
 
 /** Stops waiting (the work itself goes on) when the caller gives up. */
 function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
