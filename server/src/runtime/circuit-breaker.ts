@@ -14,6 +14,16 @@ export type BreakerVerdict =
   | { readonly kind: 'trial' }
   | { readonly kind: 'open'; readonly waitMs: number; readonly trialRunning: boolean };
 
+/** Words for a call an open breaker refuses: when a call may try again (`own`: the caller's own breaker). */
+export function openCircuitWhen(verdict: { waitMs: number; trialRunning: boolean }, own = false): string {
+  if (verdict.trialRunning)
+    return own ? 'one of your calls is trying it again now' : 'one call is trying it again now';
+  const seconds = Math.ceil(verdict.waitMs / 1000);
+  return own
+    ? `your calls to it are refused for ${seconds}s, then one may try again`
+    : `calls are refused for ${seconds}s, then one call tries it again`;
+}
+
 const CLOSED: BreakerVerdict = { kind: 'closed' };
 const TRIAL: BreakerVerdict = { kind: 'trial' };
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError } from '../platform/errors.js';
-import { Breaker, CallerBreakers } from './circuit-breaker.js';
+import { Breaker, CallerBreakers, openCircuitWhen } from './circuit-breaker.js';
 import {
   type Downstream,
   listToolsAndPrompts,
@@ -143,12 +143,8 @@ export class McpInstance {
         `MCP "${this.spec.slug}" is restarting after a failure (${this.lastError}); next attempt in ${seconds}s`,
       );
     }
-    if (this.state === 'circuit_open' && this.breaker.remainingMs() > 0) {
-      throw unavailable(
-        `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
-          `calls are refused for ${Math.ceil(this.breaker.remainingMs() / 1000)}s, then one call tries it again`,
-      );
-    }
+    const waitMs = this.state === 'circuit_open' ? this.breaker.remainingMs() : 0;
+    if (waitMs > 0) throw this.circuitOpen({ waitMs, trialRunning: false });
     return this.start();
   }
 
@@ -438,10 +434,7 @@ export class McpInstance {
     if (verdict.kind !== 'open') return verdict.kind === 'trial';
     const failures = this.callerBreakers.breaker(caller)?.failures ?? 0;
     throw unavailable(
-      `Your calls made MCP "${this.spec.slug}" crash ${failures} times in a row; ` +
-        (verdict.trialRunning
-          ? 'one of your calls is trying it again now'
-          : `your calls to it are refused for ${Math.ceil(verdict.waitMs / 1000)}s, then one may try again`),
+      `Your calls made MCP "${this.spec.slug}" crash ${failures} times in a row; ${openCircuitWhen(verdict, true)}`,
     );
   }
 
@@ -449,11 +442,13 @@ export class McpInstance {
   private admitShared(): boolean {
     const verdict = this.breaker.admit();
     if (verdict.kind !== 'open') return verdict.kind === 'trial';
-    throw unavailable(
+    throw this.circuitOpen(verdict);
+  }
+
+  private circuitOpen(verdict: { waitMs: number; trialRunning: boolean }): DomainError {
+    return unavailable(
       `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
-        (verdict.trialRunning
-          ? 'one call is trying it again now'
-          : `calls are refused for ${Math.ceil(verdict.waitMs / 1000)}s, then one call tries it again`),
+        openCircuitWhen(verdict),
     );
   }
 

@@ -121,6 +121,22 @@ describe('circuit breakers of a shared instance', () => {
     expect(JSON.parse(textOf(await call('usr_alice', 'whoami', {}))).pid).toBe(pidBefore);
   });
 
+  it("counts a crash against the instance when several users' calls were running", async () => {
+    const runtime = harness(manualClock());
+    const mcp = sharedFixture();
+    const call = (user: string, tool: string, args: Record<string, unknown>) =>
+      runtime.instanceFor(mcp, null).callTool(tool, args, { caller: user });
+    await call('usr_alice', 'echo', { message: 'warm' });
+    const aliceCall = call('usr_alice', 'sleep', { ms: 5000 });
+    await waitFor(() => runtime.list(mcp.mcpId)[0]?.inFlight === 1, "alice's call to run");
+    await failureOf(call('usr_mallory', 'crash', { afterMs: 20 }));
+    expect((await failureOf(aliceCall)).message).toContain('stopped during the call');
+    // Either could have caused it: the instance counts the failure, and nobody's own breaker does.
+    expect(runtime.list(mcp.mcpId)[0]?.consecutiveFailures).toBe(1);
+    await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart');
+    expect(textOf(await call('usr_mallory', 'echo', { message: 'ok' }))).toBe('ok');
+  });
+
   it('opens for everyone on failures no single user caused, then half-opens after a cool-down that doubles while trials fail', async () => {
     const clock = manualClock();
     const runtime = harness(clock);
