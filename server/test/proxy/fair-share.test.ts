@@ -62,9 +62,10 @@ describe('a shared instance among its users', () => {
     await alice.callTool({ name: 'shared__echo', arguments: { message: 'warm' } });
 
     const finished: string[] = [];
-    // Alice's burst: 2 run, 2 wait (her share of the queue), the rest are refused.
+    // Alice's burst: 2 run, 2 wait (her share of the queue), the rest are refused. Her calls take 3 s, a wide
+    // margin for Bob's echo to finish before her waiting calls can.
     const burst = Array.from({ length: 6 }, (_, index) =>
-      alice.callTool({ name: 'shared__sleep', arguments: { ms: 1500 } }).then((result) => {
+      alice.callTool({ name: 'shared__sleep', arguments: { ms: 3000 } }).then((result) => {
         if (!result.isError) finished.push(`alice-${index}`);
         return result;
       }),

@@ -9,6 +9,8 @@ import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import { descendantPids, waitFor } from '../support/processes.js';
 
 const COOLDOWN_MS = 60_000;
+/** A restart spawns a fresh fixture process; generous for a loaded machine. */
+const RESTART_WAIT_MS = 30_000;
 
 const settings: RuntimeSettings = {
   healthIntervalMs: 600_000,
@@ -85,14 +87,15 @@ afterAll(async () => {
   );
 });
 
-describe('circuit breakers of a shared instance', () => {
+describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
   it("counts crashes only one user's calls caused against that user, and lets them try again after the cool-down", async () => {
     const clock = manualClock();
     const runtime = harness(clock);
     const mcp = sharedFixture();
     const call = (user: string, tool: string, args: Record<string, unknown>) =>
       runtime.instanceFor(mcp, null).callTool(tool, args, { caller: user });
-    const ready = () => waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart');
+    const ready = () =>
+      waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
 
     await call('usr_alice', 'echo', { message: 'warm' });
     for (let crash = 1; crash <= 3; crash++) {
@@ -133,7 +136,7 @@ describe('circuit breakers of a shared instance', () => {
     expect((await failureOf(aliceCall)).message).toContain('stopped during the call');
     // Either could have caused it: the instance counts the failure, and nobody's own breaker does.
     expect(runtime.list(mcp.mcpId)[0]?.consecutiveFailures).toBe(1);
-    await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart');
+    await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
     expect(textOf(await call('usr_mallory', 'echo', { message: 'ok' }))).toBe('ok');
   });
 
@@ -150,7 +153,8 @@ describe('circuit breakers of a shared instance', () => {
     await echo('usr_alice', 'warm');
     for (let failure = 1; failure <= 3; failure++) {
       await crash();
-      if (failure < 3) await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart');
+      if (failure < 3)
+        await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
     }
     const [open] = runtime.list(mcp.mcpId);
     expect(open).toMatchObject({ state: 'circuit_open', consecutiveFailures: 3, pid: null });
@@ -183,7 +187,8 @@ describe('circuit breakers of a shared instance', () => {
     await instance().callTool('echo', { message: 'warm' });
     for (let failure = 1; failure <= 3; failure++) {
       await failureOf(instance().callTool('crash', { afterMs: 20 }));
-      if (failure < 3) await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart');
+      if (failure < 3)
+        await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
     }
     clock.advance(COOLDOWN_MS);
     const trial = instance().callTool('sleep', { ms: 500 }, { caller: 'usr_alice' });
