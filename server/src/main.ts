@@ -37,6 +37,8 @@ export interface RunningGatehouse {
   readonly apps: Apps;
   readonly liveCatalog: LiveCatalog;
   readonly runtime: RuntimeManager;
+  /** The MCP endpoint, for its session bookkeeping (replay memory per client). */
+  readonly mcp: McpEndpoint;
   readonly audit: PortalDeps['audit'];
   readonly clientUrl: string;
   readonly portalUrl: string;
@@ -161,6 +163,7 @@ export async function startGatehouse(
     apps: running,
     liveCatalog,
     runtime,
+    mcp,
     audit: deps.audit,
     clientUrl: urlOf(running.client),
     portalUrl: urlOf(running.portal),

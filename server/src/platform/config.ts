@@ -59,6 +59,14 @@ const RawConfig = z.object({
   GATEHOUSE_RUNTIME_RESTART_BACKOFF_MAX_MS: z.coerce.number().int().min(1000).max(3_600_000).default(300_000),
   GATEHOUSE_RUNTIME_CIRCUIT_BREAKER_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   GATEHOUSE_RUNTIME_STOP_GRACE_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+  GATEHOUSE_RUNTIME_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  GATEHOUSE_MCP_MAX_SESSIONS_PER_CLIENT: z.coerce.number().int().min(1).max(1000).default(32),
+  GATEHOUSE_MCP_REPLAY_BYTES_PER_CLIENT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   TLS: z.enum(['off', 'self-signed', 'files']).optional(),
   TLS_CERT_FILE: z.string().optional(),
@@ -84,6 +92,8 @@ export interface RuntimeSettings {
   readonly restartBackoffMs: number;
   readonly restartBackoffMaxMs: number;
   readonly circuitBreakerFailures: number;
+  /** How long an open circuit refuses calls before one probe call may try; doubles while probes fail. */
+  readonly circuitCooldownMs: number;
   readonly stopGraceMs: number;
   readonly stderrLines: number;
 }
@@ -111,6 +121,8 @@ export interface Config {
   readonly secureTransport: boolean;
   readonly trustedProxies: readonly string[];
   readonly runtime: RuntimeSettings;
+  /** MCP sessions per client key: how many may be open, and the replay memory they share. */
+  readonly mcpSessions: { maxPerClient: number; replayBytesPerClient: number };
   /** Browser origins allowed to call `/mcp`; requests without an Origin header (native clients) always pass. */
   readonly mcpAllowedOrigins: readonly string[];
   /** Downstream OAuth: which provider URLs Gatehouse may call, and how early tokens are refreshed. */
@@ -208,6 +220,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: raw.GATEHOUSE_AUDIT_RETENTION_DAYS,
       archiveDir: raw.GATEHOUSE_AUDIT_ARCHIVE_DIR && path.resolve(raw.GATEHOUSE_AUDIT_ARCHIVE_DIR),
     },
+    mcpSessions: {
+      maxPerClient: raw.GATEHOUSE_MCP_MAX_SESSIONS_PER_CLIENT,
+      replayBytesPerClient: raw.GATEHOUSE_MCP_REPLAY_BYTES_PER_CLIENT,
+    },
     runtime: Object.freeze({
       healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,
       idleTimeoutMs: raw.GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS * 1000,
@@ -216,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       restartBackoffMs: raw.GATEHOUSE_RUNTIME_RESTART_BACKOFF_MS,
       restartBackoffMaxMs: raw.GATEHOUSE_RUNTIME_RESTART_BACKOFF_MAX_MS,
       circuitBreakerFailures: raw.GATEHOUSE_RUNTIME_CIRCUIT_BREAKER_FAILURES,
+      circuitCooldownMs: raw.GATEHOUSE_RUNTIME_CIRCUIT_COOLDOWN_MS,
       stopGraceMs: raw.GATEHOUSE_RUNTIME_STOP_GRACE_MS,
       stderrLines: 200,
     }),

@@ -31,11 +31,11 @@ import type { Config } from '../platform/config.js';
 import type { McpInstance } from '../runtime/instance.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
 import { SessionEventStore } from './event-store.js';
+import { ReplayBudgets } from './replay-budget.js';
+import { EVICTED_REASON, evictionCandidate, type RequestFacts, trackResponse } from './session-registry.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
-/** Each session holds a server, a transport and a replay buffer; a client needs a handful, not thousands. */
-const MAX_SESSIONS_PER_CLIENT = 32;
 const MAX_SUBSCRIPTIONS_PER_SESSION = 100;
 const LOG_LEVELS: LoggingLevel[] = [
   'debug',
@@ -59,14 +59,14 @@ interface McpSession {
   readonly server: Server;
   readonly transport: StreamableHTTPServerTransport;
   lastActivity: number;
+  /** Shared with the object that carries the transport until `initialize` is handled. */
+  readonly responses: { open: number };
+  /** The request this session was last seen on (its audit records carry its id and source IP). */
+  facts: RequestFacts;
+  readonly replay: SessionEventStore;
   /** Names and hashes of the tools last listed, to send list_changed only when the visible set changes. */
   toolsFingerprint: string;
   promptsFingerprint: string;
-}
-
-interface RequestFacts {
-  requestId: string;
-  ip: string;
 }
 
 const jsonRpcError = (reply: FastifyReply, status: number, code: number, message: string) =>
@@ -97,6 +97,7 @@ export class McpEndpoint {
   private readonly refusalsRecorded = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
+  private readonly replay: ReplayBudgets;
 
   constructor(
     private readonly deps: {
@@ -112,6 +113,12 @@ export class McpEndpoint {
     this.sweeper = setInterval(() => this.sweepIdle(idleMs), Math.min(idleMs, 30_000));
     this.sweeper.unref();
     this.unsubscribe = deps.changes.subscribe(() => void this.announceToolChanges());
+    this.replay = new ReplayBudgets(deps.config.mcpSessions.replayBytesPerClient);
+  }
+
+  /** Replay memory held for the sessions of one client, bounded by `GATEHOUSE_MCP_REPLAY_BYTES_PER_CLIENT`. */
+  replayBytes(clientId: string): number {
+    return this.replay.bytesOf(clientId);
   }
 
   register(app: FastifyInstance): void {
@@ -235,6 +242,7 @@ export class McpEndpoint {
       }
     }
 
+    const facts: RequestFacts = { requestId: String(request.id), ip: request.ip };
     const sessionId = request.headers['mcp-session-id'];
     let session: McpSession | undefined;
     if (typeof sessionId === 'string') {
@@ -246,22 +254,23 @@ export class McpEndpoint {
         return jsonRpcError(reply, 404, -32001, 'Session not found');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
-      const open = [...this.sessions.values()].filter((s) => s.clientId === access.clientId).length;
-      if (open >= MAX_SESSIONS_PER_CLIENT) {
-        return jsonRpcError(
-          reply,
-          429,
-          -32000,
-          `Too many open sessions for this client (${MAX_SESSIONS_PER_CLIENT})`,
-        );
+      // At the limit, the least recently used idle session (its client went away) makes room.
+      const { open, idle } = evictionCandidate(this.sessions.values(), access.clientId);
+      const { maxPerClient } = this.deps.config.mcpSessions;
+      if (open >= maxPerClient) {
+        if (!idle) {
+          return jsonRpcError(reply, 429, -32000, `Too many open sessions for this client (${maxPerClient})`);
+        }
+        await this.endSession(idle, EVICTED_REASON, { facts });
       }
-      session = await this.openSession(access, view);
+      session = await this.openSession(access, view, facts);
     } else {
       return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
     }
     session.lastActivity = Date.now();
+    session.facts = facts;
+    trackResponse(session, reply.raw);
     const raw = request.raw as IncomingMessage & { auth?: AuthInfo };
-    const facts: RequestFacts = { requestId: String(request.id), ip: request.ip };
     raw.auth = { token: '', clientId: access.clientId, scopes: [], extra: { ...facts } };
     reply.hijack();
     reply.raw.setHeader('x-content-type-options', 'nosniff');
@@ -269,7 +278,7 @@ export class McpEndpoint {
     await session.transport.handleRequest(raw, reply.raw, body);
   }
 
-  private async openSession(access: ClientAccess, view: View): Promise<McpSession> {
+  private async openSession(access: ClientAccess, view: View, facts: RequestFacts): Promise<McpSession> {
     const server = new Server(
       { name: 'gatehouse', version: '0.1.0' },
       {
@@ -294,16 +303,24 @@ export class McpEndpoint {
       server,
       transport,
       lastActivity: Date.now(),
+      responses,
+      facts,
+      replay,
       toolsFingerprint: '',
       promptsFingerprint: '',
     });
+    const replay = new SessionEventStore();
+    const responses = { open: 0 };
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      eventStore: new SessionEventStore(),
+      eventStore: replay,
       onsessioninitialized: (id) => {
         session = sessionWithId(id);
         this.sessions.set(id, session);
-        void this.deps.gateway.recordSession(access, 'mcp_session.start', id).catch(() => undefined);
+        replay.attach(this.replay.forClient(access.clientId));
+        void this.deps.gateway
+          .recordSession(access, 'mcp_session.start', { ...facts, sessionId: id })
+          .catch(() => undefined);
       },
       onsessionclosed: (id) => {
         const closed = this.sessions.get(id);
@@ -511,12 +528,19 @@ export class McpEndpoint {
     }
   }
 
-  private async endSession(session: McpSession, reason: string, options = { audited: false }): Promise<void> {
+  /** Ends a session; its end record carries the request that ended it, else the last one it was seen on. */
+  private async endSession(
+    session: McpSession,
+    reason: string,
+    options: { audited?: boolean; facts?: RequestFacts } = {},
+  ): Promise<void> {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    session.replay.dispose();
+    const facts = options.facts ?? session.facts;
     if (!options.audited)
       await this.deps.gateway
-        .recordSession(session.access, 'mcp_session.end', session.id, reason)
+        .recordSession(session.access, 'mcp_session.end', { ...facts, sessionId: session.id }, reason)
         .catch(() => undefined);
     await session.transport.close().catch(() => undefined);
     await session.server.close().catch(() => undefined);

@@ -252,7 +252,10 @@ export class ToolGateway {
     let failure: string | undefined;
     try {
       await this.freshCredentials(mcp, userId);
-      result = await callApprovedTool(this.deps, mcp, userId, tool, args, options);
+      result = await callApprovedTool(this.deps, mcp, userId, tool, args, {
+        ...options,
+        caller: access.userId,
+      });
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
@@ -288,19 +291,15 @@ export class ToolGateway {
   recordSession(
     access: ClientAccess,
     action: 'mcp_session.start' | 'mcp_session.end',
-    sessionId: string,
+    call: CallContext,
     reason?: string,
   ): Promise<void> {
-    return this.audit(
-      access,
-      { requestId: '', ip: '', sessionId },
-      {
-        action,
-        outcome: 'success',
-        reason,
-        details: {},
-      },
-    );
+    return this.audit(access, call, {
+      action,
+      outcome: 'success',
+      reason,
+      details: {},
+    });
   }
 
   /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
@@ -378,7 +377,7 @@ export class ToolGateway {
         instance.request(
           (client, requestOptions) =>
             client.getPrompt({ name: found.prompt, arguments: args }, requestOptions),
-          options,
+          { ...options, caller: access.userId },
           `Prompt "${found.prompt}"`,
         ),
     );
@@ -398,7 +397,7 @@ export class ToolGateway {
         .then((instance) =>
           instance.request(
             (client, requestOptions) => client.listResources({}, requestOptions),
-            options,
+            { ...options, caller: access.userId },
             'The resource list',
           ),
         )
@@ -420,7 +419,7 @@ export class ToolGateway {
         .then((instance) =>
           instance.request(
             (client, requestOptions) => client.listResourceTemplates({}, requestOptions),
-            options,
+            { ...options, caller: access.userId },
             'The template list',
           ),
         )
@@ -459,7 +458,7 @@ export class ToolGateway {
       () =>
         instance.request(
           (client, requestOptions) => client.readResource({ uri: parsed.uri }, requestOptions),
-          options,
+          { ...options, caller: access.userId },
           'The resource',
         ),
     );
@@ -526,7 +525,7 @@ export class ToolGateway {
     return this.forward(() =>
       instance.request(
         (client, requestOptions) => client.complete({ ...params, ref: downstreamRef }, requestOptions),
-        options,
+        { ...options, caller: access.userId },
         'The completion',
       ),
     );

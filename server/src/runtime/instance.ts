@@ -3,8 +3,10 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import type { Clock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError } from '../platform/errors.js';
+import { Breaker, CallerBreakers, openCircuitWhen } from './circuit-breaker.js';
 import {
   type Downstream,
   listToolsAndPrompts,
@@ -13,6 +15,7 @@ import {
   type ServerToClientRequest,
   type ToolAndPromptListing,
 } from './downstream.js';
+import { FairSlots, UNKNOWN_CALLER } from './fair-slots.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
 import { OAUTH_ACCESS_TOKEN, resolveLaunch } from './templating.js';
 
@@ -35,10 +38,14 @@ export interface InstanceHooks {
   onStopped(instance: McpInstance): void;
   readonly settings: RuntimeSettings;
   readonly log: Logger;
+  /** Time for the circuit breakers' cool-downs. */
+  readonly clock: Clock;
 }
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** The user the call runs for: a shared instance shares its slots fairly among its callers. */
+  caller?: string;
   /** Answers elicitation/sampling requests the downstream sends while this call runs. */
   onServerRequest?: (request: ServerToClientRequest) => Promise<Record<string, unknown>>;
   /** Receives the log messages the downstream sends while this call runs. */
@@ -47,11 +54,6 @@ export interface CallOptions {
 }
 
 const unavailable = (message: string) => new DomainError('DOWNSTREAM_UNAVAILABLE', message);
-
-interface Waiter {
-  admit(): void;
-  refuse(error: Error): void;
-}
 
 /**
  * One supervised downstream connection: started lazily, health-checked, restarted with exponential backoff
@@ -62,10 +64,12 @@ export class McpInstance {
   private downstream: Downstream | undefined;
   private starting: Promise<Downstream> | undefined;
   private stderr: StderrRing;
-  private inFlight = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly slots: FairSlots;
   private restarts = 0;
-  private consecutiveFailures = 0;
+  /** Failures of the instance itself (starts, crashes no single user caused, missed pings). */
+  private readonly breaker: Breaker;
+  /** Crashes that one user's calls alone can have caused count against that user only (shared MCPs). */
+  private readonly callerBreakers: CallerBreakers;
   private startedAt: Date | null = null;
   private lastUsedAt: Date | null = null;
   private lastError: string | null = null;
@@ -90,6 +94,16 @@ export class McpInstance {
     private readonly hooks: InstanceHooks,
   ) {
     this.stderr = new StderrRing(hooks.settings.stderrLines, []);
+    const { limits, timeouts } = spec.config;
+    this.slots = new FairSlots(limits.maxConcurrentCalls, spec.slug, timeouts.callMs);
+    const { circuitBreakerFailures, circuitCooldownMs, restartBackoffMaxMs } = hooks.settings;
+    const policy = {
+      failures: circuitBreakerFailures,
+      cooldownMs: circuitCooldownMs,
+      maxCooldownMs: Math.max(circuitCooldownMs, restartBackoffMaxMs),
+    };
+    this.breaker = new Breaker(policy, hooks.clock);
+    this.callerBreakers = new CallerBreakers(policy, hooks.clock);
   }
 
   get key(): string {
@@ -105,7 +119,7 @@ export class McpInstance {
   }
 
   get isIdle(): boolean {
-    return this.inFlight === 0 && this.waiters.length === 0 && this.starting === undefined;
+    return this.slots.inFlight === 0 && this.slots.queued === 0 && this.starting === undefined;
   }
 
   idleSince(): number {
@@ -129,12 +143,8 @@ export class McpInstance {
         `MCP "${this.spec.slug}" is restarting after a failure (${this.lastError}); next attempt in ${seconds}s`,
       );
     }
-    if (this.state === 'circuit_open') {
-      throw unavailable(
-        `MCP "${this.spec.slug}" failed ${this.consecutiveFailures} times in a row (${this.lastError}); ` +
-          'calls are refused until it recovers or an admin restarts it',
-      );
-    }
+    const waitMs = this.state === 'circuit_open' ? this.breaker.remainingMs() : 0;
+    if (waitMs > 0) throw this.circuitOpen({ waitMs, trialRunning: false });
     return this.start();
   }
 
@@ -263,7 +273,24 @@ export class McpInstance {
     this.downstream = undefined;
     const why = downstream.exitDescription() ?? 'the connection closed';
     this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, why }, 'downstream MCP went away');
-    this.recordFailure(why);
+    const culprit = this.culpritOfCrash();
+    if (culprit === undefined) {
+      this.recordFailure(why);
+      return;
+    }
+    // Only this user's calls were running: their breaker counts it, the instance just restarts.
+    this.lastError = why;
+    const strikes = this.callerBreakers.failed(culprit).failures;
+    this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, user: culprit, strikes }, 'crash attributed');
+    if (!this.stopRequested && !this.retiring) this.scheduleRestart(this.hooks.settings.restartBackoffMs);
+    else this.recordFailure(why);
+  }
+
+  /** The user whose calls alone were running on a shared instance (not during a trial of its own breaker). */
+  private culpritOfCrash(): string | undefined {
+    if (this.spec.userId !== null || this.breaker.isOpen) return undefined;
+    const caller = this.slots.soleRunningCaller();
+    return caller === UNKNOWN_CALLER ? undefined : caller;
   }
 
   /** A failed start, crash or missed ping: back off and retry, or open the circuit after too many in a row. */
@@ -275,13 +302,20 @@ export class McpInstance {
       void this.stop('its configuration version was replaced');
       return;
     }
-    this.consecutiveFailures++;
-    const { restartBackoffMs, restartBackoffMaxMs, circuitBreakerFailures } = this.hooks.settings;
-    const delay = Math.min(restartBackoffMs * 2 ** (this.consecutiveFailures - 1), restartBackoffMaxMs);
-    const circuitOpen = this.consecutiveFailures >= circuitBreakerFailures;
-    this.state = circuitOpen ? 'circuit_open' : 'backoff';
-    // With the circuit open, probe at the longest interval instead of giving up for good.
-    const wait = circuitOpen ? restartBackoffMaxMs : delay;
+    if (this.breaker.failed()) {
+      // Open: nothing restarts until the cool-down has passed and a call comes to try it (half-open).
+      this.state = 'circuit_open';
+      this.nextRestartAt = this.breaker.openUntil;
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+      return;
+    }
+    const { restartBackoffMs, restartBackoffMaxMs } = this.hooks.settings;
+    this.scheduleRestart(Math.min(restartBackoffMs * 2 ** (this.breaker.failures - 1), restartBackoffMaxMs));
+  }
+
+  private scheduleRestart(wait: number): void {
+    this.state = 'backoff';
     this.nextRestartAt = new Date(Date.now() + wait);
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
@@ -340,13 +374,23 @@ export class McpInstance {
     what = 'The answer',
   ): Promise<T> {
     this.lastUsedAt = new Date();
-    await this.acquireSlot(options.signal);
+    const caller = options.caller ?? UNKNOWN_CALLER;
+    const callerTrial = this.admitCaller(caller);
+    try {
+      await this.slots.acquire(caller, options.signal);
+    } catch (error) {
+      if (callerTrial) this.callerBreakers.trialEnded(caller);
+      throw error;
+    }
+    let answered = false;
+    let trial = false;
     // Every request in flight counts: a server's request or log is relayed only when exactly one could
     // have caused it, and only to a caller that can take it.
     const route: CallRoute = { onServerRequest: options.onServerRequest, onLog: options.onLog };
     this.callRoutes.add(route);
     try {
       const downstream = await abortable(this.ensureStarted(), options.signal);
+      trial = this.admitShared();
       let result: T;
       try {
         result = await send(downstream.client, {
@@ -354,8 +398,10 @@ export class McpInstance {
           signal: options.signal,
         });
       } catch (error) {
+        answered = isAnswer(error);
         throw this.callError(error, downstream);
       }
+      answered = true;
       const size = Buffer.byteLength(JSON.stringify(result));
       if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
@@ -365,13 +411,45 @@ export class McpInstance {
             `${formatBytes(this.hooks.settings.maxResponseBytes)} response limit`,
         );
       }
-      this.consecutiveFailures = 0;
       return result;
     } finally {
+      if (answered) {
+        // The downstream works: a trial closes the breakers, and the failure counts start over.
+        this.breaker.succeeded();
+        if (caller !== UNKNOWN_CALLER) this.callerBreakers.succeeded(caller);
+      } else {
+        if (trial) this.breaker.trialEnded();
+        if (callerTrial) this.callerBreakers.trialEnded(caller);
+      }
       this.callRoutes.delete(route);
       this.lastUsedAt = new Date();
-      this.releaseSlot();
+      this.slots.release(caller);
     }
+  }
+
+  /** Refuses a user whose own calls keep crashing this instance; true when this call is their trial. */
+  private admitCaller(caller: string): boolean {
+    if (caller === UNKNOWN_CALLER) return false;
+    const verdict = this.callerBreakers.admit(caller);
+    if (verdict.kind !== 'open') return verdict.kind === 'trial';
+    const failures = this.callerBreakers.breaker(caller)?.failures ?? 0;
+    throw unavailable(
+      `Your calls made MCP "${this.spec.slug}" crash ${failures} times in a row; ${openCircuitWhen(verdict, true)}`,
+    );
+  }
+
+  /** With the circuit open (after its cool-down), only one trial call runs; true when this is it. */
+  private admitShared(): boolean {
+    const verdict = this.breaker.admit();
+    if (verdict.kind !== 'open') return verdict.kind === 'trial';
+    throw this.circuitOpen(verdict);
+  }
+
+  private circuitOpen(verdict: { waitMs: number; trialRunning: boolean }): DomainError {
+    return unavailable(
+      `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
+        openCircuitWhen(verdict),
+    );
   }
 
   private callError(error: unknown, downstream: Downstream): DomainError {
@@ -400,71 +478,14 @@ export class McpInstance {
     );
   }
 
-  private acquireSlot(signal: AbortSignal | undefined): Promise<void> {
-    const { maxConcurrentCalls } = this.spec.config.limits;
-    if (this.inFlight < maxConcurrentCalls) {
-      this.inFlight++;
-      return Promise.resolve();
-    }
-    // A short queue: as many waiting as running; beyond that, refuse at once instead of piling up.
-    if (this.waiters.length >= maxConcurrentCalls) {
-      return Promise.reject(
-        new DomainError(
-          'CAPACITY_EXCEEDED',
-          `MCP "${this.spec.slug}" is at its limit of ${maxConcurrentCalls} concurrent calls with ` +
-            `${this.waiters.length} waiting; try again shortly`,
-        ),
-      );
-    }
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        remove();
-        reject(
-          new DomainError(
-            'DOWNSTREAM_TIMEOUT',
-            `MCP "${this.spec.slug}" stayed busy for ${this.spec.config.timeouts.callMs / 1000}s`,
-          ),
-        );
-      }, this.spec.config.timeouts.callMs);
-      const onAbort = () => {
-        remove();
-        reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
-      };
-      const waiter: Waiter = {
-        admit: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          this.inFlight++;
-          resolve();
-        },
-        refuse: (error) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-      const remove = () => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
-  }
-
-  private releaseSlot(): void {
-    this.inFlight--;
-    this.waiters.shift()?.admit();
-  }
-
   /** Health check: a missed ping counts as a crash; an answered one shows the instance has recovered. */
   async ping(timeoutMs: number): Promise<void> {
     const downstream = this.downstream;
     if (this.state !== 'ready' || !downstream) return;
     try {
       await downstream.client.ping({ timeout: timeoutMs });
-      this.consecutiveFailures = 0;
+      // An answered ping resets the count, but only a call closes an open circuit.
+      if (!this.breaker.isOpen) this.breaker.succeeded();
     } catch {
       this.hooks.log.warn({ mcp: this.spec.slug, key: this.key }, 'downstream MCP did not answer ping');
       await this.dropConnection(downstream, `did not answer a health ping within ${timeoutMs / 1000}s`);
@@ -480,9 +501,7 @@ export class McpInstance {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.nextRestartAt = null;
-    for (const waiter of this.waiters.splice(0)) {
-      waiter.refuse(unavailable(`MCP "${this.spec.slug}" was stopped (${reason})`));
-    }
+    this.slots.refuseAll(() => unavailable(`MCP "${this.spec.slug}" was stopped (${reason})`));
     await this.starting?.catch(() => undefined);
     const downstream = this.downstream;
     this.downstream = undefined;
@@ -575,11 +594,11 @@ export class McpInstance {
       uptimeSeconds:
         this.state === 'ready' && this.startedAt ? Math.round((now - this.startedAt.getTime()) / 1000) : null,
       restarts: this.restarts,
-      consecutiveFailures: this.consecutiveFailures,
+      consecutiveFailures: this.breaker.failures,
       nextRestartAt: this.nextRestartAt?.toISOString() ?? null,
       lastError: this.lastError,
-      inFlight: this.inFlight,
-      queued: this.waiters.length,
+      inFlight: this.slots.inFlight,
+      queued: this.slots.queued,
       lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
     };
   }
@@ -597,6 +616,12 @@ interface CallRoute {
   onServerRequest?: ((request: ServerToClientRequest) => Promise<Record<string, unknown>>) | undefined;
   onLog?: ((params: LoggingMessageNotification['params']) => void) | undefined;
 }
+
+/** The downstream answered the request, if only with an error: it is up and speaking MCP. */
+const isAnswer = (error: unknown) =>
+  error instanceof McpError &&
+  error.code !== McpErrorCode.RequestTimeout &&
+  error.code !== McpErrorCode.ConnectionClosed;
 
 /** Stops waiting (the work itself goes on) when the caller gives up. */
 function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

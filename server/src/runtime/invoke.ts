@@ -42,7 +42,10 @@ export async function invokeTool(
     throw refused(toolRefusal(live, request.tool) ?? `MCP "${live.slug}" cannot serve "${request.tool}"`);
   }
   const userId = live.config.isolation === 'per-user' ? request.userId : null;
-  return callApprovedTool(deps, live, userId, request.tool, request.args, options);
+  return callApprovedTool(deps, live, userId, request.tool, request.args, {
+    ...options,
+    caller: request.userId,
+  });
 }
 
 /**

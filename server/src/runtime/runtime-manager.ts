@@ -1,6 +1,7 @@
 import type { InstanceStatus, McpConfig } from '@gatehouse/schema';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError, notFound } from '../platform/errors.js';
 import type { ToolAndPromptListing } from './downstream.js';
@@ -24,6 +25,8 @@ export interface RuntimeManagerOptions {
   settings: RuntimeSettings;
   log: Logger;
   credentials: CredentialProvider;
+  /** Time for the circuit breakers' cool-downs; the system clock unless a test injects one. */
+  clock?: Clock;
   /** Pinning: reconciles each fresh tools/prompts listing against the approved definitions. */
   onListing(spec: InstanceSpec, listing: ToolAndPromptListing): Promise<void>;
 }
@@ -63,6 +66,7 @@ export class RuntimeManager {
       },
       settings: this.options.settings,
       log: this.options.log,
+      clock: this.options.clock ?? systemClock,
     };
   }
 

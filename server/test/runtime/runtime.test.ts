@@ -23,6 +23,7 @@ const baseSettings: RuntimeSettings = {
   restartBackoffMs: 1000,
   restartBackoffMaxMs: 300_000,
   circuitBreakerFailures: 5,
+  circuitCooldownMs: 300_000,
   stopGraceMs: 2000,
   stderrLines: 50,
 };

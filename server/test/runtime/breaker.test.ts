@@ -1,0 +1,204 @@
+import { McpConfig } from '@gatehouse/schema';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/platform/clock.js';
+import type { RuntimeSettings } from '../../src/platform/config.js';
+import { DomainError } from '../../src/platform/errors.js';
+import { RuntimeManager, type RuntimeTarget } from '../../src/runtime/runtime-manager.js';
+import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import { descendantPids, waitFor } from '../support/processes.js';
+
+const COOLDOWN_MS = 60_000;
+/** A restart spawns a fresh fixture process; generous for a loaded machine. */
+const RESTART_WAIT_MS = 30_000;
+
+const settings: RuntimeSettings = {
+  healthIntervalMs: 600_000,
+  idleTimeoutMs: 600_000,
+  maxInstances: 20,
+  maxResponseBytes: 4 * 1024 * 1024,
+  // Restarts after a crash come quickly (real timers); the breakers' cool-downs run on the test's clock.
+  restartBackoffMs: 100,
+  restartBackoffMaxMs: 10 * COOLDOWN_MS,
+  circuitBreakerFailures: 3,
+  circuitCooldownMs: COOLDOWN_MS,
+  stopGraceMs: 2000,
+  stderrLines: 50,
+};
+
+/** A clock the test moves by hand, starting at an arbitrary fixed instant. */
+function manualClock(): Clock & { advance(ms: number): void } {
+  let at = Date.parse('2031-07-31T23:59:00.000Z');
+  return { now: () => new Date(at), advance: (ms) => void (at += ms) };
+}
+
+const managers: RuntimeManager[] = [];
+function harness(clock: Clock): RuntimeManager {
+  const runtime = new RuntimeManager({
+    settings,
+    clock,
+    log: pino({ level: 'silent' }),
+    credentials: { credentialsFor: async () => ({}) },
+    onListing: async () => undefined,
+  });
+  managers.push(runtime);
+  return runtime;
+}
+
+let counter = 0;
+function sharedFixture(): RuntimeTarget {
+  counter++;
+  return {
+    mcpId: `mcp_breakerTest${counter}`,
+    slug: `brk${counter}`,
+    versionId: `mcv_breakerTest${counter}`,
+    config: McpConfig.parse({
+      connection: { transport: 'stdio', ...fixtureStdioCommand() },
+      timeouts: { connectMs: 20_000, callMs: 10_000 },
+    }),
+  };
+}
+
+const textOf = (result: { content: unknown }) =>
+  (result.content as { type: string; text?: string }[]).map((block) => block.text ?? '').join('');
+
+async function failureOf(promise: Promise<unknown>): Promise<DomainError> {
+  const outcome = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(outcome).toBeInstanceOf(DomainError);
+  return outcome as DomainError;
+}
+
+let childrenBefore: number[];
+beforeAll(() => {
+  childrenBefore = descendantPids();
+});
+
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((runtime) => runtime.shutdown()));
+});
+
+afterAll(async () => {
+  await waitFor(
+    () => descendantPids().filter((pid) => !childrenBefore.includes(pid)).length === 0,
+    'children to exit',
+  );
+});
+
+describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
+  it("counts crashes only one user's calls caused against that user, and lets them try again after the cool-down", async () => {
+    const clock = manualClock();
+    const runtime = harness(clock);
+    const mcp = sharedFixture();
+    const call = (user: string, tool: string, args: Record<string, unknown>) =>
+      runtime.instanceFor(mcp, null).callTool(tool, args, { caller: user });
+    const ready = () =>
+      waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
+
+    await call('usr_alice', 'echo', { message: 'warm' });
+    for (let crash = 1; crash <= 3; crash++) {
+      const error = await failureOf(call('usr_mallory', 'crash', { afterMs: 20 }));
+      expect(error.message).toContain('stopped during the call');
+      await ready();
+    }
+    // Mallory's own breaker is open; the instance's is not, and everyone else keeps working.
+    const refused = await failureOf(call('usr_mallory', 'echo', { message: 'again' }));
+    expect(refused.code).toBe('DOWNSTREAM_UNAVAILABLE');
+    expect(refused.message).toContain('Your calls made MCP');
+    expect(refused.message).toContain('crash 3 times in a row');
+    expect(refused.message).toContain('refused for 60s');
+    const pidBefore = JSON.parse(textOf(await call('usr_alice', 'whoami', {}))).pid;
+    expect(textOf(await call('usr_alice', 'echo', { message: 'fine' }))).toBe('fine');
+    expect(runtime.list(mcp.mcpId)[0]).toMatchObject({ state: 'ready', consecutiveFailures: 0 });
+
+    // Refusing Mallory did not touch the process, and the cool-down runs on the clock, not on timers.
+    clock.advance(COOLDOWN_MS - 1000);
+    expect((await failureOf(call('usr_mallory', 'echo', { message: 'early' }))).message).toContain(
+      'refused for 1s',
+    );
+    clock.advance(1000);
+    expect(textOf(await call('usr_mallory', 'echo', { message: 'trial' }))).toBe('trial');
+    expect(textOf(await call('usr_mallory', 'echo', { message: 'closed' }))).toBe('closed');
+    expect(JSON.parse(textOf(await call('usr_alice', 'whoami', {}))).pid).toBe(pidBefore);
+  });
+
+  it("counts a crash against the instance when several users' calls were running", async () => {
+    const runtime = harness(manualClock());
+    const mcp = sharedFixture();
+    const call = (user: string, tool: string, args: Record<string, unknown>) =>
+      runtime.instanceFor(mcp, null).callTool(tool, args, { caller: user });
+    await call('usr_alice', 'echo', { message: 'warm' });
+    const aliceCall = call('usr_alice', 'sleep', { ms: 5000 });
+    await waitFor(() => runtime.list(mcp.mcpId)[0]?.inFlight === 1, "alice's call to run");
+    await failureOf(call('usr_mallory', 'crash', { afterMs: 20 }));
+    expect((await failureOf(aliceCall)).message).toContain('stopped during the call');
+    // Either could have caused it: the instance counts the failure, and nobody's own breaker does.
+    expect(runtime.list(mcp.mcpId)[0]?.consecutiveFailures).toBe(1);
+    await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
+    expect(textOf(await call('usr_mallory', 'echo', { message: 'ok' }))).toBe('ok');
+  });
+
+  it('opens for everyone on failures no single user caused, then half-opens after a cool-down that doubles while trials fail', async () => {
+    const clock = manualClock();
+    const runtime = harness(clock);
+    const mcp = sharedFixture();
+    const instance = () => runtime.instanceFor(mcp, null);
+    // Calls with no known caller (and crashes with several users' calls running) count for the instance.
+    const crash = () => failureOf(instance().callTool('crash', { afterMs: 20 }));
+    const echo = (user: string, message: string) =>
+      instance().callTool('echo', { message }, { caller: user });
+
+    await echo('usr_alice', 'warm');
+    for (let failure = 1; failure <= 3; failure++) {
+      await crash();
+      if (failure < 3)
+        await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
+    }
+    const [open] = runtime.list(mcp.mcpId);
+    expect(open).toMatchObject({ state: 'circuit_open', consecutiveFailures: 3, pid: null });
+    expect(Date.parse(open?.nextRestartAt ?? '') - clock.now().getTime()).toBe(COOLDOWN_MS);
+    const refused = await failureOf(echo('usr_bob', 'refused'));
+    expect(refused.message).toContain('failed 3 times in a row');
+    expect(refused.message).toContain('refused for 60s, then one call tries it again');
+
+    // After the cool-down one trial runs; it crashes too, so the circuit opens again for twice as long.
+    clock.advance(COOLDOWN_MS);
+    await crash();
+    const [reopened] = runtime.list(mcp.mcpId);
+    expect(reopened).toMatchObject({ state: 'circuit_open', consecutiveFailures: 4 });
+    expect(Date.parse(reopened?.nextRestartAt ?? '') - clock.now().getTime()).toBe(2 * COOLDOWN_MS);
+    clock.advance(COOLDOWN_MS);
+    expect((await failureOf(echo('usr_bob', 'still'))).message).toContain('refused for 60s');
+
+    // The next trial succeeds: the circuit closes by itself, with no admin restart.
+    clock.advance(COOLDOWN_MS);
+    expect(textOf(await echo('usr_bob', 'trial'))).toBe('trial');
+    expect(runtime.list(mcp.mcpId)[0]).toMatchObject({ state: 'ready', consecutiveFailures: 0 });
+    expect(textOf(await echo('usr_alice', 'back'))).toBe('back');
+  });
+
+  it('lets only one trial call through while half-open', async () => {
+    const clock = manualClock();
+    const runtime = harness(clock);
+    const mcp = sharedFixture();
+    const instance = () => runtime.instanceFor(mcp, null);
+    await instance().callTool('echo', { message: 'warm' });
+    for (let failure = 1; failure <= 3; failure++) {
+      await failureOf(instance().callTool('crash', { afterMs: 20 }));
+      if (failure < 3)
+        await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', RESTART_WAIT_MS);
+    }
+    clock.advance(COOLDOWN_MS);
+    const trial = instance().callTool('sleep', { ms: 500 }, { caller: 'usr_alice' });
+    await waitFor(
+      () => runtime.list(mcp.mcpId)[0]?.inFlight === 1 && runtime.list(mcp.mcpId)[0]?.state === 'ready',
+      'the trial to run',
+    );
+    const second = await failureOf(instance().callTool('echo', { message: 'x' }, { caller: 'usr_bob' }));
+    expect(second.message).toContain('one call is trying it again now');
+    expect(textOf(await trial)).toBe('slept 500');
+    expect(textOf(await instance().callTool('echo', { message: 'y' }, { caller: 'usr_bob' }))).toBe('y');
+  });
+});
