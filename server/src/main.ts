@@ -69,6 +69,7 @@ export async function startGatehouse(
     log: logger.child({ component: 'runtime' }),
     credentials: new VaultCredentialProvider(forkEm, vault),
     onListing: (spec, listing) => pins.reconcile(spec, listing),
+    clock,
   });
   changes.subscribe((change) => {
     if (change.kind === 'credentials') void runtime.renewCredentials(change.mcpId, change.userId);

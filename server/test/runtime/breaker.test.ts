@@ -6,6 +6,7 @@ import type { RuntimeSettings } from '../../src/platform/config.js';
 import { DomainError } from '../../src/platform/errors.js';
 import { RuntimeManager, type RuntimeTarget } from '../../src/runtime/runtime-manager.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import { ManualClock } from '../support/clock.js';
 import { descendantPids, waitFor } from '../support/processes.js';
 
 const COOLDOWN_MS = 60_000;
@@ -25,12 +26,6 @@ const settings: RuntimeSettings = {
   stopGraceMs: 2000,
   stderrLines: 50,
 };
-
-/** A clock the test moves by hand, starting at an arbitrary fixed instant. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let at = Date.parse('2031-07-31T23:59:00.000Z');
-  return { now: () => new Date(at), advance: (ms) => void (at += ms) };
-}
 
 const managers: RuntimeManager[] = [];
 function harness(clock: Clock): RuntimeManager {
@@ -89,7 +84,7 @@ afterAll(async () => {
 
 describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
   it("counts crashes only one user's calls caused against that user, and lets them try again after the cool-down", async () => {
-    const clock = manualClock();
+    const clock = new ManualClock();
     const runtime = harness(clock);
     const mcp = sharedFixture();
     const call = (user: string, tool: string, args: Record<string, unknown>) =>
@@ -125,7 +120,7 @@ describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
   });
 
   it("counts a crash against the instance when several users' calls were running", async () => {
-    const runtime = harness(manualClock());
+    const runtime = harness(new ManualClock());
     const mcp = sharedFixture();
     const call = (user: string, tool: string, args: Record<string, unknown>) =>
       runtime.instanceFor(mcp, null).callTool(tool, args, { caller: user });
@@ -141,7 +136,7 @@ describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
   });
 
   it('opens for everyone on failures no single user caused, then half-opens after a cool-down that doubles while trials fail', async () => {
-    const clock = manualClock();
+    const clock = new ManualClock();
     const runtime = harness(clock);
     const mcp = sharedFixture();
     const instance = () => runtime.instanceFor(mcp, null);
@@ -180,7 +175,7 @@ describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
   });
 
   it('lets only one trial call through while half-open', async () => {
-    const clock = manualClock();
+    const clock = new ManualClock();
     const runtime = harness(clock);
     const mcp = sharedFixture();
     const instance = () => runtime.instanceFor(mcp, null);
