@@ -25,12 +25,16 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { McpInstance } from '../runtime/instance.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
+import { registerEndpointGuards } from './endpoint-guard.js';
 import { SessionEventStore } from './event-store.js';
+import { guardRequestHandlers, jsonRpcError, sendWireError } from './jsonrpc-errors.js';
+import { readMessage } from './message-limits.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
@@ -47,7 +51,6 @@ const LOG_LEVELS: LoggingLevel[] = [
   'alert',
   'emergency',
 ];
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 interface McpSession {
   readonly id: string;
@@ -68,12 +71,6 @@ interface RequestFacts {
   requestId: string;
   ip: string;
 }
-
-const jsonRpcError = (reply: FastifyReply, status: number, code: number, message: string) =>
-  reply
-    .code(status)
-    .header('content-type', 'application/json')
-    .send({ jsonrpc: '2.0', id: null, error: { code, message } });
 
 const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
 function decodeCursor(cursor: string | undefined): number {
@@ -105,7 +102,7 @@ export class McpEndpoint {
       config: Config;
       changes: ChangeBus;
       kills: KillSwitchBoard;
-      allowedOrigins: readonly string[];
+      log: Logger;
     },
   ) {
     const idleMs = deps.config.timings.idleTimeoutSeconds * 1000;
@@ -116,8 +113,10 @@ export class McpEndpoint {
 
   register(app: FastifyInstance): void {
     app.register(async (scope) => {
+      registerEndpointGuards(scope, this.deps.config);
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
+      const bodyLimit = this.deps.config.mcpLimits.maxBodyBytes;
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) =>
         done(null, body),
       );
       scope.route({
@@ -194,10 +193,6 @@ export class McpEndpoint {
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply, view: View): Promise<void> {
-    const origin = request.headers.origin;
-    if (origin && !this.deps.allowedOrigins.includes(origin)) {
-      return jsonRpcError(reply, 403, -32000, 'Forbidden: Origin not allowed');
-    }
     const access = await this.authenticate(request);
     if (!access) {
       reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
@@ -212,27 +207,9 @@ export class McpEndpoint {
 
     let body: unknown;
     if (request.method === 'POST') {
-      try {
-        body = JSON.parse(String(request.body ?? ''));
-      } catch {
-        return jsonRpcError(reply, 400, ErrorCode.ParseError, 'Parse error: the body is not JSON');
-      }
-      if (Array.isArray(body)) {
-        return jsonRpcError(
-          reply,
-          400,
-          ErrorCode.InvalidRequest,
-          'Invalid Request: batches are not supported',
-        );
-      }
-      if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
-        return jsonRpcError(
-          reply,
-          400,
-          ErrorCode.InvalidRequest,
-          'Invalid Request: not a JSON-RPC 2.0 message',
-        );
-      }
+      const read = readMessage(String(request.body ?? ''), this.deps.config.mcpLimits);
+      if (!read.ok) return sendWireError(reply, read.problem.kind, read.problem);
+      body = read.message;
     }
 
     const sessionId = request.headers['mcp-session-id'];
@@ -243,29 +220,22 @@ export class McpEndpoint {
       // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
       // re-initializes instead of talking to a session whose key no longer works.
       if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
-        return jsonRpcError(reply, 404, -32001, 'Session not found');
+        return sendWireError(reply, 'SESSION_NOT_FOUND');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
       const open = [...this.sessions.values()].filter((s) => s.clientId === access.clientId).length;
       if (open >= MAX_SESSIONS_PER_CLIENT) {
-        return jsonRpcError(
-          reply,
-          429,
-          -32000,
-          `Too many open sessions for this client (${MAX_SESSIONS_PER_CLIENT})`,
-        );
+        return sendWireError(reply, 'TOO_MANY_SESSIONS', { detail: `at most ${MAX_SESSIONS_PER_CLIENT}` });
       }
       session = await this.openSession(access, view);
     } else {
-      return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      return sendWireError(reply, 'SESSION_REQUIRED');
     }
     session.lastActivity = Date.now();
     const raw = request.raw as IncomingMessage & { auth?: AuthInfo };
     const facts: RequestFacts = { requestId: String(request.id), ip: request.ip };
     raw.auth = { token: '', clientId: access.clientId, scopes: [], extra: { ...facts } };
     reply.hijack();
-    reply.raw.setHeader('x-content-type-options', 'nosniff');
-    reply.raw.setHeader('cache-control', 'no-store');
     await session.transport.handleRequest(raw, reply.raw, body);
   }
 
@@ -281,6 +251,10 @@ export class McpEndpoint {
           completions: {},
         },
       },
+    );
+    // Local failures in the handlers below never cross the wire (jsonrpc-errors.ts).
+    guardRequestHandlers(server, (error) =>
+      this.deps.log.error({ err: error }, 'MCP request handler failed'),
     );
     let session: McpSession | undefined;
     let logLevel: LoggingLevel = 'info';
