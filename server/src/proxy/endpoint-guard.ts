@@ -16,6 +16,7 @@ export function registerEndpointGuards(scope: FastifyInstance, config: Config): 
   const hostnames = ownHostnames({
     boundHost: config.host,
     publicMcpUrl: config.publicMcpUrl,
+    publicPortalUrl: config.publicPortalUrl,
     extra: config.mcpAllowedHosts,
   });
   scope.addHook('onRequest', async (request, reply) => {
@@ -35,8 +36,9 @@ export function registerEndpointGuards(scope: FastifyInstance, config: Config): 
         detail: `at most ${config.mcpLimits.maxBodyBytes} bytes`,
       });
     }
-    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-      return sendWireError(reply, 'PARSE_ERROR');
+    // Any other refusal while reading the request (bad length, unsupported media type, …) is the client's.
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendWireError(reply, 'NOT_JSON_RPC');
     }
     request.log.error({ err: error }, 'MCP endpoint failure');
     return sendWireError(reply, 'INTERNAL');

@@ -158,11 +158,13 @@ export function checkEnvelope(body: unknown): EnvelopeProblem | null {
   }
   const schema = !isResponse && hasId ? PARAMS_SCHEMAS.get(message.method as string) : undefined;
   if (schema) {
+    // The envelope of a request is fully checked above; its method's schema covers the rest.
     const result = schema.safeParse(message);
-    if (!result.success) return { kind: 'INVALID_PARAMS', detail: firstIssue(result.error), id };
+    return result.success ? null : { kind: 'INVALID_PARAMS', detail: firstIssue(result.error), id };
   }
-  if (!JSONRPCMessageSchema.safeParse(message).success) return { kind: 'NOT_JSON_RPC', id };
-  return null;
+  // Notifications, responses and methods Gatehouse does not serve: the SDK's envelope schema, so a message
+  // it would refuse gets -32600 here instead of its -32700.
+  return JSONRPCMessageSchema.safeParse(message).success ? null : { kind: 'NOT_JSON_RPC', id };
 }
 
 /** One line naming the first offending field, e.g. `params.name: expected a string`. */

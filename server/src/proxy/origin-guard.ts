@@ -31,12 +31,14 @@ export function interfaceAddresses(): string[] {
 /**
  * The host names the server answers to by default: the address it is bound to, the host of
  * `GATEHOUSE_PUBLIC_MCP_URL`, the loopback names when it listens on loopback (or on every interface, which
- * includes loopback), and the interface addresses when it listens on every interface; plus `extra`
- * (`GATEHOUSE_MCP_ALLOWED_HOSTS`).
+ * includes loopback), and the interface addresses when it listens on every interface; the host of
+ * `GATEHOUSE_PUBLIC_PORTAL_URL` (the portal's connection snippet names the client port on the portal's host);
+ * plus `extra` (`GATEHOUSE_MCP_ALLOWED_HOSTS`).
  */
 export function ownHostnames(options: {
   boundHost: string;
   publicMcpUrl?: string;
+  publicPortalUrl?: string;
   extra?: readonly string[];
   interfaces?: () => string[];
 }): Set<string> {
@@ -51,7 +53,9 @@ export function ownHostnames(options: {
     names.add(normalizeHostname(bound));
     if (isLoopbackHost(bound)) for (const name of LOOPBACK_NAMES) names.add(name);
   }
-  if (options.publicMcpUrl) names.add(normalizeHostname(new URL(options.publicMcpUrl).hostname));
+  for (const url of [options.publicMcpUrl, options.publicPortalUrl]) {
+    if (url) names.add(normalizeHostname(new URL(url).hostname));
+  }
   for (const name of options.extra ?? []) names.add(normalizeHostname(hostnameOf(name) ?? name));
   return names;
 }

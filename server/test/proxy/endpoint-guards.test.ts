@@ -1,10 +1,12 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/crypto/index.js';
-import type { McpMessageLimits } from '../../src/platform/config.js';
+import { ConfigError, loadConfig, type McpMessageLimits } from '../../src/platform/config.js';
 import { hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
+import { registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
 import { checkEnvelope, toWireError, wireSafe } from '../../src/proxy/jsonrpc-errors.js';
 import { checkJsonLimits, readMessage } from '../../src/proxy/message-limits.js';
 import { hostAllowed, hostnameOf, originAllowed, ownHostnames } from '../../src/proxy/origin-guard.js';
@@ -124,9 +126,16 @@ describe('origin-guard (DNS-rebinding protection)', () => {
     const specific = ownHostnames({
       boundHost: '10.0.0.5',
       publicMcpUrl: 'https://MCP.Example.com/mcp',
+      publicPortalUrl: 'https://portal.example.com',
       extra: ['gatehouse.lan:8443', 'other.lan'],
     });
-    expect([...specific].sort()).toEqual(['10.0.0.5', 'gatehouse.lan', 'mcp.example.com', 'other.lan']);
+    expect([...specific].sort()).toEqual([
+      '10.0.0.5',
+      'gatehouse.lan',
+      'mcp.example.com',
+      'other.lan',
+      'portal.example.com',
+    ]);
     const wildcard = ownHostnames({
       boundHost: '0.0.0.0',
       interfaces: () => ['192.168.1.9', 'fe80::1%eth0'],
@@ -219,5 +228,100 @@ describe('response-hardening', () => {
       'strict-transport-security': 'max-age=31536000; includeSubDomains',
     });
     expect(mcpHardeningHeaders(false)).not.toHaveProperty('strict-transport-security');
+  });
+});
+
+describe('the /mcp settings', () => {
+  it('reads each bound and the extra hosts, with defaults, and refuses values out of range', () => {
+    const defaults = loadConfig({});
+    expect(defaults.mcpLimits).toEqual({
+      maxBodyBytes: 4 * 1024 * 1024,
+      maxDepth: 64,
+      maxStringLength: 1024 * 1024,
+      maxArrayLength: 10_000,
+      maxValues: 20_000,
+    });
+    expect(defaults.mcpAllowedHosts).toEqual([]);
+    const tuned = loadConfig({
+      GATEHOUSE_MCP_MAX_BODY_BYTES: '65536',
+      GATEHOUSE_MCP_MAX_DEPTH: '16',
+      GATEHOUSE_MCP_MAX_STRING_LENGTH: '4096',
+      GATEHOUSE_MCP_MAX_ARRAY_LENGTH: '100',
+      GATEHOUSE_MCP_MAX_VALUES: '1000',
+      GATEHOUSE_MCP_ALLOWED_HOSTS: 'gatehouse.lan, 10.0.0.7',
+    });
+    expect(tuned.mcpLimits).toEqual({
+      maxBodyBytes: 65536,
+      maxDepth: 16,
+      maxStringLength: 4096,
+      maxArrayLength: 100,
+      maxValues: 1000,
+    });
+    expect(tuned.mcpAllowedHosts).toEqual(['gatehouse.lan', '10.0.0.7']);
+    expect(
+      readMessage(
+        `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":${'['.repeat(20)}${']'.repeat(20)}}}`,
+        tuned.mcpLimits,
+      ),
+    ).toEqual({
+      ok: false,
+      problem: { kind: 'LIMIT_EXCEEDED', detail: 'the message is nested deeper than 16 levels' },
+    });
+    for (const [name, value] of [
+      ['GATEHOUSE_MCP_MAX_DEPTH', '2'],
+      ['GATEHOUSE_MCP_MAX_DEPTH', 'deep'],
+      ['GATEHOUSE_MCP_MAX_BODY_BYTES', String(1024 ** 3)],
+      ['GATEHOUSE_MCP_MAX_VALUES', '0'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(ConfigError);
+    }
+  });
+});
+
+describe('registerEndpointGuards (the /mcp scope on a real Fastify)', () => {
+  it('answers failures outside the handlers as JSON-RPC: 4xx for the client, a bare 500 for ours', async () => {
+    const app = Fastify({ logger: false });
+    app.register(async (scope) => {
+      registerEndpointGuards(scope, loadConfig({}));
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+        if (request.headers['content-type'] === 'application/x-unsupported') {
+          done(
+            Object.assign(new Error('Unsupported Media Type: application/x-unsupported'), {
+              statusCode: 415,
+            }),
+          );
+        } else done(null, body);
+      });
+      scope.post('/mcp', async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:5432 at internal/secret/path.js');
+      });
+    });
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/mcp',
+      headers: { host: '127.0.0.1:8443', 'content-type': 'application/x-unsupported' },
+      payload: 'x',
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' },
+    });
+    const failed = await app.inject({
+      method: 'POST',
+      url: '/mcp',
+      headers: { host: '127.0.0.1:8443', 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    expect(failed.statusCode).toBe(500);
+    expect(failed.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32603, message: 'Internal error' },
+    });
+    expect(failed.headers['cache-control']).toBe('no-store');
+    await app.close();
   });
 });
