@@ -122,7 +122,7 @@ export async function startGatehouse(
     config,
     changes,
     kills,
-    allowedOrigins: config.mcpAllowedOrigins,
+    log: logger.child({ component: 'mcp' }),
   });
   let apps: Apps | undefined;
   try {

@@ -74,6 +74,22 @@ const RawConfig = z.object({
   TRUST_PROXY_TLS: booleanString.default(false),
   GATEHOUSE_TRUSTED_PROXIES: commaList.optional(),
   GATEHOUSE_MCP_ALLOWED_ORIGINS: commaList.optional(),
+  GATEHOUSE_MCP_ALLOWED_HOSTS: commaList.optional(),
+  GATEHOUSE_MCP_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+  GATEHOUSE_MCP_MAX_DEPTH: z.coerce.number().int().min(8).max(1000).default(64),
+  GATEHOUSE_MCP_MAX_STRING_LENGTH: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+  GATEHOUSE_MCP_MAX_ARRAY_LENGTH: z.coerce.number().int().min(16).max(1_000_000).default(10_000),
+  GATEHOUSE_MCP_MAX_VALUES: z.coerce.number().int().min(64).max(10_000_000).default(20_000),
   GATEHOUSE_OAUTH_ALLOW_HTTP: booleanString.default(false),
   GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
@@ -96,6 +112,19 @@ export interface RuntimeSettings {
   readonly circuitCooldownMs: number;
   readonly stopGraceMs: number;
   readonly stderrLines: number;
+}
+
+/** See docs/decisions/0017-mcp-endpoint-hostile-input.md. */
+export interface McpMessageLimits {
+  readonly maxBodyBytes: number;
+  /** Nesting of arrays and objects, counted from the message itself (its `params` are at depth 2). */
+  readonly maxDepth: number;
+  /** UTF-16 code units of one string (keys included), after unescaping. */
+  readonly maxStringLength: number;
+  /** Elements of one array, or members of one object. */
+  readonly maxArrayLength: number;
+  /** Every value in the message: objects, arrays, strings, numbers, booleans and nulls. */
+  readonly maxValues: number;
 }
 
 export interface Config {
@@ -125,6 +154,10 @@ export interface Config {
   readonly mcpSessions: { maxPerClient: number; replayBytesPerClient: number };
   /** Browser origins allowed to call `/mcp`; requests without an Origin header (native clients) always pass. */
   readonly mcpAllowedOrigins: readonly string[];
+  /** Extra `Host` names `/mcp` answers to, besides its own (see proxy/origin-guard.ts). */
+  readonly mcpAllowedHosts: readonly string[];
+  /** Bounds on every JSON-RPC message `/mcp` accepts, checked before anything recursive runs. */
+  readonly mcpLimits: McpMessageLimits;
   /** Downstream OAuth: which provider URLs Gatehouse may call, and how early tokens are refreshed. */
   readonly oauth: { allowHttp: boolean; allowPrivateNetworks: boolean; refreshMarginMs: number };
   /**
@@ -211,6 +244,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureTransport: tlsMode !== 'off' || raw.TRUST_PROXY_TLS,
     trustedProxies: raw.GATEHOUSE_TRUSTED_PROXIES ?? [],
     mcpAllowedOrigins: raw.GATEHOUSE_MCP_ALLOWED_ORIGINS ?? [],
+    mcpAllowedHosts: raw.GATEHOUSE_MCP_ALLOWED_HOSTS ?? [],
+    mcpLimits: Object.freeze({
+      maxBodyBytes: raw.GATEHOUSE_MCP_MAX_BODY_BYTES,
+      maxDepth: raw.GATEHOUSE_MCP_MAX_DEPTH,
+      maxStringLength: raw.GATEHOUSE_MCP_MAX_STRING_LENGTH,
+      maxArrayLength: raw.GATEHOUSE_MCP_MAX_ARRAY_LENGTH,
+      maxValues: raw.GATEHOUSE_MCP_MAX_VALUES,
+    }),
     oauth: {
       allowHttp: raw.GATEHOUSE_OAUTH_ALLOW_HTTP,
       allowPrivateNetworks: raw.GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS,

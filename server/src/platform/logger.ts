@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { redactUrl } from './url-redaction.js';
 
 /** Paths pino blanks out wherever they appear, so credentials cannot reach the log by accident. */
 export const redactedPaths = [
@@ -14,6 +16,26 @@ export const redactedPaths = [
   '*.token',
 ];
 
+/**
+ * The request as Fastify logs it (its own serializer's fields), with the query string of a request that
+ * carries a credential in it redacted (platform/url-redaction.ts).
+ */
+const requestSerializer = (req: IncomingMessage & { ip?: string; host?: string }) => ({
+  method: req.method,
+  url: redactUrl(req.url ?? ''),
+  version: req.headers?.['accept-version'],
+  host: req.host,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort,
+});
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: redactedPaths, censor: '[redacted]' } }, destination);
+  return pino(
+    {
+      level,
+      redact: { paths: redactedPaths, censor: '[redacted]' },
+      serializers: { req: requestSerializer },
+    },
+    destination,
+  );
 }

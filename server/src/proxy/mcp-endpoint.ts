@@ -25,12 +25,16 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { McpInstance } from '../runtime/instance.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
+import { registerEndpointGuards } from './endpoint-guard.js';
 import { SessionEventStore } from './event-store.js';
+import { guardRequestHandlers, jsonRpcError, sendWireError } from './jsonrpc-errors.js';
+import { readMessage } from './message-limits.js';
 import { ReplayBudgets } from './replay-budget.js';
 import { EVICTED_REASON, evictionCandidate, type RequestFacts, trackResponse } from './session-registry.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
@@ -47,7 +51,6 @@ const LOG_LEVELS: LoggingLevel[] = [
   'alert',
   'emergency',
 ];
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 interface McpSession {
   readonly id: string;
@@ -68,12 +71,6 @@ interface McpSession {
   toolsFingerprint: string;
   promptsFingerprint: string;
 }
-
-const jsonRpcError = (reply: FastifyReply, status: number, code: number, message: string) =>
-  reply
-    .code(status)
-    .header('content-type', 'application/json')
-    .send({ jsonrpc: '2.0', id: null, error: { code, message } });
 
 const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
 function decodeCursor(cursor: string | undefined): number {
@@ -106,7 +103,7 @@ export class McpEndpoint {
       config: Config;
       changes: ChangeBus;
       kills: KillSwitchBoard;
-      allowedOrigins: readonly string[];
+      log: Logger;
     },
   ) {
     const idleMs = deps.config.timings.idleTimeoutSeconds * 1000;
@@ -123,8 +120,10 @@ export class McpEndpoint {
 
   register(app: FastifyInstance): void {
     app.register(async (scope) => {
+      registerEndpointGuards(scope, this.deps.config);
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
+      const bodyLimit = this.deps.config.mcpLimits.maxBodyBytes;
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) =>
         done(null, body),
       );
       scope.route({
@@ -201,10 +200,6 @@ export class McpEndpoint {
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply, view: View): Promise<void> {
-    const origin = request.headers.origin;
-    if (origin && !this.deps.allowedOrigins.includes(origin)) {
-      return jsonRpcError(reply, 403, -32000, 'Forbidden: Origin not allowed');
-    }
     const access = await this.authenticate(request);
     if (!access) {
       reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
@@ -219,27 +214,9 @@ export class McpEndpoint {
 
     let body: unknown;
     if (request.method === 'POST') {
-      try {
-        body = JSON.parse(String(request.body ?? ''));
-      } catch {
-        return jsonRpcError(reply, 400, ErrorCode.ParseError, 'Parse error: the body is not JSON');
-      }
-      if (Array.isArray(body)) {
-        return jsonRpcError(
-          reply,
-          400,
-          ErrorCode.InvalidRequest,
-          'Invalid Request: batches are not supported',
-        );
-      }
-      if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
-        return jsonRpcError(
-          reply,
-          400,
-          ErrorCode.InvalidRequest,
-          'Invalid Request: not a JSON-RPC 2.0 message',
-        );
-      }
+      const read = readMessage(String(request.body ?? ''), this.deps.config.mcpLimits);
+      if (!read.ok) return sendWireError(reply, read.problem.kind, read.problem);
+      body = read.message;
     }
 
     const facts: RequestFacts = { requestId: String(request.id), ip: request.ip };
@@ -251,21 +228,19 @@ export class McpEndpoint {
       // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
       // re-initializes instead of talking to a session whose key no longer works.
       if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
-        return jsonRpcError(reply, 404, -32001, 'Session not found');
+        return sendWireError(reply, 'SESSION_NOT_FOUND');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
       // At the limit, the least recently used idle session (its client went away) makes room.
       const { open, idle } = evictionCandidate(this.sessions.values(), access.clientId);
       const { maxPerClient } = this.deps.config.mcpSessions;
       if (open >= maxPerClient) {
-        if (!idle) {
-          return jsonRpcError(reply, 429, -32000, `Too many open sessions for this client (${maxPerClient})`);
-        }
+        if (!idle) return sendWireError(reply, 'TOO_MANY_SESSIONS', { detail: `at most ${maxPerClient}` });
         await this.endSession(idle, EVICTED_REASON, { facts });
       }
       session = await this.openSession(access, view, facts);
     } else {
-      return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      return sendWireError(reply, 'SESSION_REQUIRED');
     }
     session.lastActivity = Date.now();
     session.facts = facts;
@@ -273,8 +248,6 @@ export class McpEndpoint {
     const raw = request.raw as IncomingMessage & { auth?: AuthInfo };
     raw.auth = { token: '', clientId: access.clientId, scopes: [], extra: { ...facts } };
     reply.hijack();
-    reply.raw.setHeader('x-content-type-options', 'nosniff');
-    reply.raw.setHeader('cache-control', 'no-store');
     await session.transport.handleRequest(raw, reply.raw, body);
   }
 
@@ -290,6 +263,10 @@ export class McpEndpoint {
           completions: {},
         },
       },
+    );
+    // Local failures in the handlers below never cross the wire (jsonrpc-errors.ts).
+    guardRequestHandlers(server, (error) =>
+      this.deps.log.error({ err: error }, 'MCP request handler failed'),
     );
     let session: McpSession | undefined;
     let logLevel: LoggingLevel = 'info';

@@ -86,13 +86,15 @@ describe('MCP conformance through Gatehouse', () => {
     let gatehouseUrl: URL | undefined;
     let key = '';
     outputDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-conformance-'));
-    // The relay starts first: its Origin must be allowed, and it learns the target and key afterwards.
+    // The relay learns the target and key once Gatehouse is up.
     relay = await keyRelay(
       () => gatehouseUrl as URL,
       () => key,
     );
-    const relayOrigin = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
-    gh = await startTestGatehouse({ GATEHOUSE_MCP_ALLOWED_ORIGINS: relayOrigin });
+    // The default configuration: no GATEHOUSE_MCP_ALLOWED_ORIGINS or _HOSTS. The relay keeps the suite's
+    // Host and Origin (127.0.0.1 at the relay's port, or evil.example.com), and Gatehouse, bound to
+    // loopback, must tell them apart by itself.
+    gh = await startTestGatehouse();
     gatehouseUrl = new URL(gh.clientUrl);
     const admin = await setUpAdmin(gh);
     const everyone = (await admin.groups.list.query()).items.find((group) => group.builtIn)?.id ?? '';

@@ -1,0 +1,222 @@
+import {
+  CallToolRequestSchema,
+  CompleteRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  InitializeRequestSchema,
+  JSONRPCMessageSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  PingRequestSchema,
+  ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { FastifyReply } from 'fastify';
+
+interface WireError {
+  readonly status: number;
+  readonly code: number;
+  readonly message: string;
+}
+
+/**
+ * Every error the MCP endpoint writes itself, before a message reaches the SDK, with its HTTP status and
+ * JSON-RPC code. Errors raised while a request is handled go through `toWireError` instead. Downstream
+ * JSON-RPC errors pass through unchanged; nothing else carries local error text to the client.
+ */
+export const WIRE_ERRORS = {
+  PARSE_ERROR: { status: 400, code: ErrorCode.ParseError, message: 'Parse error: the body is not JSON' },
+  BODY_TOO_LARGE: {
+    status: 413,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: the body is too large',
+  },
+  LIMIT_EXCEEDED: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: the message exceeds a limit',
+  },
+  BATCH: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: batches are not supported',
+  },
+  NOT_JSON_RPC: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: not a JSON-RPC 2.0 message',
+  },
+  INVALID_METHOD: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: "method" must be a string',
+  },
+  INVALID_ID: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: "id" must be a string or a number',
+  },
+  // A well-formed request with bad params gets an ordinary JSON-RPC error answer, so HTTP 200.
+  INVALID_PARAMS: { status: 200, code: ErrorCode.InvalidParams, message: 'Invalid params' },
+  UNAUTHORIZED: {
+    status: 401,
+    code: -32001,
+    message: 'Unauthorized: a valid client key is required (Authorization: Bearer gh_ck_…)',
+  },
+  CREDENTIAL_IN_URL: {
+    status: 401,
+    code: -32001,
+    message:
+      'Unauthorized: credentials are not accepted in the URL; send the client key as Authorization: Bearer gh_ck_…',
+  },
+  HOST_NOT_ALLOWED: { status: 403, code: -32000, message: 'Forbidden: Host not allowed' },
+  ORIGIN_NOT_ALLOWED: { status: 403, code: -32000, message: 'Forbidden: Origin not allowed' },
+  SESSION_REQUIRED: { status: 400, code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' },
+  SESSION_NOT_FOUND: { status: 404, code: -32001, message: 'Session not found' },
+  TOO_MANY_SESSIONS: { status: 429, code: -32000, message: 'Too many open sessions for this client' },
+  INTERNAL: { status: 500, code: ErrorCode.InternalError, message: 'Internal error' },
+} as const satisfies Record<string, WireError>;
+
+export type WireErrorKind = keyof typeof WIRE_ERRORS;
+
+type JsonRpcId = string | number | null;
+
+/** Writes one error from the table; `detail` (one line, never internal text) follows the fixed message. */
+export function sendWireError(
+  reply: FastifyReply,
+  kind: WireErrorKind,
+  options: { detail?: string; id?: JsonRpcId } = {},
+): FastifyReply {
+  const entry = WIRE_ERRORS[kind];
+  return jsonRpcError(
+    reply,
+    entry.status,
+    entry.code,
+    options.detail ? `${entry.message}: ${options.detail}` : entry.message,
+    options.id ?? null,
+  );
+}
+
+/** The raw writer behind the table (kept for call sites that predate it). */
+export const jsonRpcError = (
+  reply: FastifyReply,
+  status: number,
+  code: number,
+  message: string,
+  id: JsonRpcId = null,
+) =>
+  reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .send({ jsonrpc: '2.0', id, error: { code, message } });
+
+/** Request params are checked before the SDK sees them, so its raw schema errors never reach the wire. */
+const PARAMS_SCHEMAS = new Map<string, { safeParse(value: unknown): { success: boolean; error?: unknown } }>(
+  [
+    InitializeRequestSchema,
+    PingRequestSchema,
+    ListToolsRequestSchema,
+    CallToolRequestSchema,
+    ListPromptsRequestSchema,
+    GetPromptRequestSchema,
+    ListResourcesRequestSchema,
+    ListResourceTemplatesRequestSchema,
+    ReadResourceRequestSchema,
+    SubscribeRequestSchema,
+    UnsubscribeRequestSchema,
+    SetLevelRequestSchema,
+    CompleteRequestSchema,
+  ].map((schema) => [schema.shape.method.value, schema]),
+);
+
+export type EnvelopeProblem = { kind: WireErrorKind; detail?: string; id?: JsonRpcId };
+
+/**
+ * Checks the JSON-RPC 2.0 envelope of one parsed message (after the size bounds, so this never walks an
+ * unbounded value) and, for the requests Gatehouse serves, their params. Returns the error to answer, or null.
+ */
+export function checkEnvelope(body: unknown): EnvelopeProblem | null {
+  if (Array.isArray(body)) return { kind: 'BATCH' };
+  if (typeof body !== 'object' || body === null) return { kind: 'NOT_JSON_RPC' };
+  const message = body as Record<string, unknown>;
+  if (message.jsonrpc !== '2.0') return { kind: 'NOT_JSON_RPC' };
+  const hasId = 'id' in message;
+  if (hasId && typeof message.id !== 'string' && typeof message.id !== 'number')
+    return { kind: 'INVALID_ID' };
+  const id = hasId ? (message.id as string | number) : null;
+  const isResponse = !('method' in message) && ('result' in message || 'error' in message);
+  if (!isResponse && typeof message.method !== 'string') return { kind: 'INVALID_METHOD', id };
+  if (!isResponse && message.params !== undefined) {
+    if (typeof message.params !== 'object' || message.params === null || Array.isArray(message.params)) {
+      return { kind: 'INVALID_PARAMS', detail: '"params" must be an object', id };
+    }
+  }
+  const schema = !isResponse && hasId ? PARAMS_SCHEMAS.get(message.method as string) : undefined;
+  if (schema) {
+    // The envelope of a request is fully checked above; its method's schema covers the rest.
+    const result = schema.safeParse(message);
+    return result.success ? null : { kind: 'INVALID_PARAMS', detail: firstIssue(result.error), id };
+  }
+  // Notifications, responses and methods Gatehouse does not serve: the SDK's envelope schema, so a message
+  // it would refuse gets -32600 here instead of its -32700.
+  return JSONRPCMessageSchema.safeParse(message).success ? null : { kind: 'NOT_JSON_RPC', id };
+}
+
+/** One line naming the first offending field, e.g. `params.name: expected a string`. */
+function firstIssue(error: unknown): string {
+  const issue = (error as { issues?: { path?: PropertyKey[]; message?: string; expected?: unknown }[] })
+    .issues?.[0];
+  if (!issue) return 'the params do not match the method';
+  const path = (issue.path ?? []).map(String).join('.') || 'params';
+  const what = typeof issue.expected === 'string' ? `expected ${article(issue.expected)}` : 'invalid value';
+  return `${path}: ${what}`.replace(/[\r\n]+/g, ' ').slice(0, 200);
+}
+
+const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+/**
+ * What a failure inside a request handler looks like on the wire. JSON-RPC errors (ours, the SDK's and
+ * those a downstream returned) pass; any other error is local and becomes a bare "Internal error", its
+ * text going only to `logInternal`.
+ */
+export function toWireError(error: unknown, logInternal: (error: unknown) => void): McpError {
+  if (error instanceof McpError) return error;
+  logInternal(error);
+  return new McpError(ErrorCode.InternalError, WIRE_ERRORS.INTERNAL.message);
+}
+
+/** Wraps a request handler so it can only fail with a wire error (see `toWireError`). */
+export function wireSafe<A extends unknown[], R>(
+  handler: (...args: A) => R | Promise<R>,
+  logInternal: (error: unknown) => void,
+): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await handler(...args);
+    } catch (error) {
+      throw toWireError(error, logInternal);
+    }
+  };
+}
+
+/**
+ * Makes every request handler registered on `server` from now on fail only with wire errors, so a handler
+ * cannot leak local error text whatever it calls. (The SDK registers its own `initialize` and `ping` in its
+ * constructor; they raise only protocol errors.)
+ */
+export function guardRequestHandlers(
+  server: { setRequestHandler: (schema: never, handler: never) => void },
+  logInternal: (error: unknown) => void,
+): void {
+  const register = server.setRequestHandler.bind(server) as (
+    schema: unknown,
+    handler: (...args: unknown[]) => unknown,
+  ) => void;
+  server.setRequestHandler = ((schema: unknown, handler: (...args: unknown[]) => unknown) =>
+    register(schema, wireSafe(handler, logInternal))) as typeof server.setRequestHandler;
+}
