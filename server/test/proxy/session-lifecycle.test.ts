@@ -139,7 +139,7 @@ describe('MCP sessions of one client', () => {
     const endsBefore = (await auditRows(gh, 'mcp_session.end')).length;
     const refused = await post(key, initializeBody);
     expect(refused.status).toBe(429);
-    expect(await refused.text()).toContain('Too many open sessions for this client (32)');
+    expect(await refused.text()).toContain('Too many open sessions for this client: at most 32');
     expect(refused.headers.get('mcp-session-id')).toBeNull();
     expect((await auditRows(gh, 'mcp_session.end')).length).toBe(endsBefore);
 
