@@ -25,12 +25,14 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { McpInstance } from '../runtime/instance.js';
-import { type ClientAccess, ClientAccessCache } from './access.js';
+import type { ClientAccess, ClientAccessCache } from './access.js';
 import { SessionEventStore } from './event-store.js';
+import type { KeyGuard } from './key-guard.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
@@ -95,12 +97,16 @@ function decodeCursor(cursor: string | undefined): number {
 export class McpEndpoint {
   private readonly sessions = new Map<string, McpSession>();
   private readonly refusalsRecorded = new Map<string, number>();
+  /** Requests whose key passed `admit` (before their body was read), with the access it resolved to. */
+  private readonly admitted = new WeakMap<FastifyRequest, ClientAccess>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
   constructor(
     private readonly deps: {
       access: ClientAccessCache;
+      guard: KeyGuard;
+      refusals: RefusalAudit;
       gateway: ToolGateway;
       config: Config;
       changes: ChangeBus;
@@ -116,6 +122,8 @@ export class McpEndpoint {
 
   register(app: FastifyInstance): void {
     app.register(async (scope) => {
+      // The key is checked from the headers, before any body is read (ADR 0018).
+      scope.addHook('onRequest', (request, reply) => this.admit(request, reply));
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
         done(null, body),
@@ -157,20 +165,38 @@ export class McpEndpoint {
     return true;
   }
 
-  private async authenticate(request: FastifyRequest): Promise<ClientAccess | null> {
-    const header = request.headers.authorization ?? '';
-    const [scheme, key] = header.split(' ', 2);
-    if (scheme?.toLowerCase() !== 'bearer' || !key) return null;
-    const keyHash = ClientAccessCache.hashOf(key.trim());
-    if (!keyHash) return null;
-    const access = await this.deps.access.resolve(keyHash);
-    if (!access) return null;
-    const refusal = await this.refusalOf(access);
-    if (refusal) {
-      this.recordRefusal(access, refusal, request);
-      return null;
+  /**
+   * Authenticates from the headers alone: a request without a valid, admitted key is answered here and its
+   * body is never read (the connection closes after the answer).
+   */
+  private async admit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const verdict = await this.deps.guard.check({
+      authorization: request.headers.authorization,
+      ip: request.ip,
+      id: String(request.id),
+    });
+    if (verdict.ok) {
+      const refusal = await this.refusalOf(verdict.access);
+      if (!refusal) {
+        this.admitted.set(request, verdict.access);
+        return undefined;
+      }
+      this.recordRefusal(verdict.access, refusal, request);
     }
-    return access;
+    reply.header('connection', 'close');
+    if (!verdict.ok && (verdict.refusal === 'throttled' || verdict.refusal === 'unavailable')) {
+      reply.header('retry-after', String(verdict.retryAfterSeconds));
+      return verdict.refusal === 'throttled'
+        ? jsonRpcError(reply, 429, -32000, 'Too many failed authentication attempts; retry later')
+        : jsonRpcError(reply, 503, -32000, 'Gatehouse is temporarily unavailable; retry later');
+    }
+    reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
+    return jsonRpcError(
+      reply,
+      401,
+      -32001,
+      'Unauthorized: a valid client key is required (Authorization: Bearer gh_ck_…)',
+    );
   }
 
   /** Why a known client may not connect now, or null. */
@@ -198,16 +224,8 @@ export class McpEndpoint {
     if (origin && !this.deps.allowedOrigins.includes(origin)) {
       return jsonRpcError(reply, 403, -32000, 'Forbidden: Origin not allowed');
     }
-    const access = await this.authenticate(request);
-    if (!access) {
-      reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
-      return jsonRpcError(
-        reply,
-        401,
-        -32001,
-        'Unauthorized: a valid client key is required (Authorization: Bearer gh_ck_…)',
-      );
-    }
+    const access = this.admitted.get(request);
+    if (!access) return jsonRpcError(reply, 401, -32001, 'Unauthorized: a valid client key is required');
     this.deps.access.touch(access, request.ip);
 
     let body: unknown;
@@ -215,9 +233,11 @@ export class McpEndpoint {
       try {
         body = JSON.parse(String(request.body ?? ''));
       } catch {
+        this.deps.refusals.record('protocol_error', request.ip, String(request.id));
         return jsonRpcError(reply, 400, ErrorCode.ParseError, 'Parse error: the body is not JSON');
       }
       if (Array.isArray(body)) {
+        this.deps.refusals.record('protocol_error', request.ip, String(request.id));
         return jsonRpcError(
           reply,
           400,
@@ -226,6 +246,7 @@ export class McpEndpoint {
         );
       }
       if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+        this.deps.refusals.record('protocol_error', request.ip, String(request.id));
         return jsonRpcError(
           reply,
           400,
@@ -243,6 +264,9 @@ export class McpEndpoint {
       // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
       // re-initializes instead of talking to a session whose key no longer works.
       if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
+        if (session && session.keyHash !== access.keyHash) {
+          this.deps.refusals.record('session_mismatch', request.ip, String(request.id));
+        }
         return jsonRpcError(reply, 404, -32001, 'Session not found');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {

@@ -4,6 +4,7 @@ import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChainMonitor } from '../audit/chain-monitor.js';
 import type { AuditExplorer } from '../audit/explorer.service.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { CatalogDeps } from '../catalog/catalog.service.js';
 import type { LoginThrottle } from '../identity/login-throttle.js';
 import { type Authentication, authenticateRequest } from '../identity/request-auth.js';
@@ -22,6 +23,7 @@ export interface PortalDeps {
   orm: Orm;
   config: Config;
   throttle: LoginThrottle;
+  refusals: RefusalAudit;
   setupGate: SetupGate;
   dummyPasswordHash: Promise<string>;
   catalog: CatalogDeps;
