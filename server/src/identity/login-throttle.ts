@@ -31,7 +31,7 @@ export class LoginThrottle {
     const { settings } = this.deps;
     const rule = (limit: number) => ({ limit, windowMs: settings.loginWindowMs });
     return {
-      pair: { name: bucketName('login-pair', `${ip}\u0000${account}`), rule: rule(settings.loginPerPair) },
+      pair: { name: bucketName('login-pair', `${ip}|${account}`), rule: rule(settings.loginPerPair) },
       address: { name: bucketName('login-ip', ip), rule: rule(settings.loginPerIp) },
       account: { name: bucketName('login-account', account), rule: rule(settings.loginPerAccount) },
     };

@@ -8,7 +8,7 @@ export interface ThrottleRule {
 }
 
 export interface Bucket {
-  /** `<kind>:<subject>`, e.g. `mcp-ip:203.0.113.9`, `login-pair:alice\u0000203.0.113.9`. */
+  /** `<kind>:<subject>`, e.g. `mcp-ip:203.0.113.9`, `login-pair:203.0.113.9|alice`. */
   readonly name: string;
   readonly rule: ThrottleRule;
 }
@@ -27,7 +27,8 @@ const MAX_BUCKET_NAME = 300;
 export const windowStartOf = (now: number, windowMs: number) => Math.floor(now / windowMs) * windowMs;
 
 /** Bucket names are bounded before they reach the database; a longer subject can only be an attack. */
-export const bucketName = (kind: string, subject: string) => `${kind}:${subject}`.slice(0, MAX_BUCKET_NAME);
+export const bucketName = (kind: string, subject: string) =>
+  `${kind}:${subject.replaceAll('\u0000', '')}`.slice(0, MAX_BUCKET_NAME);
 
 /**
  * Failure counters in PostgreSQL (`auth_throttle`), so every Gatehouse process on the database sees the same
