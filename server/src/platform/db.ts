@@ -20,6 +20,15 @@ export function ormConfig(
   return defineConfig({
     clientUrl,
     logger: (message) => log?.info({ orm: stripAnsi(message) }, 'database'),
+    // knex would print its warnings (a dropped pooled connection, say) as text on the console.
+    driverOptions: {
+      log: {
+        debug: (message: unknown) => log?.debug({ driver: String(message) }, 'database driver'),
+        warn: (message: unknown) => log?.warn({ driver: String(message) }, 'database driver'),
+        error: (message: unknown) => log?.error({ driver: String(message) }, 'database driver'),
+        deprecate: (message: unknown) => log?.debug({ driver: String(message) }, 'database driver'),
+      },
+    },
     entities: allEntities,
     extensions: [Migrator],
     allowGlobalContext: false,

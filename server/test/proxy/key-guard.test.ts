@@ -11,6 +11,7 @@ import {
 } from '../support/cluster.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN, connectMcpClient, portalClient, type TestGatehouse } from '../support/gatehouse.js';
+import { waitFor } from '../support/processes.js';
 
 const PER_IP = 6;
 const BODY_TIMEOUT_MS = 700;
@@ -242,7 +243,11 @@ describe('client keys on /mcp: throttled, constant-work, checked before the body
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(hijack.status).toBe(404);
-    const rows = await refusedRows('session_mismatch');
+    // Written through the group-commit writer, right after the answer.
+    const rows = await waitFor(async () => {
+      const found = await refusedRows('session_mismatch');
+      return found.length > before ? found : undefined;
+    }, 'the mismatch audit record');
     expect(rows.length).toBe(before + 1);
     expect(rows.at(-1)).toMatchObject({ ip: '127.0.0.1', details: { kind: 'session_mismatch', count: 1 } });
   });
