@@ -14,6 +14,7 @@ import { deriveKey, hashPassword, randomBase62 } from './crypto/index.js';
 import { LoginThrottle, scheduleThrottlePruning } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
 import { ThrottleStore } from './identity/throttle-store.js';
+import { ApiTokenThrottle } from './identity/token-throttle.js';
 import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { DownstreamOAuth } from './oauth/oauth.service.js';
 import { ChangeBus } from './platform/change-bus.js';
@@ -99,6 +100,7 @@ export async function startGatehouse(
     config,
     throttle,
     refusals,
+    tokenThrottle: new ApiTokenThrottle({ store: throttleStore, refusals, settings: config.throttle }),
     setupGate: new SetupGate(),
     dummyPasswordHash: hashPassword(randomBase62(24)),
     catalog: { liveCatalog, runtime },
