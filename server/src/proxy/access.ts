@@ -44,6 +44,7 @@ export class ClientAccessCache {
   constructor(
     private readonly orm: Orm,
     changes: ChangeBus,
+    private readonly limits = { maxKnown: MAX_KNOWN, maxUnknown: MAX_UNKNOWN },
   ) {
     changes.subscribe((change) => {
       if (change.kind === 'identity' || change.kind === 'clients') this.clear();
@@ -94,16 +95,21 @@ export class ClientAccessCache {
 
   private remember(keyHash: string, access: ClientAccess | null): void {
     if (access) {
-      if (this.known.size >= MAX_KNOWN) this.known.clear();
+      if (this.known.size >= this.limits.maxKnown) this.known.clear();
       this.known.set(keyHash, access);
       return;
     }
     // Oldest first: a Set iterates in insertion order.
-    if (this.unknown.size >= MAX_UNKNOWN) {
+    if (this.unknown.size >= this.limits.maxUnknown) {
       const oldest = this.unknown.values().next().value;
       if (oldest !== undefined) this.unknown.delete(oldest);
     }
     this.unknown.add(keyHash);
+  }
+
+  /** How many keys are remembered, valid and unknown (for bounds checks). */
+  get size(): { known: number; unknown: number } {
+    return { known: this.known.size, unknown: this.unknown.size };
   }
 
   private clear(): void {
