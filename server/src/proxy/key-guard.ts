@@ -14,9 +14,14 @@ const GLOBAL_BUCKET = 'mcp-global';
 /** How long a client is asked to wait when the database cannot be reached. */
 const UNAVAILABLE_RETRY_SECONDS = 5;
 
+/** Longer than any key: what is presented is cut to this before it is hashed (it can never match anyway). */
+const MAX_PRESENTED_KEY = 512;
+
 export function bearerKeyOf(authorization: string | undefined): string | undefined {
   const [scheme, key] = (authorization ?? '').split(' ', 2);
-  return scheme?.toLowerCase() === 'bearer' && key?.trim() ? key.trim() : undefined;
+  return scheme?.toLowerCase() === 'bearer' && key?.trim()
+    ? key.trim().slice(0, MAX_PRESENTED_KEY)
+    : undefined;
 }
 
 /**
