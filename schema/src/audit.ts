@@ -7,6 +7,7 @@ export const AuditAction = z.enum([
   'auth.login',
   'auth.login_failed',
   'auth.lockout',
+  'auth.refused',
   'auth.logout',
   'user.create',
   'user.update',

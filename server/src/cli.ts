@@ -17,6 +17,7 @@ import { ConfigError, loadConfig } from './platform/config.js';
 import { type ServiceContext, systemContext, withTransaction } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
 import { createLogger } from './platform/logger.js';
+import { routeProcessOutputToLog } from './platform/process-output.js';
 import { Keyring } from './vault/keyring.js';
 import { retireKey, rotateVault, vaultStatus } from './vault/rotation.js';
 import { Vault } from './vault/vault.js';
@@ -138,10 +139,19 @@ async function run(args: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   switch (command) {
     case 'start': {
-      const running = await startGatehouse(config);
+      routeProcessOutputToLog(log);
+      let running: Awaited<ReturnType<typeof startGatehouse>>;
+      try {
+        running = await startGatehouse(config);
+      } catch (error) {
+        log.fatal({ err: error }, 'Gatehouse could not start');
+        return 1;
+      }
       const portal = running.portalUrl.replace('127.0.0.1', 'localhost');
-      process.stdout.write(
-        `\nGatehouse is running.\n  Portal:      ${portal}/\n  Client port: ${running.clientUrl}\n\n`,
+      // A log record like every other line the server writes; the text keeps the addresses easy to spot.
+      log.info(
+        { portalUrl: `${portal}/`, clientUrl: running.clientUrl },
+        `Gatehouse is running. Portal: ${portal}/ Client port: ${running.clientUrl} `,
       );
       const shutdown = (signal: string) => {
         log.info({ signal }, 'shutting down');

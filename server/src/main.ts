@@ -6,12 +6,15 @@ import { AuditExplorer } from './audit/explorer.service.js';
 import { AuditBatcher } from './audit/group-commit.js';
 import { AuditMaintenance, ensureAuditPartitions } from './audit/maintenance.js';
 import { AuditReader } from './audit/reader.js';
+import { RefusalAudit } from './audit/refusal-audit.js';
 import { warmEagerMcps } from './catalog/catalog.service.js';
 import { LiveCatalog } from './catalog/live-catalog.js';
 import { PinReconciler } from './catalog/pin-reconciler.js';
 import { deriveKey, hashPassword, randomBase62 } from './crypto/index.js';
-import { LoginThrottle } from './identity/login-throttle.js';
+import { LoginThrottle, scheduleThrottlePruning } from './identity/login-throttle.js';
 import { SetupGate } from './identity/setup.service.js';
+import { ThrottleStore } from './identity/throttle-store.js';
+import { ApiTokenThrottle } from './identity/token-throttle.js';
 import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { DownstreamOAuth } from './oauth/oauth.service.js';
 import { ChangeBus } from './platform/change-bus.js';
@@ -23,6 +26,7 @@ import { type Apps, buildApps } from './platform/http.js';
 import { createLogger } from './platform/logger.js';
 import { loadTls, scheduleSelfSignedRenewal } from './platform/tls.js';
 import { ClientAccessCache } from './proxy/access.js';
+import { KeyGuard } from './proxy/key-guard.js';
 import { McpEndpoint } from './proxy/mcp-endpoint.js';
 import { ToolGateway } from './proxy/tool-gateway.js';
 import { RuntimeManager } from './runtime/runtime-manager.js';
@@ -81,10 +85,26 @@ export async function startGatehouse(
     changes,
     clock,
   });
+  const audit = new AuditBatcher(database.url);
+  const throttleStore = new ThrottleStore(database.orm, clock);
+  const refusals = new RefusalAudit({
+    append: (record) => audit.append(record),
+    clock,
+    windowMs: config.throttle.auditWindowMs,
+    log: logger.child({ component: 'auth-refusals' }),
+  });
+  const throttle = new LoginThrottle({
+    store: throttleStore,
+    orm: database.orm,
+    clock,
+    settings: config.throttle,
+  });
   const deps = {
     orm: database.orm,
     config,
-    throttle: new LoginThrottle(),
+    throttle,
+    refusals,
+    tokenThrottle: new ApiTokenThrottle({ store: throttleStore, refusals, settings: config.throttle }),
     setupGate: new SetupGate(),
     dummyPasswordHash: hashPassword(randomBase62(24)),
     catalog: { liveCatalog, runtime },
@@ -102,7 +122,6 @@ export async function startGatehouse(
     config.audit,
     logger.child({ component: 'audit-maintenance' }),
   );
-  const audit = new AuditBatcher(database.url);
   const kills = new KillSwitchBoard(database.orm, changes);
   const access = new ClientAccessCache(database.orm, changes);
   const gateway = new ToolGateway({
@@ -118,6 +137,8 @@ export async function startGatehouse(
   });
   const mcp = new McpEndpoint({
     access,
+    guard: new KeyGuard({ access, store: throttleStore, refusals, settings: config.throttle }),
+    refusals,
     gateway,
     config,
     changes,
@@ -134,6 +155,7 @@ export async function startGatehouse(
     await apps?.client.close();
     await apps?.portal.close();
     await runtime.shutdown();
+    await refusals.close();
     await audit.close();
     await deps.audit.explorer.reader.close();
     await database.close();
@@ -141,6 +163,7 @@ export async function startGatehouse(
   }
   deps.audit.monitor.start();
   maintenance.start();
+  const stopThrottlePruning = scheduleThrottlePruning(throttleStore, throttle, config.throttle, logger);
   void maintenance.runOnce();
   const running = apps;
   warmEagerMcps(forkEm(), { liveCatalog, runtime }).catch((error: unknown) =>
@@ -183,7 +206,9 @@ export async function startGatehouse(
         }
         await deps.audit.monitor.stop();
         await maintenance.stop();
+        stopThrottlePruning();
         await runtime.shutdown();
+        await refusals.close();
         await audit.close();
         await deps.audit.explorer.reader.close();
         await database.close();

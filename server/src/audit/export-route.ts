@@ -59,6 +59,7 @@ export function registerAuditExport(portal: FastifyInstance, deps: PortalDeps): 
         .send(Readable.from(exportLines(em.fork() as EntityManager, range)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
       return reply.code(httpStatusOfCode[error.code]).send({
         error: { code: error.code, message: error.message, fieldErrors: error.fieldErrors },
       });

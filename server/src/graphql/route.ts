@@ -89,6 +89,7 @@ function graphiqlPolicy(html: string): string {
 }
 
 function refuse(reply: FastifyReply, error: DomainError) {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   return reply
     .code(httpStatusOfCode[error.code])
     .header('cache-control', 'no-store')
@@ -125,9 +126,9 @@ export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void
     url: GRAPHQL_PATH,
     method: ['GET', 'POST'],
     handler: async (req, reply) => {
-      const { ctx: service, authentication } = await portalRequestContext(deps, req);
       let gatehouse: GraphqlContext;
       try {
+        const { ctx: service, authentication } = await portalRequestContext(deps, req);
         const person = requireAuthenticated(service);
         if (authentication.kind === 'session' && !isSameOrigin(req, deps.config) && req.method === 'POST') {
           throw new DomainError('CSRF_REJECTED', 'Request refused: cross-site or missing Origin');

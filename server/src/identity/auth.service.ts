@@ -1,9 +1,10 @@
 import type { LoginInput, Me } from '@gatehouse/schema';
 import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { hashPassword, passwordHashNeedsRehash, verifyPassword } from '../crypto/index.js';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
 import { rateLimited, unauthenticated } from '../platform/errors.js';
-import type { LoginThrottle } from './login-throttle.js';
+import { type LoginThrottle, loginLimitReason } from './login-throttle.js';
 import {
   createPortalSession,
   describeSession,
@@ -13,6 +14,8 @@ import {
 
 export interface LoginDeps {
   throttle: LoginThrottle;
+  /** Throttled attempts are audited aggregated, so a flood cannot fill the trail. */
+  refusals: RefusalAudit;
   /** A real Argon2id hash of a random string: unknown users are verified against it so they cost the same. */
   dummyPasswordHash: Promise<string>;
 }
@@ -21,7 +24,7 @@ const invalidCredentials = () => unauthenticated('Invalid username or password')
 
 /**
  * Password sign-in. Wrong password, unknown user and suspended user all answer the same; each failure is
- * audited (never with the password) and counts toward the (account, IP) lockout.
+ * audited (never with the password) and counts toward the sign-in throttles (see `LoginThrottle`).
  */
 export async function login(
   ctx: ServiceContext,
@@ -29,15 +32,14 @@ export async function login(
   deps: LoginDeps,
   client: { userAgent: string },
 ): Promise<{ token: string; me: Me }> {
-  const lockedForMs = deps.throttle.lockedForMs(input.username, ctx.ip);
-  if (lockedForMs > 0) {
-    await emitStandaloneAudit(ctx, {
-      action: 'auth.login_failed',
-      outcome: 'denied',
-      reason: 'locked out',
-      details: { attemptedUsername: input.username },
+  const wait = await deps.throttle.retryAfter(input.username, ctx.ip);
+  if (wait.ms > 0) {
+    deps.refusals.record('login_throttled', ctx.ip, ctx.requestId, {
+      attemptedUsername: input.username,
+      limit: wait.limit,
     });
-    throw rateLimited(`Too many failed sign-ins; try again in ${Math.ceil(lockedForMs / 60000)} minute(s)`);
+    const seconds = Math.ceil(wait.ms / 1000);
+    throw rateLimited(`Too many failed sign-ins; try again in ${Math.ceil(seconds / 60)} minute(s)`, seconds);
   }
 
   const user = await findUserByUsername(ctx.em, input.username);
@@ -54,19 +56,19 @@ export async function login(
       target: user ? { type: 'user', id: user.id, label: user.username } : undefined,
       details: { attemptedUsername: input.username },
     });
-    if (deps.throttle.recordFailure(input.username, ctx.ip)) {
+    for (const limit of await deps.throttle.recordFailure(input.username, ctx.ip)) {
       await emitStandaloneAudit(ctx, {
         action: 'auth.lockout',
         outcome: 'denied',
-        reason: 'too many failed sign-ins from one address',
+        reason: loginLimitReason[limit],
         target: user ? { type: 'user', id: user.id, label: user.username } : undefined,
-        details: { attemptedUsername: input.username },
+        details: { attemptedUsername: input.username, limit },
       });
     }
     throw invalidCredentials();
   }
 
-  deps.throttle.recordSuccess(input.username, ctx.ip);
+  await deps.throttle.recordSuccess(input.username, ctx.ip);
   const rehashed = passwordHashNeedsRehash(user.passwordHash)
     ? await hashPassword(input.password)
     : undefined;

@@ -95,6 +95,17 @@ const RawConfig = z.object({
   GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
   GATEHOUSE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(31).max(36_500).default(365),
   GATEHOUSE_AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  // Failed authentication (ADR 0018; docs/operations.md, "Throttling failed authentication").
+  GATEHOUSE_MCP_AUTH_FAILURES_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  GATEHOUSE_MCP_AUTH_FAILURES_GLOBAL: z.coerce.number().int().min(1).max(10_000_000).default(1000),
+  GATEHOUSE_MCP_AUTH_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  GATEHOUSE_LOGIN_FAILURES_PER_PAIR: z.coerce.number().int().min(1).max(1000).default(5),
+  GATEHOUSE_LOGIN_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
+  GATEHOUSE_LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(100_000).default(10),
+  GATEHOUSE_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
+  GATEHOUSE_LOGIN_KNOWN_ADDRESS_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  GATEHOUSE_AUTH_AUDIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  GATEHOUSE_REQUEST_BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
 
 export type TlsMode = 'off' | 'self-signed' | 'files';
@@ -165,6 +176,23 @@ export interface Config {
    * a month is exported as JSONL before it is dropped; without a directory nothing is exported.
    */
   readonly audit: { retentionDays: number; archiveDir: string | undefined };
+  /** Failed-authentication limits, shared by every process on the database (ADR 0018). */
+  readonly throttle: ThrottleSettings;
+  /** A request body must arrive within this time of its headers, or the connection is closed. */
+  readonly requestBodyTimeoutMs: number;
+}
+
+export interface ThrottleSettings {
+  readonly mcpPerIp: number;
+  readonly mcpGlobal: number;
+  readonly mcpWindowMs: number;
+  readonly loginPerPair: number;
+  readonly loginPerIp: number;
+  readonly loginPerAccount: number;
+  readonly loginWindowMs: number;
+  readonly knownAddressMs: number;
+  /** Refused authentication is audited once per (kind, source IP) per window, with a count. */
+  readonly auditWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -265,6 +293,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPerClient: raw.GATEHOUSE_MCP_MAX_SESSIONS_PER_CLIENT,
       replayBytesPerClient: raw.GATEHOUSE_MCP_REPLAY_BYTES_PER_CLIENT,
     },
+    throttle: Object.freeze({
+      mcpPerIp: raw.GATEHOUSE_MCP_AUTH_FAILURES_PER_IP,
+      mcpGlobal: raw.GATEHOUSE_MCP_AUTH_FAILURES_GLOBAL,
+      mcpWindowMs: raw.GATEHOUSE_MCP_AUTH_WINDOW_SECONDS * 1000,
+      loginPerPair: raw.GATEHOUSE_LOGIN_FAILURES_PER_PAIR,
+      loginPerIp: raw.GATEHOUSE_LOGIN_FAILURES_PER_IP,
+      loginPerAccount: raw.GATEHOUSE_LOGIN_FAILURES_PER_ACCOUNT,
+      loginWindowMs: raw.GATEHOUSE_LOGIN_WINDOW_SECONDS * 1000,
+      knownAddressMs: raw.GATEHOUSE_LOGIN_KNOWN_ADDRESS_DAYS * 86_400_000,
+      auditWindowMs: raw.GATEHOUSE_AUTH_AUDIT_WINDOW_SECONDS * 1000,
+    }),
+    requestBodyTimeoutMs: raw.GATEHOUSE_REQUEST_BODY_TIMEOUT_MS,
     runtime: Object.freeze({
       healthIntervalMs: raw.GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS * 1000,
       idleTimeoutMs: raw.GATEHOUSE_RUNTIME_IDLE_TIMEOUT_SECONDS * 1000,

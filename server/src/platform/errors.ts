@@ -7,6 +7,8 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly fieldErrors?: FieldErrors,
+    /** For RATE_LIMITED and CAPACITY_EXCEEDED: when to try again; every transport sends it as Retry-After. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'DomainError';
@@ -23,7 +25,8 @@ export const notFound = (entity: string, id: string) =>
 export const conflict = (message: string, fieldErrors?: FieldErrors) =>
   new DomainError('CONFLICT', message, fieldErrors);
 export const preconditionFailed = (message: string) => new DomainError('PRECONDITION_FAILED', message);
-export const rateLimited = (message: string) => new DomainError('RATE_LIMITED', message);
+export const rateLimited = (message: string, retryAfterSeconds?: number) =>
+  new DomainError('RATE_LIMITED', message, undefined, retryAfterSeconds);
 
 /** Zod issues as field errors keyed by dotted path under `prefix` (`config.connection.url`). */
 export function fieldErrorsOf(

@@ -12,6 +12,12 @@ import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
 import { pendingMigrations } from './db.js';
+import {
+  enforceBodyDeadline,
+  isDatabaseUnavailable,
+  retryAfterOfErrors,
+  retryAfterOnEvery429,
+} from './http-guards.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface Apps {
@@ -34,6 +40,8 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
     ...(tls && { https: { key: tls.key, cert: tls.cert } }),
   }) as unknown as FastifyInstance;
 
+  enforceBodyDeadline(app, deps.config.requestBodyTimeoutMs);
+  retryAfterOnEvery429(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {
@@ -65,6 +73,26 @@ export async function buildApps(
 ): Promise<Apps> {
   const client = baseApp(deps, logger, tls);
   mounts.mcp.register(client);
+  // Clients of the MCP port never see internal error text; a database outage is a typed 503.
+  client.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const unavailable = isDatabaseUnavailable(error);
+    const status = unavailable
+      ? 503
+      : error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (unavailable) reply.header('retry-after', '5');
+    const message = unavailable
+      ? 'Gatehouse is temporarily unavailable; retry later'
+      : status === 500
+        ? 'Internal error'
+        : error.message;
+    return reply
+      .code(status)
+      .header('content-type', 'application/json')
+      .send({ jsonrpc: '2.0', id: null, error: { code: status === 500 ? -32603 : -32000, message } });
+  });
   client.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
   const portal = baseApp(deps, logger, tls);
@@ -85,6 +113,10 @@ export async function buildApps(
       router: appRouter,
       createContext: contextFactory(deps),
       maxBatchSize: 20,
+      responseMeta: ({ errors }) => {
+        const retryAfter = retryAfterOfErrors(errors);
+        return retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } };
+      },
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
 

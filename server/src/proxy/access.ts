@@ -22,43 +22,101 @@ export interface ClientAccess {
 }
 
 const LAST_SEEN_INTERVAL_MS = 60_000;
-const MAX_ENTRIES = 50_000;
+/** Known keys are bounded by the clients that exist; this only guards memory against something pathological. */
+const MAX_KNOWN = 200_000;
+/** Unknown keys are remembered apart, so guessing can never push a valid client out. */
+const MAX_UNKNOWN = 10_000;
+const UNKNOWN: Promise<ClientAccess | null> = Promise.resolve(null);
 
 /**
  * Resolves `gh_ck_…` keys to {@link ClientAccess} from memory. Any committed change to identities or clients
  * clears it (see the change bus), so a revoked key, a suspended user or a removed subscription takes effect
- * on the very next request; nothing is read from the database per call once warm.
+ * on the very next request; nothing is read from the database per call once warm. Valid keys and unknown
+ * keys live in separate maps: a flood of random keys churns only the bounded unknown set (ADR 0018).
  */
 export class ClientAccessCache {
-  private readonly entries = new Map<string, Promise<ClientAccess | null>>();
+  private readonly known = new Map<string, ClientAccess>();
+  private readonly loading = new Map<string, Promise<ClientAccess | null>>();
+  private readonly unknown = new Set<string>();
+  private generation = 0;
   private readonly lastSeenWritten = new Map<string, number>();
 
   constructor(
     private readonly orm: Orm,
     changes: ChangeBus,
+    private readonly limits = { maxKnown: MAX_KNOWN, maxUnknown: MAX_UNKNOWN },
   ) {
     changes.subscribe((change) => {
-      if (change.kind === 'identity' || change.kind === 'clients') this.entries.clear();
+      if (change.kind === 'identity' || change.kind === 'clients') this.clear();
     });
   }
 
-  static hashOf(key: string): string | null {
-    return key.startsWith(CLIENT_KEY_PREFIX) && key.length <= 128 ? sha256Hex(key) : null;
+  /**
+   * The lookup hash of whatever was presented. Malformed keys are hashed and looked up like well-formed ones
+   * (they can never match), so both cost the same and a caller cannot tell them apart by timing.
+   */
+  static hashOf(key: string): string {
+    return sha256Hex(key);
   }
 
-  /** The access for a key hash; null for unknown keys (also cached, so guessing costs no DB reads). */
+  /** Whether `key` has the shape of a client key (for messages only; never a shortcut around the lookup). */
+  static isWellFormed(key: string): boolean {
+    return key.startsWith(CLIENT_KEY_PREFIX) && key.length <= 128;
+  }
+
+  /** A valid key already in memory, without any database access; undefined when not known here. */
+  peek(keyHash: string): ClientAccess | undefined {
+    return this.known.get(keyHash);
+  }
+
+  /** The access for a key hash; null for unknown keys (also remembered, so repeats cost no DB reads). */
   resolve(keyHash: string): Promise<ClientAccess | null> {
-    let entry = this.entries.get(keyHash);
+    const known = this.known.get(keyHash);
+    if (known) return Promise.resolve(known);
+    if (this.unknown.has(keyHash)) return UNKNOWN;
+    let entry = this.loading.get(keyHash);
     if (!entry) {
-      // Unknown keys are cached too; a flood of random keys must not grow memory without bound.
-      if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-      entry = this.load(keyHash);
-      this.entries.set(keyHash, entry);
-      entry.catch(() => {
-        if (this.entries.get(keyHash) === entry) this.entries.delete(keyHash);
-      });
+      const generation = this.generation;
+      entry = this.load(keyHash).then(
+        (access) => {
+          if (this.loading.get(keyHash) === entry) this.loading.delete(keyHash);
+          if (generation === this.generation) this.remember(keyHash, access);
+          return access;
+        },
+        (error: unknown) => {
+          if (this.loading.get(keyHash) === entry) this.loading.delete(keyHash);
+          throw error;
+        },
+      );
+      this.loading.set(keyHash, entry);
     }
     return entry;
+  }
+
+  private remember(keyHash: string, access: ClientAccess | null): void {
+    if (access) {
+      if (this.known.size >= this.limits.maxKnown) this.known.clear();
+      this.known.set(keyHash, access);
+      return;
+    }
+    // Oldest first: a Set iterates in insertion order.
+    if (this.unknown.size >= this.limits.maxUnknown) {
+      const oldest = this.unknown.values().next().value;
+      if (oldest !== undefined) this.unknown.delete(oldest);
+    }
+    this.unknown.add(keyHash);
+  }
+
+  /** How many keys are remembered, valid and unknown (for bounds checks). */
+  get size(): { known: number; unknown: number } {
+    return { known: this.known.size, unknown: this.unknown.size };
+  }
+
+  private clear(): void {
+    this.generation += 1;
+    this.known.clear();
+    this.unknown.clear();
+    this.loading.clear();
   }
 
   private async load(keyHash: string): Promise<ClientAccess | null> {

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../platform/config.js';
 import { hasQueryCredential } from '../platform/url-redaction.js';
 import { sendWireError } from './jsonrpc-errors.js';
@@ -11,7 +11,11 @@ import { hardenResponse, mcpHardeningHeaders } from './response-hardening.js';
  * refusal of credentials in the query string. Also the scope's error handler, so a body that is too large
  * or a failure outside a handler is still a JSON-RPC error with no internal text.
  */
-export function registerEndpointGuards(scope: FastifyInstance, config: Config): void {
+export function registerEndpointGuards(
+  scope: FastifyInstance,
+  config: Config,
+  hooks: { onCredentialInUrl?: (request: FastifyRequest) => void } = {},
+): void {
   const headers = mcpHardeningHeaders(config.secureTransport);
   const hostnames = ownHostnames({
     boundHost: config.host,
@@ -26,6 +30,7 @@ export function registerEndpointGuards(scope: FastifyInstance, config: Config): 
       return sendWireError(reply, 'ORIGIN_NOT_ALLOWED');
     }
     if (hasQueryCredential(request.url)) {
+      hooks.onCredentialInUrl?.(request);
       reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_request"');
       return sendWireError(reply, 'CREDENTIAL_IN_URL');
     }

@@ -79,6 +79,12 @@ export const WIRE_ERRORS = {
   SESSION_REQUIRED: { status: 400, code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' },
   SESSION_NOT_FOUND: { status: 404, code: -32001, message: 'Session not found' },
   TOO_MANY_SESSIONS: { status: 429, code: -32000, message: 'Too many open sessions for this client' },
+  AUTH_THROTTLED: {
+    status: 429,
+    code: -32000,
+    message: 'Too many failed authentication attempts; retry later',
+  },
+  UNAVAILABLE: { status: 503, code: -32000, message: 'Gatehouse is temporarily unavailable; retry later' },
   INTERNAL: { status: 500, code: ErrorCode.InternalError, message: 'Internal error' },
 } as const satisfies Record<string, WireError>;
 

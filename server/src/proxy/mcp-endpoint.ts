@@ -26,14 +26,16 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Config } from '../platform/config.js';
 import type { McpInstance } from '../runtime/instance.js';
-import { type ClientAccess, ClientAccessCache } from './access.js';
+import type { ClientAccess, ClientAccessCache } from './access.js';
 import { registerEndpointGuards } from './endpoint-guard.js';
 import { SessionEventStore } from './event-store.js';
 import { guardRequestHandlers, jsonRpcError, sendWireError } from './jsonrpc-errors.js';
+import type { KeyGuard } from './key-guard.js';
 import { readMessage } from './message-limits.js';
 import { ReplayBudgets } from './replay-budget.js';
 import { EVICTED_REASON, evictionCandidate, type RequestFacts, trackResponse } from './session-registry.js';
@@ -92,6 +94,8 @@ function decodeCursor(cursor: string | undefined): number {
 export class McpEndpoint {
   private readonly sessions = new Map<string, McpSession>();
   private readonly refusalsRecorded = new Map<string, number>();
+  /** Requests whose key passed `admit` (before their body was read), with the access it resolved to. */
+  private readonly admitted = new WeakMap<FastifyRequest, ClientAccess>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly replay: ReplayBudgets;
@@ -99,6 +103,8 @@ export class McpEndpoint {
   constructor(
     private readonly deps: {
       access: ClientAccessCache;
+      guard: KeyGuard;
+      refusals: RefusalAudit;
       gateway: ToolGateway;
       config: Config;
       changes: ChangeBus;
@@ -120,7 +126,13 @@ export class McpEndpoint {
 
   register(app: FastifyInstance): void {
     app.register(async (scope) => {
-      registerEndpointGuards(scope, this.deps.config);
+      // Host, Origin and query-string credentials first, then the key from the headers, all before any
+      // body is read (ADR 0017, ADR 0018).
+      registerEndpointGuards(scope, this.deps.config, {
+        onCredentialInUrl: (request) =>
+          this.deps.refusals.record('query_token', request.ip, String(request.id)),
+      });
+      scope.addHook('onRequest', (request, reply) => this.admit(request, reply));
       scope.removeAllContentTypeParsers();
       const bodyLimit = this.deps.config.mcpLimits.maxBodyBytes;
       scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) =>
@@ -163,20 +175,31 @@ export class McpEndpoint {
     return true;
   }
 
-  private async authenticate(request: FastifyRequest): Promise<ClientAccess | null> {
-    const header = request.headers.authorization ?? '';
-    const [scheme, key] = header.split(' ', 2);
-    if (scheme?.toLowerCase() !== 'bearer' || !key) return null;
-    const keyHash = ClientAccessCache.hashOf(key.trim());
-    if (!keyHash) return null;
-    const access = await this.deps.access.resolve(keyHash);
-    if (!access) return null;
-    const refusal = await this.refusalOf(access);
-    if (refusal) {
-      this.recordRefusal(access, refusal, request);
-      return null;
+  /**
+   * Authenticates from the headers alone: a request without a valid, admitted key is answered here and its
+   * body is never read (the connection closes after the answer).
+   */
+  private async admit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const verdict = await this.deps.guard.check({
+      authorization: request.headers.authorization,
+      ip: request.ip,
+      id: String(request.id),
+    });
+    if (verdict.ok) {
+      const refusal = await this.refusalOf(verdict.access);
+      if (!refusal) {
+        this.admitted.set(request, verdict.access);
+        return undefined;
+      }
+      this.recordRefusal(verdict.access, refusal, request);
     }
-    return access;
+    reply.header('connection', 'close');
+    if (!verdict.ok && (verdict.refusal === 'throttled' || verdict.refusal === 'unavailable')) {
+      reply.header('retry-after', String(verdict.retryAfterSeconds));
+      return sendWireError(reply, verdict.refusal === 'throttled' ? 'AUTH_THROTTLED' : 'UNAVAILABLE');
+    }
+    reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
+    return sendWireError(reply, 'UNAUTHORIZED');
   }
 
   /** Why a known client may not connect now, or null. */
@@ -200,22 +223,17 @@ export class McpEndpoint {
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply, view: View): Promise<void> {
-    const access = await this.authenticate(request);
-    if (!access) {
-      reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
-      return jsonRpcError(
-        reply,
-        401,
-        -32001,
-        'Unauthorized: a valid client key is required (Authorization: Bearer gh_ck_…)',
-      );
-    }
+    const access = this.admitted.get(request);
+    if (!access) return sendWireError(reply, 'UNAUTHORIZED');
     this.deps.access.touch(access, request.ip);
 
     let body: unknown;
     if (request.method === 'POST') {
       const read = readMessage(String(request.body ?? ''), this.deps.config.mcpLimits);
-      if (!read.ok) return sendWireError(reply, read.problem.kind, read.problem);
+      if (!read.ok) {
+        this.deps.refusals.record('protocol_error', request.ip, String(request.id));
+        return sendWireError(reply, read.problem.kind, read.problem);
+      }
       body = read.message;
     }
 
@@ -228,6 +246,9 @@ export class McpEndpoint {
       // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
       // re-initializes instead of talking to a session whose key no longer works.
       if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
+        if (session && session.keyHash !== access.keyHash) {
+          this.deps.refusals.record('session_mismatch', request.ip, String(request.id));
+        }
         return sendWireError(reply, 'SESSION_NOT_FOUND');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {

@@ -1,28 +1,35 @@
 import type {} from '@fastify/cookie';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { TRPCError } from '@trpc/server';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChainMonitor } from '../audit/chain-monitor.js';
 import type { AuditExplorer } from '../audit/explorer.service.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { CatalogDeps } from '../catalog/catalog.service.js';
 import type { LoginThrottle } from '../identity/login-throttle.js';
-import { type Authentication, authenticateRequest } from '../identity/request-auth.js';
+import { type Authentication, authenticateRequest, bearerToken } from '../identity/request-auth.js';
 import type { SetupGate } from '../identity/setup.service.js';
+import type { ApiTokenThrottle } from '../identity/token-throttle.js';
 import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import type { ServiceContext } from '../platform/context.js';
 import type { Orm } from '../platform/db.js';
+import { DomainError } from '../platform/errors.js';
 import type { McpEndpoint } from '../proxy/mcp-endpoint.js';
 import type { Keyring } from '../vault/keyring.js';
 import type { Vault } from '../vault/vault.js';
+import { trpcCodeOf } from './init.js';
 
 /** Long-lived pieces the portal transport hands to services. */
 export interface PortalDeps {
   orm: Orm;
   config: Config;
   throttle: LoginThrottle;
+  refusals: RefusalAudit;
+  tokenThrottle: ApiTokenThrottle;
   setupGate: SetupGate;
   dummyPasswordHash: Promise<string>;
   catalog: CatalogDeps;
@@ -53,11 +60,14 @@ export async function portalRequestContext(
   req: FastifyRequest,
 ): Promise<{ ctx: ServiceContext; authentication: Authentication }> {
   const em = deps.orm.em.fork() as EntityManager;
+  const bearer = bearerToken(req.headers.authorization) !== undefined;
+  if (bearer) deps.tokenThrottle.assertNotTripped(req.ip, String(req.id));
   const { actor, authentication } = await authenticateRequest(
     em,
     { authorization: req.headers.authorization, cookies: req.cookies },
     deps.config,
   );
+  if (bearer && actor.type === 'anonymous') await deps.tokenThrottle.recordFailure(req.ip, String(req.id));
   const ctx = {
     em,
     actor,
@@ -72,7 +82,12 @@ export async function portalRequestContext(
 
 export function contextFactory(deps: PortalDeps) {
   return async ({ req, res }: CreateFastifyContextOptions): Promise<TrpcContext> => {
-    const { ctx, authentication } = await portalRequestContext(deps, req);
+    const { ctx, authentication } = await portalRequestContext(deps, req).catch((error: unknown) => {
+      // Thrown before any procedure runs, so the procedures' error mapping would not see it.
+      throw error instanceof DomainError
+        ? new TRPCError({ code: trpcCodeOf[error.code], message: error.message, cause: error })
+        : error;
+    });
     return { ...ctx, req, reply: res, log: req.log, deps, authentication };
   };
 }

@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import { DomainError, fieldErrorsOf } from '../platform/errors.js';
 import type { TrpcContext } from './context.js';
 
-const trpcCodeOf: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
+export const trpcCodeOf: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   VALIDATION_FAILED: 'BAD_REQUEST',
   UNAUTHENTICATED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',

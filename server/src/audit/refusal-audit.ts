@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../platform/clock.js';
+import type { ServiceContext } from '../platform/context.js';
+import type { AuditRecord } from './chain.js';
+import { toAuditRecord } from './emit.js';
+
+/** Why an unauthenticated or mismatched request was refused. */
+export type RefusalKind =
+  /** An unknown or malformed client key on `/mcp`. */
+  | 'unknown_key'
+  /** A request refused by a failed-authentication throttle without being checked. */
+  | 'throttled'
+  /** A session id presented with another client's key. */
+  | 'session_mismatch'
+  /** A credential in the query string (refused: URLs end up in logs and histories). */
+  | 'query_token'
+  /** A body that is not a JSON-RPC message, or one the endpoint refuses to parse. */
+  | 'protocol_error'
+  /** An unknown or revoked API token on the portal port. */
+  | 'unknown_api_token'
+  /** A portal sign-in refused by the sign-in throttles. */
+  | 'login_throttled';
+
+interface Pending {
+  readonly kind: RefusalKind;
+  readonly ip: string;
+  readonly windowStart: number;
+  /** Refusals since the record written for this window, not yet written. */
+  count: number;
+  requestId: string;
+}
+
+const MAX_KEYS = 10_000;
+/** The source "IP" under which refusals are counted once MAX_KEYS sources are being tracked. */
+export const OVERFLOW_IP = '*';
+
+/**
+ * Audits refusals without letting an attack flood the trail (ADR 0018): per (kind, source IP) and window,
+ * the first refusal is written at once as one `auth.refused` record; the rest of that window are counted
+ * and written as one more record with the count when the window is flushed (every window, and on close).
+ * Records go through the durable group-commit writer; a failed write is logged, never thrown at a caller.
+ */
+export class RefusalAudit {
+  private readonly pending = new Map<string, Pending>();
+  private readonly writes = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly deps: {
+      append(record: AuditRecord): Promise<void>;
+      clock: Clock;
+      windowMs: number;
+      log: Logger;
+    },
+  ) {
+    this.timer = setInterval(() => this.flush(), deps.windowMs);
+    this.timer.unref();
+  }
+
+  /** Counts one refusal; cheap (a map lookup) except for the first of its (kind, IP) in a window. */
+  record(kind: RefusalKind, ip: string, requestId = '', details: Record<string, unknown> = {}): void {
+    const now = this.deps.clock.now().getTime();
+    const windowStart = Math.floor(now / this.deps.windowMs) * this.deps.windowMs;
+    let source = ip;
+    let key = `${kind}\u0000${source}`;
+    if (!this.pending.has(key) && this.pending.size >= MAX_KEYS) {
+      source = OVERFLOW_IP;
+      key = `${kind}\u0000${source}`;
+    }
+    const entry = this.pending.get(key);
+    if (entry && entry.windowStart === windowStart) {
+      entry.count += 1;
+      entry.requestId = requestId;
+      return;
+    }
+    if (entry) this.write(entry);
+    this.pending.set(key, { kind, ip: source, windowStart, count: 0, requestId });
+    this.write({ kind, ip: source, windowStart, count: 1, requestId }, details);
+  }
+
+  /** Writes the counted refusals of every (kind, IP); forgets sources whose window is over. */
+  flush(): Promise<void> {
+    const now = this.deps.clock.now().getTime();
+    for (const [key, entry] of this.pending) {
+      if (entry.count > 0) {
+        this.write(entry);
+        entry.count = 0;
+      }
+      if (entry.windowStart + this.deps.windowMs <= now) this.pending.delete(key);
+    }
+    return this.settled();
+  }
+
+  /** Flushes and waits for every write; later refusals are still accepted (and flushed by the caller). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const entry of this.pending.values()) {
+      if (entry.count > 0) this.write(entry);
+    }
+    this.pending.clear();
+    await this.settled();
+  }
+
+  private async settled(): Promise<void> {
+    await Promise.all([...this.writes]);
+  }
+
+  private write(entry: Pending, details: Record<string, unknown> = {}): void {
+    const ctx = {
+      actor: { type: 'anonymous' },
+      requestId: entry.requestId,
+      ip: entry.ip === OVERFLOW_IP ? '' : entry.ip,
+    } as ServiceContext;
+    const record = toAuditRecord(ctx, {
+      action: 'auth.refused',
+      outcome: 'denied',
+      reason: entry.kind,
+      details: {
+        ...details,
+        kind: entry.kind,
+        count: entry.count,
+        windowStart: new Date(entry.windowStart).toISOString(),
+        windowSeconds: this.deps.windowMs / 1000,
+        ...(entry.ip === OVERFLOW_IP && { sources: 'many' }),
+      },
+    });
+    const write = this.deps
+      .append(record)
+      .catch((error: unknown) =>
+        this.deps.log.error({ err: error, kind: entry.kind }, 'could not audit refused requests'),
+      )
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+  }
+}
