@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../platform/clock.js';
-import type { ServiceContext } from '../platform/context.js';
 import type { AuditRecord } from './chain.js';
 import { toAuditRecord } from './emit.js';
 
@@ -107,10 +106,11 @@ export class RefusalAudit {
 
   private write(entry: Pending, details: Record<string, unknown> = {}): void {
     const ctx = {
-      actor: { type: 'anonymous' },
+      actor: { type: 'anonymous' as const },
       requestId: entry.requestId,
       ip: entry.ip === OVERFLOW_IP ? '' : entry.ip,
-    } as ServiceContext;
+      clock: this.deps.clock,
+    };
     const record = toAuditRecord(ctx, {
       action: 'auth.refused',
       outcome: 'denied',

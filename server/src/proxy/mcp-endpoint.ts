@@ -34,7 +34,7 @@ import type { McpInstance } from '../runtime/instance.js';
 import type { ClientAccess, ClientAccessCache } from './access.js';
 import { registerEndpointGuards } from './endpoint-guard.js';
 import { SessionEventStore } from './event-store.js';
-import { guardRequestHandlers, jsonRpcError, sendWireError } from './jsonrpc-errors.js';
+import { guardRequestHandlers, sendWireError } from './jsonrpc-errors.js';
 import type { KeyGuard } from './key-guard.js';
 import { readMessage } from './message-limits.js';
 import { ReplayBudgets } from './replay-budget.js';

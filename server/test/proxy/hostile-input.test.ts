@@ -87,7 +87,9 @@ describe('the MCP endpoint under hostile input', () => {
     calls: (await auditRows(gh, 'tool.call')).length,
     denied: (await auditRows(gh, 'tool.denied')).length,
     sessions: (await auditRows(gh, 'mcp_session.start')).length,
-    all: (await auditRows(gh)).length,
+    // Refusals are audited in aggregate (`auth.refused`, at most one record per kind and source per
+    // window, ADR 0018); everything else must stay untouched.
+    all: (await auditRows(gh)).filter((row) => row.action !== 'auth.refused').length,
   });
 
   async function connect(): Promise<Client> {
@@ -328,6 +330,9 @@ describe('the MCP endpoint under hostile input', () => {
     // The portal port logs its requests the same way.
     await fetch(`${gh.portalUrl}/healthz?access_token=${key}`);
     expect(await counts()).toEqual(before);
+    const refused = await auditRows(gh, 'auth.refused');
+    expect(refused.map((row) => (row.details as { kind: string }).kind)).toContain('query_token');
+    expect(JSON.stringify(refused)).not.toContain(key);
     const written = gh.logs.slice(logsBefore).join('');
     expect(written).toContain('/mcp?[redacted]');
     expect(written).toContain('/healthz?[redacted]');
