@@ -3,6 +3,7 @@ export * from './audit-explorer.js';
 export * from './catalog.js';
 export * from './clients.js';
 export * from './common.js';
+export * from './env-denylist.js';
 export * from './errors.js';
 export * from './identity.js';
 export * from './kill-switches.js';
