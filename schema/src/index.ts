@@ -1,3 +1,4 @@
+export * from './account.js';
 export * from './audit.js';
 export * from './audit-explorer.js';
 export * from './catalog.js';
