@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { serializeLoggedError } from './log-errors.js';
 
 /** Paths pino blanks out wherever they appear, so credentials cannot reach the log by accident. */
 export const redactedPaths = [
@@ -15,5 +16,13 @@ export const redactedPaths = [
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: redactedPaths, censor: '[redacted]' } }, destination);
+  return pino(
+    {
+      level,
+      redact: { paths: redactedPaths, censor: '[redacted]' },
+      // A failed statement's SQL (and the values in it) never reaches the log.
+      serializers: { err: serializeLoggedError },
+    },
+    destination,
+  );
 }
