@@ -6,6 +6,7 @@ import { Migration20261124000005ClientSuspendedBy } from './Migration20261124000
 import { Migration20261124000006Vault } from './Migration20261124000006Vault.js';
 import { Migration20261124000007OAuth } from './Migration20261124000007OAuth.js';
 import { Migration20261124000008AuditExplorer } from './Migration20261124000008AuditExplorer.js';
+import { Migration20261203000010VaultRetiredKeys } from './Migration20261203000010VaultRetiredKeys.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -17,4 +18,5 @@ export const migrationsList = [
   { name: 'Migration20261124000006Vault', class: Migration20261124000006Vault },
   { name: 'Migration20261124000007OAuth', class: Migration20261124000007OAuth },
   { name: 'Migration20261124000008AuditExplorer', class: Migration20261124000008AuditExplorer },
+  { name: 'Migration20261203000010VaultRetiredKeys', class: Migration20261203000010VaultRetiredKeys },
 ];

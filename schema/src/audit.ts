@@ -64,6 +64,7 @@ export const AuditAction = z.enum([
   'credential.delete',
   'vault.rotate',
   'vault.retire_key',
+  'vault.decrypt_failed',
   'oauth.set_client_secret',
   'oauth.connect_start',
   'oauth.connect',
