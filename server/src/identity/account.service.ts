@@ -15,7 +15,6 @@ import {
 } from '../platform/context.js';
 import { notFound, rateLimited, validationFailed } from '../platform/errors.js';
 import { PortalSessionEntity, type PortalSessionRow, UserEntity } from './entities.js';
-import { IDENTITY_CHANGE } from './identity-change.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { passwordPolicyProblems } from './password-policy.js';
 
@@ -69,19 +68,15 @@ export async function changeOwnPassword(
   if (problems) throw validationFailed({ newPassword: problems.password ?? [] });
   const passwordHash = await hashPassword(input.newPassword);
   const keep = currentSessionId(ctx);
-  return withTransaction(
-    ctx,
-    async (tx) => {
-      const endedSessions = await tx.em.nativeDelete(PortalSessionEntity, {
-        user: user.id,
-        ...(keep && { id: { $ne: keep } }),
-      });
-      await tx.em.nativeUpdate(UserEntity, { id: user.id }, { passwordHash, updatedAt: new Date() });
-      await emitAudit(tx, { action: 'user.change_password', target, details: { endedSessions } });
-      return { endedSessions };
-    },
-    IDENTITY_CHANGE,
-  );
+  return withTransaction(ctx, async (tx) => {
+    const endedSessions = await tx.em.nativeDelete(PortalSessionEntity, {
+      user: user.id,
+      ...(keep && { id: { $ne: keep } }),
+    });
+    await tx.em.nativeUpdate(UserEntity, { id: user.id }, { passwordHash, updatedAt: new Date() });
+    await emitAudit(tx, { action: 'user.change_password', target, details: { endedSessions } });
+    return { endedSessions };
+  });
 }
 
 const isLive = (row: PortalSessionRow, now: number, idleTimeoutSeconds: number) =>
@@ -115,20 +110,16 @@ export async function listOwnSessions(ctx: ServiceContext): Promise<{ items: Por
 /** Ends one of the caller's own portal sessions (the current one too: that is a sign-out elsewhere). */
 export async function endOwnSession(ctx: ServiceContext, sessionId: string): Promise<void> {
   const actor = requireAuthenticated(ctx);
-  await withTransaction(
-    ctx,
-    async (tx) => {
-      // Another person's session id answers exactly like an unknown one.
-      const ended = await tx.em.nativeDelete(PortalSessionEntity, { id: sessionId, user: actor.userId });
-      if (ended === 0) throw notFound('Session', sessionId);
-      await emitAudit(tx, {
-        action: 'auth.session_end',
-        target: { type: 'portal_session', id: sessionId },
-        details: { current: sessionId === currentSessionId(ctx) },
-      });
-    },
-    IDENTITY_CHANGE,
-  );
+  await withTransaction(ctx, async (tx) => {
+    // Another person's session id answers exactly like an unknown one.
+    const ended = await tx.em.nativeDelete(PortalSessionEntity, { id: sessionId, user: actor.userId });
+    if (ended === 0) throw notFound('Session', sessionId);
+    await emitAudit(tx, {
+      action: 'auth.session_end',
+      target: { type: 'portal_session', id: sessionId },
+      details: { current: sessionId === currentSessionId(ctx) },
+    });
+  });
 }
 
 /** An admin ends every portal session of a user; the user stays active and may sign in again. */
@@ -137,20 +128,16 @@ export async function endUserSessions(
   input: EndUserSessionsInput,
 ): Promise<EndedSessions> {
   requireRole(ctx, 'admin');
-  return withTransaction(
-    ctx,
-    async (tx) => {
-      const user = await tx.em.findOne(UserEntity, { id: input.id });
-      if (!user) throw notFound('User', input.id);
-      const ended = await tx.em.nativeDelete(PortalSessionEntity, { user: user.id });
-      await emitAudit(tx, {
-        action: 'user.end_sessions',
-        target: { type: 'user', id: user.id, label: user.username },
-        reason: input.reason,
-        details: { ended },
-      });
-      return { ended };
-    },
-    IDENTITY_CHANGE,
-  );
+  return withTransaction(ctx, async (tx) => {
+    const user = await tx.em.findOne(UserEntity, { id: input.id });
+    if (!user) throw notFound('User', input.id);
+    const ended = await tx.em.nativeDelete(PortalSessionEntity, { user: user.id });
+    await emitAudit(tx, {
+      action: 'user.end_sessions',
+      target: { type: 'user', id: user.id, label: user.username },
+      reason: input.reason,
+      details: { ended },
+    });
+    return { ended };
+  });
 }
