@@ -77,4 +77,27 @@ describe('control-plane mutations when the audit trail cannot be written', () =>
     const group = await admin.groups.create.mutate({ name: 'night-shift' });
     expect((await auditRows(gh, 'group.create')).at(-1)?.target_id).toBe(group.id);
   });
+
+  it('logs any other failed statement without its SQL or values', async () => {
+    const logStart = gh.logs.length;
+    await gh.db.query(`
+      create function gh_test_refuse_group() returns trigger language plpgsql as $$
+      begin raise exception 'groups are read-only today'; end $$;
+      create trigger gh_test_refuse_group before insert on user_group
+        for each row execute function gh_test_refuse_group();`);
+    try {
+      expect(
+        await failureOf(
+          admin.groups.create.mutate({ name: 'day-shift', description: 'canary-description-9917' }),
+        ),
+      ).toMatchObject({ code: 'INTERNAL', status: 500, message: 'Internal server error' });
+    } finally {
+      await gh.db.query('drop trigger gh_test_refuse_group on user_group');
+    }
+    const logged = gh.logs.slice(logStart).join('');
+    expect(logged).toContain('procedure failed');
+    expect(logged).toContain('"sqlState":"P0001"');
+    expect(logged).not.toMatch(/insert\s+into/i);
+    expect(logged).not.toContain('canary-description-9917');
+  });
 });
