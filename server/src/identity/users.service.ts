@@ -24,6 +24,7 @@ import { endSessionsOfUser } from './sessions.service.js';
 /** Stops a user's per-user downstream instances (and the credentials in their environment); the runtime does it. */
 export interface UserInstances {
   stopUser(userId: string, reason: string): Promise<void>;
+  allowUser(userId: string): void;
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
@@ -177,9 +178,13 @@ export async function suspendUser(
   return suspended;
 }
 
-export async function reactivateUser(ctx: ServiceContext, id: string): Promise<User> {
+export async function reactivateUser(
+  ctx: ServiceContext,
+  id: string,
+  instances: UserInstances,
+): Promise<User> {
   requireRole(ctx, 'admin');
-  return withTransaction(
+  const reactivated = await withTransaction(
     ctx,
     async (tx) => {
       const user = await getUserRow(tx, id);
@@ -195,6 +200,8 @@ export async function reactivateUser(ctx: ServiceContext, id: string): Promise<U
     },
     IDENTITY_CHANGE,
   );
+  instances.allowUser(id);
+  return reactivated;
 }
 
 /** Sets a new password chosen by an admin and ends the user's sessions. */

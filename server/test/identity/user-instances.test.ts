@@ -97,11 +97,32 @@ describe("disabling a user stops that user's per-user instances at once", () => 
     expect((await auditRows(gh, 'user.suspend')).at(-1)?.target_id).toBe(user.id);
   });
 
-  it('kill switch', async () => {
+  it('no instance starts again for a call that was authorized just before, until reactivation', async () => {
+    const user = await runningUser('rita');
+    await admin.users.suspend.mutate({ id: user.id });
+    // A call already past the endpoint's checks reaches the runtime after the suspension.
+    const live = await gh.liveCatalog.get(mcpId);
+    if (!live) throw new Error('the MCP is not live');
+    const spawnedBefore = descendantPids();
+    await expect(gh.runtime.callTool(live, user.id, 'whoami', {})).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(descendantPids().filter((pid) => !spawnedBefore.includes(pid))).toEqual([]);
+    expect(gh.runtime.list(mcpId).some((i) => i.userId === user.id)).toBe(false);
+
+    await admin.users.reactivate.mutate({ id: user.id });
+    const back = JSON.parse(textOf(await user.whoami())) as { pid: number };
+    expect(back.pid).not.toBe(user.pid);
+    expect(isAlive(back.pid)).toBe(true);
+  });
+
+  it('kill switch, until it is released', async () => {
     const user = await runningUser('kim');
     await admin.killSwitches.engage.mutate({ targetType: 'user', targetId: user.id, reason: 'compromised' });
     expect(isAlive(user.pid)).toBe(false);
     await expectRefused(user);
+    await admin.killSwitches.release.mutate({ targetType: 'user', targetId: user.id });
+    expect(isAlive((JSON.parse(textOf(await user.whoami())) as { pid: number }).pid)).toBe(true);
   });
 
   it('deletion (a user with history is suspended instead)', async () => {
