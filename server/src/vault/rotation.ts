@@ -134,6 +134,7 @@ export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: st
         'insert into vault_retired_key (key_id, retired_at) values (?, now()) on conflict (key_id) do nothing',
         [keyId],
         'run',
+        tx.em.getTransactionContext(),
       );
     await emitAudit(tx, {
       action: 'vault.retire_key',

@@ -113,9 +113,15 @@ export class Vault {
 }
 
 async function isRetired(em: EntityManager, keyId: string): Promise<boolean> {
+  // In the caller's transaction when there is one (rotation), so it never takes a second connection.
   const rows = await em
     .getConnection()
-    .execute<unknown[]>('select 1 from vault_retired_key where key_id = ?', [keyId]);
+    .execute<unknown[]>(
+      'select 1 from vault_retired_key where key_id = ?',
+      [keyId],
+      'all',
+      em.getTransactionContext(),
+    );
   return rows.length > 0;
 }
 
