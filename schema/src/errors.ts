@@ -14,6 +14,8 @@ export const ErrorCode = z.enum([
   'DOWNSTREAM_UNAVAILABLE',
   'DOWNSTREAM_TIMEOUT',
   'DOWNSTREAM_FAILED',
+  /** The audit trail could not be written, so the change was rolled back; retry later. */
+  'AUDIT_UNAVAILABLE',
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -32,6 +34,7 @@ export const httpStatusOfCode: Record<ErrorCode, number> = {
   DOWNSTREAM_UNAVAILABLE: 503,
   DOWNSTREAM_TIMEOUT: 504,
   DOWNSTREAM_FAILED: 502,
+  AUDIT_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 

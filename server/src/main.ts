@@ -33,6 +33,7 @@ import { RuntimeManager } from './runtime/runtime-manager.js';
 import type { PortalDeps } from './trpc/context.js';
 import { VaultCredentialProvider } from './vault/credentials.service.js';
 import { Keyring } from './vault/keyring.js';
+import { auditUnreadableValues } from './vault/unreadable-audit.js';
 import { Vault } from './vault/vault.js';
 
 export interface RunningGatehouse {
@@ -57,12 +58,15 @@ export async function startGatehouse(
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel, options.logDestination);
   const keyring = Keyring.load(config, logger);
-  const vault = new Vault(keyring);
   const tls = await loadTls(config, logger);
   const database = await openDatabase(config, logger, { migrate: true });
   const forkEm = () => database.orm.em.fork() as EntityManager;
   await ensureAuditPartitions(forkEm(), clock.now());
   const changes = new ChangeBus();
+  const vault = new Vault(
+    keyring,
+    auditUnreadableValues({ em: forkEm, config, changes, clock, log: logger.child({ component: 'vault' }) }),
+  );
   const liveCatalog = new LiveCatalog(database.orm);
   changes.subscribe((change) => {
     if (change.kind === 'catalog') liveCatalog.invalidate(change.mcpId);

@@ -1,6 +1,7 @@
 import type { AuditAction, AuditOutcome } from '@gatehouse/schema';
 import type { ServiceContext } from '../platform/context.js';
 import { type AuditRecord, appendToChain } from './chain.js';
+import { auditWriteFailed } from './unavailable.js';
 
 export interface AuditEntry {
   action: AuditAction;
@@ -70,10 +71,17 @@ export function toAuditRecord(
 
 /** Writes the audit event in the caller's transaction: if the audit write fails, the change rolls back. */
 export async function emitAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
-  await appendToChain(ctx.em, [toAuditRecord(ctx, entry)]);
+  await appendToChain(ctx.em, [toAuditRecord(ctx, entry)]).catch((error: unknown) => {
+    throw auditWriteFailed(error);
+  });
 }
 
 /** For events that are not part of a mutation (a failed login, a refused setup): its own transaction. */
 export async function emitStandaloneAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
-  await ctx.em.fork().transactional((em) => appendToChain(em, [toAuditRecord(ctx, entry)]));
+  await ctx.em
+    .fork()
+    .transactional((em) => appendToChain(em, [toAuditRecord(ctx, entry)]))
+    .catch((error: unknown) => {
+      throw auditWriteFailed(error);
+    });
 }

@@ -29,6 +29,7 @@ import {
 } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { listEverything, openDownstream } from '../runtime/downstream.js';
+import { assertLaunchEnvAllowed } from '../runtime/env-policy.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import { redactSecrets } from '../runtime/stderr-ring.js';
 import { resolveLaunch } from '../runtime/templating.js';
@@ -171,7 +172,7 @@ function assertSecretsPlacedSafely(config: McpConfig): void {
   const fields: Record<string, string[]> = {};
   for (const { path, message } of problems)
     fields[`config.${path}`] = [...(fields[`config.${path}`] ?? []), message];
-  throw validationFailed(fields, 'The configuration would expose a secret');
+  throw validationFailed(fields, 'The configuration would expose a secret or change how the downstream runs');
 }
 
 const slugTaken = (slug: string) =>
@@ -361,6 +362,7 @@ export async function discoverMcp(
       'Discovery needs a value for every required credential',
     );
   }
+  assertLaunchEnvAllowed(mcp.slug, config);
   const secrets = Object.values(credentials);
   let discovery: Discovery;
   try {

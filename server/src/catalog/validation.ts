@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { McpConfig, ValidationProblem } from '@gatehouse/schema';
+import { deniedEnvProblems } from '../runtime/env-policy.js';
 import { referencedCredentials } from '../runtime/templating.js';
 
 /** Names that carry secrets by convention; their values must come from credential fields, never literals. */
@@ -43,13 +44,15 @@ async function commandProblem(command: string, searchPath: string): Promise<stri
 /**
  * Where secrets must never be: on the command line (`ps` shows it), in the URL (logs show it), or as literal
  * values in secret-looking env vars and auth headers (every admin and auditor can read a config). Checked
- * when a config is written, so such a config is never stored, and again by `validate`.
+ * when a config is written, so such a config is never stored, and again by `validate`. Environment names
+ * that change how the program runs are refused here too (`deniedEnvProblems`).
  */
 export function secretPlacementProblems(config: McpConfig): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const problem = (at: string, message: string) => problems.push({ path: at, message });
   const { connection } = config;
   const isLiteral = (value: string) => value !== '' && referencedCredentials(value).length === 0;
+  problems.push(...deniedEnvProblems(config));
   if (connection.transport === 'stdio') {
     if (referencedCredentials(connection.command).length > 0)
       problem('connection.command', COMMAND_LINE_SECRET);

@@ -15,15 +15,19 @@ import { DomainError } from '../platform/errors.js';
 import { type PortalDeps, portalRequestContext } from '../trpc/context.js';
 import { createLoaders } from './loaders.js';
 import { explorerSchema, type GraphqlContext } from './schema.js';
+import { validationErrorsAre400 } from './validation-status.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
 /**
  * Bounds every operation before it runs; see ADR 0013. The deepest useful query
- * (auditEvents → edges → node → actor → client → user → groups → name) is 8 levels.
+ * (auditEvents → edges → node → actor → client → user → groups → name) is 8 levels. Introspection counts
+ * too (ADR 0019): toward the cost limit like any field, and toward a depth limit of its own, 15, the depth of
+ * the standard introspection query GraphiQL and code generators send. Fragment spreads add no depth.
  */
 export const graphqlLimits = {
   maxDepth: 8,
+  maxIntrospectionDepth: 15,
   maxCost: 20_000,
   maxAliases: 15,
   maxTokens: 2000,
@@ -116,9 +120,15 @@ export function registerGraphql(portal: FastifyInstance, deps: PortalDeps): void
     maskedErrors: { maskError },
     plugins: [
       maxTokensPlugin({ n: graphqlLimits.maxTokens }),
-      maxDepthPlugin({ n: graphqlLimits.maxDepth }),
+      maxDepthPlugin({ n: graphqlLimits.maxDepth, flattenFragments: true }),
+      maxDepthPlugin({
+        n: graphqlLimits.maxIntrospectionDepth,
+        ignoreIntrospection: false,
+        flattenFragments: true,
+      }),
       maxAliasesPlugin({ n: graphqlLimits.maxAliases }),
-      costLimitPlugin({ maxCost: graphqlLimits.maxCost }),
+      costLimitPlugin({ maxCost: graphqlLimits.maxCost, ignoreIntrospection: false, flattenFragments: true }),
+      validationErrorsAre400,
     ],
   });
 

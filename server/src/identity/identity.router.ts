@@ -29,6 +29,7 @@ import {
 import type { TrpcContext } from '../trpc/context.js';
 import { router } from '../trpc/init.js';
 import { authedProcedure, publicProcedure, setupProcedure } from '../trpc/procedures.js';
+import { endUserSessionsProcedure } from './account.router.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './api-tokens.service.js';
 import { login, logout } from './auth.service.js';
 import {
@@ -129,11 +130,11 @@ export const usersRouter = router({
   suspend: authedProcedure
     .input(SuspendUserInput)
     .output(User)
-    .mutation(({ ctx, input }) => suspendUser(ctx, input)),
+    .mutation(({ ctx, input }) => suspendUser(ctx, input, ctx.deps.catalog.runtime)),
   reactivate: authedProcedure
     .input(UserRef)
     .output(User)
-    .mutation(({ ctx, input }) => reactivateUser(ctx, input.id)),
+    .mutation(({ ctx, input }) => reactivateUser(ctx, input.id, ctx.deps.catalog.runtime)),
   resetPassword: authedProcedure
     .input(ResetPasswordInput)
     .output(User)
@@ -141,7 +142,8 @@ export const usersRouter = router({
   delete: authedProcedure
     .input(UserRef)
     .output(DeleteUserResult)
-    .mutation(({ ctx, input }) => deleteUser(ctx, input.id)),
+    .mutation(({ ctx, input }) => deleteUser(ctx, input.id, ctx.deps.catalog.runtime)),
+  endSessions: endUserSessionsProcedure,
 });
 
 export const groupsRouter = router({

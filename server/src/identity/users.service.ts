@@ -21,6 +21,12 @@ import { toUser } from './mappers.js';
 import { passwordPolicyProblems } from './password-policy.js';
 import { endSessionsOfUser } from './sessions.service.js';
 
+/** Stops a user's per-user downstream instances (and the credentials in their environment); the runtime does it. */
+export interface UserInstances {
+  stopUser(userId: string, reason: string): Promise<void>;
+  allowUser(userId: string): void;
+}
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
 export async function listUsers(
@@ -141,10 +147,15 @@ export async function updateUser(ctx: ServiceContext, input: UpdateUserInput): P
   );
 }
 
-export async function suspendUser(ctx: ServiceContext, input: SuspendUserInput): Promise<User> {
+/** Suspends a user: sessions end in the same transaction, and their per-user instances stop before the answer. */
+export async function suspendUser(
+  ctx: ServiceContext,
+  input: SuspendUserInput,
+  instances: UserInstances,
+): Promise<User> {
   const actor = requireRole(ctx, 'admin');
   if (actor.userId === input.id) throw preconditionFailed('You cannot suspend yourself');
-  return withTransaction(
+  const suspended = await withTransaction(
     ctx,
     async (tx) => {
       const user = await getUserRow(tx, input.id);
@@ -163,11 +174,17 @@ export async function suspendUser(ctx: ServiceContext, input: SuspendUserInput):
     },
     IDENTITY_CHANGE,
   );
+  await instances.stopUser(suspended.id, 'the user was suspended');
+  return suspended;
 }
 
-export async function reactivateUser(ctx: ServiceContext, id: string): Promise<User> {
+export async function reactivateUser(
+  ctx: ServiceContext,
+  id: string,
+  instances: UserInstances,
+): Promise<User> {
   requireRole(ctx, 'admin');
-  return withTransaction(
+  const reactivated = await withTransaction(
     ctx,
     async (tx) => {
       const user = await getUserRow(tx, id);
@@ -183,6 +200,8 @@ export async function reactivateUser(ctx: ServiceContext, id: string): Promise<U
     },
     IDENTITY_CHANGE,
   );
+  instances.allowUser(id);
+  return reactivated;
 }
 
 /** Sets a new password chosen by an admin and ends the user's sessions. */
@@ -214,10 +233,14 @@ export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInp
  * Deletes a user who has never acted (no audit event names them as actor). A user with history is suspended
  * instead, so the trail keeps meaning something.
  */
-export async function deleteUser(ctx: ServiceContext, id: string): Promise<DeleteUserResult> {
+export async function deleteUser(
+  ctx: ServiceContext,
+  id: string,
+  instances: UserInstances,
+): Promise<DeleteUserResult> {
   const actor = requireRole(ctx, 'admin');
   if (actor.userId === id) throw preconditionFailed('You cannot delete yourself');
-  return withTransaction(
+  const result = await withTransaction(
     ctx,
     async (tx) => {
       const user = await getUserRow(tx, id);
@@ -245,4 +268,9 @@ export async function deleteUser(ctx: ServiceContext, id: string): Promise<Delet
     },
     IDENTITY_CHANGE,
   );
+  await instances.stopUser(
+    id,
+    result.outcome === 'deleted' ? 'the user was deleted' : 'the user was suspended',
+  );
+  return result;
 }

@@ -83,7 +83,11 @@ export async function engageKillSwitch(
   return engaged;
 }
 
-export async function releaseKillSwitch(ctx: ServiceContext, input: ReleaseKillSwitchInput): Promise<void> {
+export async function releaseKillSwitch(
+  ctx: ServiceContext,
+  runtime: RuntimeManager,
+  input: ReleaseKillSwitchInput,
+): Promise<void> {
   requireRole(ctx, 'admin');
   const label = await targetLabel(ctx, input);
   await withTransaction(
@@ -104,4 +108,5 @@ export async function releaseKillSwitch(ctx: ServiceContext, input: ReleaseKillS
     },
     KILL_SWITCH_CHANGE,
   );
+  if (input.targetType === 'user') runtime.allowUser(input.targetId);
 }

@@ -11,7 +11,7 @@ import {
 } from '../identity/entities.js';
 import { KillSwitchEntity } from '../kill-switches/entities.js';
 import { OAuthConnectionEntity, OAuthStateEntity } from '../oauth/entities.js';
-import { StoredCredentialEntity, VaultSaltEntity } from '../vault/entities.js';
+import { StoredCredentialEntity, VaultRetiredKeyEntity, VaultSaltEntity } from '../vault/entities.js';
 
 /** Every entity the ORM knows; migrations must match exactly this set (tested). */
 export const allEntities = [
@@ -32,6 +32,7 @@ export const allEntities = [
   KillSwitchEntity,
   VaultSaltEntity,
   StoredCredentialEntity,
+  VaultRetiredKeyEntity,
   OAuthStateEntity,
   OAuthConnectionEntity,
 ];

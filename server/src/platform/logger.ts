@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { serializeLoggedError } from './log-errors.js';
 import { redactUrl } from './url-redaction.js';
 
 /** Paths pino blanks out wherever they appear, so credentials cannot reach the log by accident. */
@@ -34,7 +35,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       redact: { paths: redactedPaths, censor: '[redacted]' },
-      serializers: { req: requestSerializer },
+      // Credentials in a query string, and a failed statement's SQL (and the values in it), never reach the log.
+      serializers: { req: requestSerializer, err: serializeLoggedError },
     },
     destination,
   );

@@ -15,6 +15,7 @@ import {
   type ServerToClientRequest,
   type ToolAndPromptListing,
 } from './downstream.js';
+import { assertLaunchEnvAllowed } from './env-policy.js';
 import { FairSlots, UNKNOWN_CALLER } from './fair-slots.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
 import { OAUTH_ACCESS_TOKEN, resolveLaunch } from './templating.js';
@@ -174,6 +175,8 @@ export class McpInstance {
 
   private async connect(): Promise<Downstream> {
     const { config } = this.spec;
+    // Before any credential is opened: a config stored before a name was denied never runs with it.
+    assertLaunchEnvAllowed(this.spec.slug, config);
     const credentials = await this.hooks.credentialsFor(this.spec);
     const missing = config.credentials.filter((field) => field.required && !credentials[field.name]);
     if (missing.length > 0) {

@@ -45,6 +45,11 @@ export class RuntimeManager {
   /** Instances replaced after a credential change, finishing their calls; still stopped at shutdown. */
   private readonly renewing = new Set<McpInstance>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /**
+   * Users stopped because they were suspended, killed or deleted: no per-user instance starts for them again,
+   * not even for a call authorized just before the change, until `allowUser`. One set lookup per new instance.
+   */
+  private readonly disabledUsers = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RuntimeManagerOptions) {
@@ -80,6 +85,9 @@ export class RuntimeManager {
     const key = perUser ? `${target.versionId}/${userId}` : target.versionId;
     const existing = this.instances.get(key);
     if (existing) return existing;
+    if (perUser && this.disabledUsers.has(userId as string)) {
+      throw new DomainError('FORBIDDEN', 'The user is suspended or killed');
+    }
     if (perUser) {
       let running = 0;
       for (const instance of this.instances.values()) if (instance.spec.mcpId === target.mcpId) running++;
@@ -168,8 +176,15 @@ export class RuntimeManager {
     );
   }
 
+  /** The user was suspended, killed or deleted: their per-user instances stop, and none starts again. */
   async stopUser(userId: string, reason: string): Promise<void> {
+    this.disabledUsers.add(userId);
     await Promise.all(this.matching((i) => i.spec.userId === userId).map((i) => i.stop(reason)));
+  }
+
+  /** The user was reactivated or their kill switch released: per-user instances may start again. */
+  allowUser(userId: string): void {
+    this.disabledUsers.delete(userId);
   }
 
   list(mcpId?: string): InstanceStatus[] {

@@ -1,5 +1,6 @@
 import { catalogRouter } from '../catalog/catalog.router.js';
 import { clientsRouter, subscriptionsRouter } from '../clients/clients.router.js';
+import { accountRouter } from '../identity/account.router.js';
 import {
   apiTokensRouter,
   authRouter,
@@ -17,6 +18,7 @@ import { router } from './init.js';
 export const appRouter = router({
   setup: setupRouter,
   auth: authRouter,
+  account: accountRouter,
   users: usersRouter,
   groups: groupsRouter,
   apiTokens: apiTokensRouter,

@@ -2,6 +2,7 @@ import type { ErrorCode, ErrorData, FieldErrors } from '@gatehouse/schema';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
+import { AuditUnavailableError } from '../audit/unavailable.js';
 import { DomainError, fieldErrorsOf } from '../platform/errors.js';
 import type { TrpcContext } from './context.js';
 
@@ -18,6 +19,7 @@ export const trpcCodeOf: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   DOWNSTREAM_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   DOWNSTREAM_TIMEOUT: 'GATEWAY_TIMEOUT',
   DOWNSTREAM_FAILED: 'BAD_GATEWAY',
+  AUDIT_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 };
 
@@ -63,6 +65,9 @@ const mapDomainErrors = t.middleware(async ({ next, ctx }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
+    if (cause instanceof AuditUnavailableError) {
+      ctx.log.error({ requestId: ctx.requestId, database: cause.failure }, cause.logMessage);
+    }
     if (cause instanceof DomainError) {
       throw new TRPCError({ code: trpcCodeOf[cause.code], message: cause.message, cause });
     }

@@ -36,3 +36,13 @@ export const StoredCredentialEntity = defineEntity({
   },
 });
 export type StoredCredentialRow = InferEntity<typeof StoredCredentialEntity>;
+
+/** A master key version retired by `gatehouse vault retire`: no server opens a value sealed with it again. */
+export const VaultRetiredKeyEntity = defineEntity({
+  name: 'VaultRetiredKey',
+  tableName: 'vault_retired_key',
+  properties: {
+    keyId: p.string().primary().length(16),
+    retiredAt: p.datetime(),
+  },
+});

@@ -74,17 +74,13 @@ export class Keyring {
     return active;
   }
 
-  /** The version that sealed a value; a keyring file changed by another process is re-read once. */
-  version(id: string): KeyVersion {
+  /**
+   * The version that sealed a value, or undefined when this keyring does not hold it; a keyring file changed
+   * by another process is re-read once. Retirement is decided in PostgreSQL, not here (see `Vault.open`).
+   */
+  knownVersion(id: string): KeyVersion | undefined {
     if (!this.versions.has(id)) this.refresh();
-    const known = this.versions.get(id);
-    if (!known) {
-      throw new DomainError(
-        'INTERNAL',
-        `A stored secret was sealed with master key ${id}, which is not in the keyring`,
-      );
-    }
-    return known;
+    return this.versions.get(id);
   }
 
   ids(): { active: string; all: string[] } {

@@ -104,8 +104,22 @@ export async function rotateVault(
   return { activeKeyId, reencrypted, remaining };
 }
 
-/** Removes a key version from the keyring once no stored secret refers to it. */
+/**
+ * Retires a key version once no stored secret refers to it: recorded in PostgreSQL first (with its audit
+ * event, in one transaction), so every running server refuses the key from that commit on, then removed
+ * from the keyring file. Run again after an interruption: both steps are idempotent.
+ */
 export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: string): Promise<void> {
+  if (!keyring.managesKeys) {
+    throw new DomainError(
+      'CONFLICT',
+      'The master keys come from GATEHOUSE_MASTER_KEY; to retire a key, remove it from ' +
+        'GATEHOUSE_MASTER_KEYS_PREVIOUS and restart',
+    );
+  }
+  const { active, all } = keyring.ids();
+  if (keyId === active) throw new DomainError('CONFLICT', 'The active key cannot be retired');
+  if (!all.includes(keyId)) throw new DomainError('NOT_FOUND', `No key ${keyId}`);
   const counts = await sealedByKey(ctx.em);
   if ((counts[keyId] ?? 0) > 0) {
     throw new DomainError(
@@ -113,8 +127,20 @@ export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: st
       `Key ${keyId} still seals ${counts[keyId]} secret(s); run "gatehouse vault rotate --resume" first`,
     );
   }
+  await withTransaction(ctx, async (tx) => {
+    await tx.em
+      .getConnection()
+      .execute(
+        'insert into vault_retired_key (key_id, retired_at) values (?, now()) on conflict (key_id) do nothing',
+        [keyId],
+        'run',
+        tx.em.getTransactionContext(),
+      );
+    await emitAudit(tx, {
+      action: 'vault.retire_key',
+      target: { type: 'vault_key', id: keyId },
+      details: {},
+    });
+  });
   keyring.removeVersion(keyId);
-  await withTransaction(ctx, (tx) =>
-    emitAudit(tx, { action: 'vault.retire_key', target: { type: 'vault_key', id: keyId }, details: {} }),
-  );
 }

@@ -20,6 +20,14 @@ const associatedData = (slot: VaultSlot, keyId: string) =>
 
 export const sealedKeyId = (sealed: string): string => sealed.split(':')[1] ?? '';
 
+/** Why a stored value could not be opened; never anything about the value itself. */
+export type UnreadableReason = 'malformed' | 'unknown key' | 'retired key' | 'tampered or moved';
+
+export interface VaultHooks {
+  /** A stored value failed to open: a security event (tampering, a swapped row, a retired key in use). */
+  onUnreadable?(slot: VaultSlot, why: UnreadableReason, sealed: string): Promise<void>;
+}
+
 /**
  * Seals and opens secret values. Each owner has its own data key, derived by HKDF-SHA256 from a master key
  * version and the owner's random salt; each value is AES-256-GCM with a fresh nonce, bound to its slot and
@@ -28,7 +36,10 @@ export const sealedKeyId = (sealed: string): string => sealed.split(':')[1] ?? '
 export class Vault {
   private readonly salts = new Map<string, Buffer>();
 
-  constructor(private readonly keyring: Keyring) {}
+  constructor(
+    private readonly keyring: Keyring,
+    private readonly hooks: VaultHooks = {},
+  ) {}
 
   get activeKeyId(): string {
     return this.keyring.active().id;
@@ -45,16 +56,40 @@ export class Vault {
     return { sealed: `${FORMAT}:${version.id}:${body.toString('base64')}`, keyId: version.id };
   }
 
+  /**
+   * Opens a sealed value. A key retired in PostgreSQL (`gatehouse vault retire`, by any process) is refused
+   * at once, even while this process still holds it: one primary-key lookup per opened value, which only
+   * happens where a row was just read (spawn, OAuth refresh), never on a warm tool call.
+   */
   async open(em: EntityManager, slot: VaultSlot, sealed: string): Promise<string> {
     const [format, keyId, body] = sealed.split(':');
-    if (format !== FORMAT || !keyId || !body) throw unreadable(slot);
-    const version = this.keyring.version(keyId);
+    if (format !== FORMAT || !keyId || !body) return this.refuse(slot, 'malformed', sealed);
+    if (await isRetired(em, keyId)) return this.refuse(slot, 'retired key', sealed);
+    const version = this.keyring.knownVersion(keyId);
+    if (!version) {
+      return this.refuse(
+        slot,
+        'unknown key',
+        sealed,
+        `sealed with master key ${keyId}, which is not in the keyring`,
+      );
+    }
     const dataKey = deriveSaltedKey(version.key, await this.saltOf(em, slot.owner), DATA_KEY_PURPOSE);
     try {
       return openAesGcm(dataKey, Buffer.from(body, 'base64'), associatedData(slot, keyId));
     } catch {
-      throw unreadable(slot);
+      return this.refuse(slot, 'tampered or moved', sealed);
     }
+  }
+
+  private async refuse(
+    slot: VaultSlot,
+    why: UnreadableReason,
+    sealed: string,
+    detail?: string,
+  ): Promise<never> {
+    await this.hooks.onUnreadable?.(slot, why, sealed);
+    throw unreadable(slot, detail);
   }
 
   private async saltOf(em: EntityManager, owner: string): Promise<Buffer> {
@@ -77,9 +112,22 @@ export class Vault {
   }
 }
 
+async function isRetired(em: EntityManager, keyId: string): Promise<boolean> {
+  // In the caller's transaction when there is one (rotation), so it never takes a second connection.
+  const rows = await em
+    .getConnection()
+    .execute<unknown[]>(
+      'select 1 from vault_retired_key where key_id = ?',
+      [keyId],
+      'all',
+      em.getTransactionContext(),
+    );
+  return rows.length > 0;
+}
+
 /** The message names the slot, never the value or key material. */
-const unreadable = (slot: VaultSlot) =>
+const unreadable = (slot: VaultSlot, detail = 'tampered, moved or sealed with an unknown or retired key') =>
   new DomainError(
     'INTERNAL',
-    `The stored secret "${slot.field}" for MCP ${slot.mcpId} could not be decrypted (tampered, moved or sealed with an unknown key)`,
+    `The stored secret "${slot.field}" for MCP ${slot.mcpId} could not be decrypted (${detail})`,
   );

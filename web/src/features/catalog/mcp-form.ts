@@ -1,5 +1,7 @@
 import {
   CreateMcpInput,
+  deniedEnvFamily,
+  deniedEnvMessage,
   type FieldErrors,
   McpConfig,
   type McpConfigInput,
@@ -183,6 +185,8 @@ export function parseKeyValues(
       return;
     }
     seen.set(identity, index + 1);
+    const denied = kind === 'env' ? deniedEnvFamily(key) : null;
+    if (denied) problems.push(`${where}: ${deniedEnvMessage(key, denied)}`);
     values[key] = kind === 'header' ? value.trim() : value;
   });
   return { values, problems };
@@ -267,6 +271,16 @@ export function configFromForm(values: McpFormValues): { config: McpConfigInput;
     timeouts: { connectMs, callMs },
     limits: { maxConcurrentCalls, maxInstances },
   };
+  // The same denylist the server enforces (schema/src/env-denylist.ts), shown before saving.
+  const deniedTarget = (key: string, inject: { into: string; name?: string } | null | undefined) => {
+    const name = inject?.into === 'env' ? (inject.name ?? '') : '';
+    const family = deniedEnvFamily(name);
+    if (family) problems[key] = [...(problems[key] ?? []), deniedEnvMessage(name, family)];
+  };
+  config.credentials?.forEach((field, index) => {
+    deniedTarget(credentialKey(index, 'inject'), field.inject);
+  });
+  deniedTarget(oauthKey('inject'), config.oauth?.inject);
   return { config, problems };
 }
 

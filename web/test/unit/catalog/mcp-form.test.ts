@@ -65,6 +65,27 @@ describe('text fields of the MCP form', () => {
     ]);
   });
 
+  it('refuses env names that change how the downstream runs, from the shared denylist', () => {
+    expect(
+      parseKeyValues('LOG_LEVEL=info\nLD_PRELOAD=/tmp/x.so\nnode_options=--require x', 'env').problems,
+    ).toEqual([
+      'line 2: "LD_PRELOAD" changes how the downstream program is loaded or run (dynamic linker), so Gatehouse never sets it',
+      'line 3: "node_options" changes how the downstream program is loaded or run (Node.js), so Gatehouse never sets it',
+    ]);
+    const injected = createInputFromForm({
+      ...stdioForm,
+      isolation: 'per-user',
+      credentials: [
+        { ...emptyCredentialField(), name: 'T', label: 'T', inject: 'env', injectName: 'PYTHONPATH' },
+      ],
+    });
+    expect(injected.ok).toBe(false);
+    if (injected.ok) return;
+    expect(injected.fieldErrors['config.credentials.0.inject']).toEqual([
+      expect.stringContaining('"PYTHONPATH" changes how the downstream program is loaded or run (Python)'),
+    ]);
+  });
+
   it('writes maps back in the same shape', () => {
     expect(formatKeyValues({ A: '1', B: 'x=y' }, 'env')).toBe('A=1\nB=x=y');
     expect(formatKeyValues({ 'X-A': '1' }, 'header')).toBe('X-A: 1');
