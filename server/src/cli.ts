@@ -14,6 +14,7 @@ import { ChangeBus } from './platform/change-bus.js';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { type ServiceContext, systemContext, withTransaction } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
+import { watchLauncher } from './platform/launcher-watch.js';
 import { createLogger } from './platform/logger.js';
 import { Keyring } from './vault/keyring.js';
 import { retireKey, rotateVault, vaultStatus } from './vault/rotation.js';
@@ -132,8 +133,11 @@ async function run(args: string[]): Promise<number> {
       process.stdout.write(
         `\nGatehouse is running.\n  Portal:      ${portal}/\n  Client port: ${running.clientUrl}\n\n`,
       );
-      const shutdown = (signal: string) => {
-        log.info({ signal }, 'shutting down');
+      let stopping = false;
+      const shutdown = (reason: Record<string, unknown>) => {
+        if (stopping) return void log.info(reason, 'already shutting down');
+        stopping = true;
+        log.info(reason, 'shutting down');
         running.close().then(
           () => process.exit(0),
           (error) => {
@@ -142,8 +146,10 @@ async function run(args: string[]): Promise<number> {
           },
         );
       };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+        process.on(signal, () => shutdown({ signal }));
+      // npm and pnpm end on SIGTERM without passing it on: a launcher that is gone stops Gatehouse too.
+      watchLauncher((launcher) => shutdown({ launcherGone: launcher.pid }));
       return -1;
     }
     case 'migrate': {

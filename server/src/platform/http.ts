@@ -11,7 +11,7 @@ import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
-import { pendingMigrations } from './db.js';
+import { ReadinessProbe } from './readiness.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface Apps {
@@ -35,16 +35,12 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
   }) as unknown as FastifyInstance;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  const readiness = new ReadinessProbe(deps.orm);
   app.get('/readyz', async (_req, reply) => {
-    try {
-      await deps.orm.em.getConnection().execute('select 1');
-      const pending = await pendingMigrations(deps.orm);
-      if (pending > 0)
-        return reply.code(503).send({ status: 'not-ready', reason: `${pending} pending migration(s)` });
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).send({ status: 'not-ready', reason: 'database unreachable' });
-    }
+    const result = await readiness.check();
+    return result.ready
+      ? { status: 'ready' }
+      : reply.code(503).send({ status: 'not-ready', reason: result.reason });
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
