@@ -139,7 +139,11 @@ async function run(args: string[]): Promise<number> {
         stopping = true;
         log.info(reason, 'shutting down');
         running.close().then(
-          () => process.exit(0),
+          () => {
+            // Under npm/pnpm the exit code is not visible to whoever pressed Ctrl-C: the log says it.
+            log.info({ exitCode: 0 }, 'exiting');
+            process.exit(0);
+          },
           (error) => {
             log.error({ err: error }, 'shutdown failed');
             process.exit(1);
