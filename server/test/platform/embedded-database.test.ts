@@ -40,6 +40,8 @@ describe('a serving Gatehouse on embedded PostgreSQL', () => {
       gh.child.kill('SIGTERM');
       await gh.exited;
     }
+    const postmaster = postmasterPidOf(dataDir);
+    if (postmaster && isAlive(postmaster)) process.kill(postmaster, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 

@@ -35,10 +35,9 @@ const cases: StopCase[] = [
     stop: (gh) => process.kill(-(gh.child.pid ?? 0), 'SIGINT'),
   },
   {
-    name: "SIGTERM to the launcher of the README's start command (`npx pnpm start`)",
-    launch: 'readme',
-    // It builds the portal first.
-    startTimeoutMs: 300_000,
+    name: "SIGTERM to the launcher of the README's start command (`npx pnpm … start`)",
+    launch: 'pnpm-start',
+    startTimeoutMs: 90_000,
     stop: (gh) => process.kill(gh.child.pid ?? 0, 'SIGTERM'),
   },
 ];
@@ -48,6 +47,7 @@ describe('stopping Gatehouse on embedded PostgreSQL', () => {
     it(`${stopCase.name} drains the call in flight, exits 0 and leaves no process behind`, async () => {
       const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-stop-'));
       let gh: GatehouseProcess | undefined;
+      let tree: number[] = [];
       try {
         gh = await spawnGatehouse(
           dataDir,
@@ -60,7 +60,7 @@ describe('stopping Gatehouse on embedded PostgreSQL', () => {
         expect(textOf(await mcp.callTool({ name: 'fx__echo', arguments: { message: 'warm' } }))).toBe('warm');
         const postmaster = postmasterPidOf(dataDir) ?? 0;
         // The launcher chain, the server, its downstream instance and the postmaster with its backends.
-        const tree = [started.child.pid ?? 0, ...descendantPids(started.child.pid)];
+        tree = [started.child.pid ?? 0, ...descendantPids(started.child.pid)];
         expect(tree).toContain(postmaster);
         expect(tree).toContain(started.serverPid);
         let signalled = false;
@@ -97,9 +97,9 @@ describe('stopping Gatehouse on embedded PostgreSQL', () => {
           expect(String(started.child.signalCode ?? launcherExit)).toMatch(/^(SIGINT|0)$/);
         else expect(String(started.child.signalCode ?? launcherExit)).toMatch(/^(SIGTERM|0)$/);
       } finally {
-        if (gh && gh.child.exitCode === null && gh.child.signalCode === null) {
-          process.kill(-(gh.child.pid ?? 0), 'SIGKILL');
-        }
+        // A failed run must not leave its processes to the next suites.
+        if (gh && gh.child.exitCode === null && gh.child.signalCode === null) tree.push(gh.child.pid ?? 0);
+        for (const pid of tree.filter(isAlive)) process.kill(pid, 'SIGKILL');
         rmSync(dataDir, { recursive: true, force: true });
       }
     }, 420_000);

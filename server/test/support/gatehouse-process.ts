@@ -11,15 +11,22 @@ export const serverDir = path.resolve(import.meta.dirname, '../..');
 const repoRoot = path.resolve(serverDir, '..');
 
 /**
- * How Gatehouse is launched: `direct` is node + tsx on cli.ts; `readme` is the README's quick start
- * (`npx -y pnpm@10.34.9 start`: npm exec → sh → pnpm → sh → pnpm build, then pnpm → sh → tsx → node);
- * `pnpm-gatehouse` is `npx -y pnpm@10.34.9 gatehouse start` for a built checkout (docs/operations.md).
+ * How Gatehouse is launched. `direct` is node + tsx on cli.ts. `pnpm-start` is the README's quick start
+ * (`npx -y pnpm@10.34.9 start`) after its build step: its script runs `pnpm build && pnpm --filter
+ * @gatehouse/server start`, and the test runs the second half through npx, the same npm exec → sh → pnpm →
+ * sh → tsx → node chain. The build is left out because it empties web/dist and sdk/dist, which suites
+ * running in parallel read. `pnpm-gatehouse` is `npx -y pnpm@10.34.9 gatehouse start`, for a built
+ * checkout (docs/operations.md).
  */
-export type Launch = 'direct' | 'readme' | 'pnpm-gatehouse';
+export type Launch = 'direct' | 'pnpm-start' | 'pnpm-gatehouse';
 
 const launchCommands: Record<Launch, { command: string; args: string[]; cwd: string }> = {
   direct: { command: process.execPath, args: ['--import', 'tsx', 'src/cli.ts', 'start'], cwd: serverDir },
-  readme: { command: 'npx', args: ['-y', 'pnpm@10.34.9', 'start'], cwd: repoRoot },
+  'pnpm-start': {
+    command: 'npx',
+    args: ['-y', 'pnpm@10.34.9', '--filter', '@gatehouse/server', 'start'],
+    cwd: repoRoot,
+  },
   'pnpm-gatehouse': { command: 'npx', args: ['-y', 'pnpm@10.34.9', 'gatehouse', 'start'], cwd: repoRoot },
 };
 
@@ -82,6 +89,15 @@ export async function spawnGatehouse(
       throw new Error(`exited with ${code}:\n${output}`);
     }),
   ]).catch((error: Error) => {
+    // The launcher leads its own group; a postmaster already started is in its own session.
+    const postmaster = postmasterPidOf(dataDir);
+    for (const target of [-(child.pid ?? 0), ...(postmaster ? [postmaster] : [])]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     throw new Error(`${error.message}\n${output}`);
   });
   const owner = JSON.parse(readFileSync(path.join(dataDir, 'gatehouse.lock'), 'utf8')) as { pid: number };
