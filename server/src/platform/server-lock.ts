@@ -12,7 +12,17 @@ export interface DataDirOwner {
   pid: number;
   /** Kernel start time of the process (clock ticks since boot, from /proc), or null off Linux. */
   startTime: string | null;
+  /** The kernel's boot id: after a reboot, the same pid and start time are another process. */
+  bootId: string | null;
   role: OwnerRole;
+}
+
+function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 const LOCK_FILE = 'gatehouse.lock';
@@ -42,7 +52,10 @@ export function pidAlive(pid: number): boolean {
 
 /** True while the very process recorded as owner (same pid, same start time) is running. */
 export function ownerAlive(owner: DataDirOwner): boolean {
-  if (!pidAlive(owner.pid)) return false;
+  // Our own pid in a lock we have not written: left by an earlier run that had the same pid (PID 1 in a
+  // container).
+  if (owner.pid === process.pid || !pidAlive(owner.pid)) return false;
+  if (owner.bootId !== null && owner.bootId !== bootId()) return false;
   return owner.startTime === null || processStartTime(owner.pid) === owner.startTime;
 }
 
@@ -51,7 +64,12 @@ export function readOwner(dataDir: string): DataDirOwner | undefined {
     const parsed = JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as Partial<DataDirOwner>;
     if (typeof parsed.pid !== 'number' || (parsed.role !== 'server' && parsed.role !== 'command'))
       return undefined;
-    return { pid: parsed.pid, startTime: parsed.startTime ?? null, role: parsed.role };
+    return {
+      pid: parsed.pid,
+      startTime: parsed.startTime ?? null,
+      bootId: parsed.bootId ?? null,
+      role: parsed.role,
+    };
   } catch {
     return undefined;
   }
@@ -78,7 +96,12 @@ export interface DataDirLock {
  */
 export function acquireDataDirLock(dataDir: string, role: OwnerRole): DataDirLock {
   const file = path.join(dataDir, LOCK_FILE);
-  const owner: DataDirOwner = { pid: process.pid, startTime: processStartTime(process.pid) ?? null, role };
+  const owner: DataDirOwner = {
+    pid: process.pid,
+    startTime: processStartTime(process.pid) ?? null,
+    bootId: bootId(),
+    role,
+  };
   for (let attempt = 0; attempt < 3; attempt += 1) {
     let fd: number;
     try {
