@@ -12,7 +12,7 @@ import {
   spawnGatehouse,
   textOf,
 } from '../support/gatehouse-process.js';
-import { isAlive, waitFor } from '../support/processes.js';
+import { descendantPids, isAlive, waitFor } from '../support/processes.js';
 
 /** The embedded PostgreSQL of a serving Gatehouse: CLI commands beside it, supervision, bounded readiness. */
 describe('a serving Gatehouse on embedded PostgreSQL', () => {
@@ -86,8 +86,10 @@ describe('a serving Gatehouse on embedded PostgreSQL', () => {
 
   it('answers /readyz 503 within its bound while the database is frozen, and 200 once it thaws', async () => {
     const postmaster = postmasterPidOf(dataDir) ?? 0;
-    // The postmaster leads its own process group: stopping the group freezes every backend with it.
-    process.kill(-postmaster, 'SIGSTOP');
+    // Every PostgreSQL process: backends call setsid(), so they are not in the postmaster's group.
+    const frozen = [postmaster, ...descendantPids(postmaster)];
+    expect(frozen.length).toBeGreaterThan(1);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     try {
       for (const url of [gh.clientUrl, gh.portalUrl]) {
         const started = performance.now();
@@ -99,7 +101,7 @@ describe('a serving Gatehouse on embedded PostgreSQL', () => {
         expect(elapsed).toBeLessThan(5_000);
       }
     } finally {
-      process.kill(-postmaster, 'SIGCONT');
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
     }
     await waitFor(async () => (await fetch(`${gh.portalUrl}/readyz`)).status === 200, 'ready again', 20_000);
     await echo();

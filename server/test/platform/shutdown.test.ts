@@ -96,6 +96,9 @@ describe('stopping Gatehouse on embedded PostgreSQL', () => {
         else if (stopCase.launch === 'pnpm-gatehouse')
           expect(String(started.child.signalCode ?? launcherExit)).toMatch(/^(SIGINT|0)$/);
         else expect(String(started.child.signalCode ?? launcherExit)).toMatch(/^(SIGTERM|0)$/);
+      } catch (error) {
+        // What the launcher chain and Gatehouse said is the only trace of a failed stop.
+        throw new Error(`${String(error)}\n--- output ---\n${gh?.output() ?? ''}`);
       } finally {
         // A failed run must not leave its processes to the next suites.
         if (gh && gh.child.exitCode === null && gh.child.signalCode === null) tree.push(gh.child.pid ?? 0);

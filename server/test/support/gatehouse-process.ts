@@ -11,12 +11,12 @@ export const serverDir = path.resolve(import.meta.dirname, '../..');
 const repoRoot = path.resolve(serverDir, '..');
 
 /**
- * How Gatehouse is launched. `direct` is node + tsx on cli.ts. `pnpm-start` is the README's quick start
- * (`npx -y pnpm@10.34.9 start`) after its build step: its script runs `pnpm build && pnpm --filter
- * @gatehouse/server start`, and the test runs the second half through npx, the same npm exec → sh → pnpm →
- * sh → tsx → node chain. The build is left out because it empties web/dist and sdk/dist, which suites
- * running in parallel read. `pnpm-gatehouse` is `npx -y pnpm@10.34.9 gatehouse start`, for a built
- * checkout (docs/operations.md).
+ * How Gatehouse is launched. `direct` is `node --import tsx src/cli.ts start`, as the container runs it.
+ * `pnpm-start` is the README's quick start (`npx -y pnpm@10.34.9 start`) after its build step: that script
+ * runs `pnpm build && pnpm --filter @gatehouse/server start`, and the test runs the second half through
+ * npx, which is the same npm exec → sh → pnpm → sh → node chain. The build is left out because it empties
+ * web/dist and sdk/dist, which suites running in parallel read. `pnpm-gatehouse` is
+ * `npx -y pnpm@10.34.9 gatehouse start`, for a built checkout (docs/operations.md).
  */
 export type Launch = 'direct' | 'pnpm-start' | 'pnpm-gatehouse';
 
