@@ -155,6 +155,10 @@ describe('shutdown with an open GET stream on /mcp', () => {
         () => 'ended',
       );
 
+      // A real SDK client too: it holds its own GET stream and reconnects it when the server closes it.
+      const sdkClient = await connectMcp(gh.clientUrl, key);
+      await sdkClient.ping();
+
       const started = performance.now();
       await gh.close();
       stopped = true;
@@ -163,6 +167,7 @@ describe('shutdown with an open GET stream on /mcp', () => {
       // The grace is 60 s: a shutdown that waited for the stream would take all of it.
       expect(elapsed).toBeLessThan(10_000);
       expect(gh.logs.join('')).not.toMatch(/grace period elapsed/);
+      await sdkClient.close();
     } finally {
       if (stopped) {
         await gh.db.drop();
