@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { AuditExportParams } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { pino } from 'pino';
 import { emitAudit } from './audit/emit.js';
 import { ExportFormatError, exportLines, exportRange, verifyExportFile } from './audit/export.js';
 import { enforceAuditRetention } from './audit/maintenance.js';
@@ -125,7 +126,8 @@ async function exportToFile(ctx: ServiceContext, options: Record<string, string>
 async function run(args: string[]): Promise<number> {
   const [command = 'start', sub, argument] = args;
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  // Commands keep stdout for their output (`audit export` writes JSONL there); their log goes to stderr.
+  const log = createLogger(config.logLevel, command === 'start' ? undefined : pino.destination(2));
   switch (command) {
     case 'start': {
       const running = await startGatehouse(config);

@@ -78,7 +78,18 @@ describe('a serving Gatehouse on embedded PostgreSQL', () => {
       expect(isAlive(postmaster)).toBe(true);
       await echo();
     }
-    // The audit trail saw the commands' mutations too: they wrote to the server's database.
+    // An export to stdout is JSONL only (the command logs to stderr), and it holds the commands' own
+    // audited mutations: they wrote to the server's database.
+    const exported = await runCli(dataDir, ['audit', 'export']);
+    expect(exported.code).toBe(0);
+    const events = exported.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { action: string });
+    expect(events.map((event) => event.action)).toEqual(
+      expect.arrayContaining(['audit.export', 'vault.rotate', 'vault.retire_key']),
+    );
+    expect(exported.output).toMatch(/using the embedded PostgreSQL of the running Gatehouse/);
     const verify = await runCli(dataDir, ['audit', 'verify']);
     expect(verify.output).toMatch(/audit chain intact/);
     expect(gh.output()).not.toMatch(/embedded PostgreSQL exited unexpectedly/);

@@ -116,21 +116,23 @@ export async function runCli(
   dataDir: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number | null; output: string }> {
+): Promise<{ code: number | null; output: string; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: serverDir,
     env: gatehouseEnv(dataDir, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stdout = '';
   child.stdout?.on('data', (chunk) => {
     output += String(chunk);
+    stdout += String(chunk);
   });
   child.stderr?.on('data', (chunk) => {
     output += String(chunk);
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (exit) => resolve(exit)));
-  return { code, output };
+  const code = await new Promise<number | null>((resolve) => child.once('close', (exit) => resolve(exit)));
+  return { code, output, stdout };
 }
 
 export const postmasterPidOf = (dataDir: string) => {
