@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { AuditExportParams, AuditPartitionsParams } from '@gatehouse/schema';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { pino } from 'pino';
 import type { z } from 'zod';
 import { emitAudit } from './audit/emit.js';
 import { ExportFormatError, exportLines, exportRange, verifyExportFile } from './audit/export.js';
@@ -16,6 +17,7 @@ import { systemClock } from './platform/clock.js';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { type ServiceContext, systemContext, withTransaction } from './platform/context.js';
 import { openDatabase, ormConfig } from './platform/db.js';
+import { watchLauncher } from './platform/launcher-watch.js';
 import { createLogger } from './platform/logger.js';
 import { routeProcessOutputToLog } from './platform/process-output.js';
 import { Keyring } from './vault/keyring.js';
@@ -136,7 +138,8 @@ async function exportToFile(ctx: ServiceContext, options: Record<string, string>
 async function run(args: string[]): Promise<number> {
   const [command = 'start', sub, argument] = args;
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  // Commands keep stdout for their output (`audit export` writes JSONL there); their log goes to stderr.
+  const log = createLogger(config.logLevel, command === 'start' ? undefined : pino.destination(2));
   switch (command) {
     case 'start': {
       routeProcessOutputToLog(log);
@@ -153,18 +156,27 @@ async function run(args: string[]): Promise<number> {
         { portalUrl: `${portal}/`, clientUrl: running.clientUrl },
         `Gatehouse is running. Portal: ${portal}/ Client port: ${running.clientUrl} `,
       );
-      const shutdown = (signal: string) => {
-        log.info({ signal }, 'shutting down');
+      let stopping = false;
+      const shutdown = (reason: Record<string, unknown>) => {
+        if (stopping) return void log.info(reason, 'already shutting down');
+        stopping = true;
+        log.info(reason, 'shutting down');
         running.close().then(
-          () => process.exit(0),
+          () => {
+            // Under npm/pnpm the exit code is not visible to whoever pressed Ctrl-C: the log says it.
+            log.info({ exitCode: 0 }, 'exiting');
+            process.exit(0);
+          },
           (error) => {
             log.error({ err: error }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+        process.on(signal, () => shutdown({ signal }));
+      // npm and pnpm end on SIGTERM without passing it on: a launcher that is gone stops Gatehouse too.
+      watchLauncher((launcher) => shutdown({ launcherGone: launcher.pid }));
       return -1;
     }
     case 'migrate': {

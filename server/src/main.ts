@@ -59,7 +59,7 @@ export async function startGatehouse(
   const logger = createLogger(config.logLevel, options.logDestination);
   const keyring = Keyring.load(config, logger);
   const tls = await loadTls(config, logger);
-  const database = await openDatabase(config, logger, { migrate: true });
+  const database = await openDatabase(config, logger, { migrate: true, role: 'server' });
   const forkEm = () => database.orm.em.fork() as EntityManager;
   await ensureAuditPartitions(forkEm(), clock.now());
   const changes = new ChangeBus();
@@ -199,6 +199,8 @@ export async function startGatehouse(
       closing ??= (async () => {
         stopRenewal();
         const drained = Promise.all([running.client.close(), running.portal.close()]);
+        // An idle GET stream is an open request: left open, it would hold the drain for the whole grace.
+        mcp.closeIdleStreams();
         const grace = new Promise<'timeout'>((resolve) =>
           setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
         );

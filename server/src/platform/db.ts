@@ -6,9 +6,18 @@ import { migrationsList } from '@gatehouse/migrations';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM } from '@mikro-orm/postgresql';
 import type { FastifyBaseLogger } from 'fastify';
+import pg from 'pg';
 import { randomBase62 } from '../crypto/index.js';
 import type { Config } from './config.js';
+import { PostmasterSupervisor, readPostmasterState, recoverOrphanedPostmaster } from './embedded-postgres.js';
 import { allEntities } from './entities.js';
+import {
+  acquireDataDirLock,
+  DataDirBusyError,
+  type DataDirLock,
+  type OwnerRole,
+  pidAlive,
+} from './server-lock.js';
 
 export type Orm = MikroORM;
 
@@ -57,6 +66,8 @@ export interface Database {
   readonly orm: Orm;
   readonly url: string;
   readonly embedded: boolean;
+  /** A CLI command connected to the embedded database of a running server (and will not stop it). */
+  readonly attached: boolean;
   close(): Promise<void>;
 }
 
@@ -69,34 +80,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A postmaster left behind by a killed Gatehouse (kill -9 skips our shutdown) keeps the data dir locked and
- * makes the next start fail without a message. Stop it (SIGINT = fast shutdown) or drop its stale pid file.
- */
-async function recoverStalePostmaster(databaseDir: string, log: FastifyBaseLogger): Promise<void> {
-  const pidFile = path.join(databaseDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-    log.warn({ pid }, 'stopping an orphaned embedded PostgreSQL left by an earlier run');
-    process.kill(pid, 'SIGINT');
-    for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
-  rmSync(pidFile, { force: true });
 }
 
 /** The process events embedded-postgres's exit hook (async-exit-hook) listens to when it is imported. */
@@ -127,11 +110,18 @@ export async function loadEmbeddedPostgres() {
   return EmbeddedPostgres;
 }
 
-/** Starts PostgreSQL from the embedded-postgres package with its data under `<dataDir>/postgres`. */
+/**
+ * Opens the embedded PostgreSQL of `<dataDir>/postgres`. The Gatehouse server (`role: 'server'`) owns it:
+ * it takes the data dir lock, recovers a postmaster only when that lock's owner is dead, and supervises the
+ * postmaster until it stops it, last, at shutdown. A CLI command (`role: 'command'`) run beside a live
+ * server connects to the server's database and never starts, stops or signals it; with no server it owns
+ * the database for the length of the command.
+ */
 export async function startEmbeddedPostgres(
   dataDir: string,
   log: FastifyBaseLogger,
-): Promise<{ url: string; stop: () => Promise<void> }> {
+  role: OwnerRole = 'server',
+): Promise<{ url: string; attached: boolean; stop: () => Promise<void> }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const runsAsRoot = process.getuid?.() === 0;
   // PostgreSQL refuses to run as root, so embedded-postgres runs it as the `postgres` user, which must be
@@ -139,50 +129,103 @@ export async function startEmbeddedPostgres(
   if (runsAsRoot) chmodSync(dataDir, 0o711);
   const databaseDir = path.join(dataDir, 'postgres');
   const secretFile = path.join(dataDir, 'postgres.secret');
-  const firstStart = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  if (firstStart) {
-    rmSync(databaseDir, { recursive: true, force: true });
-    writeFileSync(secretFile, randomBase62(24), { mode: 0o600 });
-  }
-  const password = readFileSync(secretFile, 'utf8').trim();
-  await recoverStalePostmaster(databaseDir, log);
-  const port = await freePort();
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const postgres = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'gatehouse',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: runsAsRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
-    onError: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
-  });
-  if (firstStart) await postgres.initialise();
+  const urlFor = (port: number, password: string) =>
+    `postgresql://gatehouse:${encodeURIComponent(password)}@127.0.0.1:${port}/gatehouse`;
+  let lock: DataDirLock;
   try {
-    await postgres.start();
+    lock = acquireDataDirLock(dataDir, role);
   } catch (error) {
-    throw new Error(
-      `embedded PostgreSQL failed to start in ${databaseDir}: ${String(error ?? 'no reason given')}`,
-    );
+    if (!(error instanceof DataDirBusyError && role === 'command' && error.owner.role === 'server'))
+      throw error;
+    const port = await serverDatabasePort(databaseDir, error.owner.pid);
+    log.info({ serverPid: error.owner.pid, port }, 'using the embedded PostgreSQL of the running Gatehouse');
+    return {
+      url: urlFor(port, readFileSync(secretFile, 'utf8').trim()),
+      attached: true,
+      stop: async () => undefined,
+    };
   }
-  if (firstStart) await postgres.createDatabase('gatehouse');
-  log.info({ port, databaseDir }, 'embedded PostgreSQL started');
-  return {
-    url: `postgresql://gatehouse:${encodeURIComponent(password)}@127.0.0.1:${port}/gatehouse`,
-    stop: () => postgres.stop(),
-  };
+  let supervisor: PostmasterSupervisor | undefined;
+  try {
+    const firstStart = !existsSync(path.join(databaseDir, 'PG_VERSION'));
+    if (firstStart) {
+      rmSync(databaseDir, { recursive: true, force: true });
+      writeFileSync(secretFile, randomBase62(24), { mode: 0o600 });
+    }
+    const password = readFileSync(secretFile, 'utf8').trim();
+    await recoverOrphanedPostmaster(databaseDir, log);
+    const port = await freePort();
+    if (firstStart) {
+      const EmbeddedPostgres = await loadEmbeddedPostgres();
+      await new EmbeddedPostgres({
+        databaseDir,
+        user: 'gatehouse',
+        password,
+        authMethod: 'scram-sha-256',
+        createPostgresUser: runsAsRoot,
+        onLog: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
+        onError: (message) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
+      }).initialise();
+    }
+    supervisor = new PostmasterSupervisor({
+      databaseDir,
+      port,
+      log,
+      flags: ['-c', 'listen_addresses=127.0.0.1'],
+    });
+    try {
+      await supervisor.start();
+    } catch (error) {
+      throw new Error(
+        `embedded PostgreSQL failed to start in ${databaseDir}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    if (firstStart) {
+      const client = new pg.Client({
+        connectionString: urlFor(port, password).replace(/\/gatehouse$/, '/postgres'),
+      });
+      await client.connect();
+      await client.query('create database gatehouse');
+      await client.end();
+    }
+    log.info({ port, databaseDir, pid: supervisor.pid }, 'embedded PostgreSQL started');
+    const running = supervisor;
+    return {
+      url: urlFor(port, password),
+      attached: false,
+      stop: async () => {
+        await running.stop();
+        lock.release();
+      },
+    };
+  } catch (error) {
+    await supervisor?.stop();
+    lock.release();
+    throw error;
+  }
+}
+
+/** The port of the live server's postmaster; waits while the server (re)starts it. */
+async function serverDatabasePort(databaseDir: string, serverPid: number): Promise<number> {
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    const state = readPostmasterState(databaseDir);
+    if (state?.ready && pidAlive(state.pid)) return state.port;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `the running Gatehouse (pid ${serverPid}) owns this data dir, but its embedded PostgreSQL is not ready`,
+  );
 }
 
 /** Connects to DATABASE_URL, or starts embedded PostgreSQL when none is configured; migrates if asked. */
 export async function openDatabase(
   config: Config,
   log: FastifyBaseLogger,
-  options: { migrate: boolean },
+  options: { migrate: boolean; role?: OwnerRole },
 ): Promise<Database> {
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, log);
+  const embedded = config.databaseUrl
+    ? undefined
+    : await startEmbeddedPostgres(config.dataDir, log, options.role ?? 'command');
   const url = config.databaseUrl ?? embedded?.url ?? '';
   try {
     const orm = await MikroORM.init(ormConfig(url, { log }));
@@ -191,6 +234,7 @@ export async function openDatabase(
       orm,
       url,
       embedded: embedded !== undefined,
+      attached: embedded?.attached ?? false,
       close: async () => {
         await orm.close(true);
         await embedded?.stop();

@@ -18,6 +18,7 @@ import {
   retryAfterOfErrors,
   retryAfterOnEvery429,
 } from './http-guards.js';
+import { ReadinessProbe } from './readiness.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface Apps {
@@ -43,16 +44,12 @@ function baseApp(deps: PortalDeps, logger: Logger, tls: TlsMaterial | undefined)
   enforceBodyDeadline(app, deps.config.requestBodyTimeoutMs);
   retryAfterOnEvery429(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  const readiness = new ReadinessProbe(deps.orm);
   app.get('/readyz', async (_req, reply) => {
-    try {
-      await deps.orm.em.getConnection().execute('select 1');
-      const pending = await pendingMigrations(deps.orm);
-      if (pending > 0)
-        return reply.code(503).send({ status: 'not-ready', reason: `${pending} pending migration(s)` });
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).send({ status: 'not-ready', reason: 'database unreachable' });
-    }
+    const result = await readiness.check();
+    return result.ready
+      ? { status: 'ready' }
+      : reply.code(503).send({ status: 'not-ready', reason: result.reason });
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');

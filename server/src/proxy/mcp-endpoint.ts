@@ -544,6 +544,14 @@ export class McpEndpoint {
     await session.server.close().catch(() => undefined);
   }
 
+  /**
+   * Ends every session's standalone GET (SSE) stream, which only waits for notifications, so that shutdown
+   * does not wait the grace period for it. Responses of calls in flight are left to finish.
+   */
+  closeIdleStreams(): void {
+    for (const session of this.sessions.values()) session.transport.closeStandaloneSSEStream();
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.unsubscribe();

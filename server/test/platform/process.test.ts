@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestGatehouse } from '../support/gatehouse.js';
+import { isAlive } from '../support/processes.js';
 
 const serverDir = path.resolve(import.meta.dirname, '../..');
 
@@ -61,14 +62,8 @@ const postmasterPid = (dataDir: string) => {
   return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : undefined;
 };
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+// A stopped orphan is reparented to init, which may reap it late: a zombie counts as gone.
+const alive = isAlive;
 
 describe('loading embedded PostgreSQL', () => {
   it("leaves the process's exit code and signals to Gatehouse (its exit hook is removed)", async () => {
