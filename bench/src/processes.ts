@@ -90,8 +90,9 @@ export async function startGatehouseProcess(databaseUrl: string, dataDir: string
     }, 120_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const portal = /Portal:\s+(\S+?)\/?\s*$/m.exec(output)?.[1];
-      const client = /Client port:\s+(\S+)/m.exec(output)?.[1];
+      // The start record is a JSON log line with the two addresses as fields.
+      const portal = /"portalUrl":"(\S+?)\/?"/.exec(output)?.[1];
+      const client = /"clientUrl":"(\S+?)"/.exec(output)?.[1];
       if (portal && client) {
         clearTimeout(timer);
         resolve({ portal: portal.replace('localhost', '127.0.0.1'), client });

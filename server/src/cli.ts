@@ -152,10 +152,13 @@ async function run(args: string[]): Promise<number> {
       }
       const portal = running.portalUrl.replace('127.0.0.1', 'localhost');
       // A log record like every other line the server writes; the text keeps the addresses easy to spot.
-      log.info(
-        { portalUrl: `${portal}/`, clientUrl: running.clientUrl },
-        `Gatehouse is running. Portal: ${portal}/ Client port: ${running.clientUrl} `,
-      );
+      // Written whatever the log level (a quiet `warn` server still says where it listens).
+      log
+        .child({}, { level: 'info' })
+        .info(
+          { portalUrl: `${portal}/`, clientUrl: running.clientUrl },
+          `Gatehouse is running. Portal: ${portal}/ Client port: ${running.clientUrl} `,
+        );
       let stopping = false;
       const shutdown = (reason: Record<string, unknown>) => {
         if (stopping) return void log.info(reason, 'already shutting down');
