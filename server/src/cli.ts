@@ -22,6 +22,7 @@ import { createLogger } from './platform/logger.js';
 import { routeProcessOutputToLog } from './platform/process-output.js';
 import { Keyring } from './vault/keyring.js';
 import { retireKey, rotateVault, vaultStatus } from './vault/rotation.js';
+import { auditUnreadableValues } from './vault/unreadable-audit.js';
 import { Vault } from './vault/vault.js';
 
 const usage = `Usage: gatehouse <command>
@@ -255,7 +256,15 @@ async function run(args: string[]): Promise<number> {
           await retireKey(ctx, keyring, argument);
           process.stdout.write(`retired key ${argument}\n`);
         } else if (sub === 'rotate') {
-          const result = await rotateVault(ctx, keyring, new Vault(keyring), {
+          // A value that fails to open during rotation is a security event, as on the server.
+          const audited = auditUnreadableValues({
+            em: () => database.orm.em.fork() as EntityManager,
+            config,
+            changes: ctx.changes,
+            clock: ctx.clock,
+            log,
+          });
+          const result = await rotateVault(ctx, keyring, new Vault(keyring, audited), {
             addKey: argument !== '--resume',
             afterBatch: (count) => void process.stdout.write(`re-sealed ${count} secret(s)\n`),
           });

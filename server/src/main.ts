@@ -82,6 +82,7 @@ export async function startGatehouse(
   changes.subscribe((change) => {
     if (change.kind === 'credentials') void runtime.renewCredentials(change.mcpId, change.userId);
   });
+  runtime.followUserFences(changes);
   const oauth = new DownstreamOAuth({
     em: forkEm,
     vault,

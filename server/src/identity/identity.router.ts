@@ -134,7 +134,7 @@ export const usersRouter = router({
   reactivate: authedProcedure
     .input(UserRef)
     .output(User)
-    .mutation(({ ctx, input }) => reactivateUser(ctx, input.id, ctx.deps.catalog.runtime)),
+    .mutation(({ ctx, input }) => reactivateUser(ctx, input.id)),
   resetPassword: authedProcedure
     .input(ResetPasswordInput)
     .output(User)

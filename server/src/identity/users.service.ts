@@ -12,6 +12,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit } from '../audit/emit.js';
 import { AuditEventEntity } from '../audit/entities.js';
 import { hashPassword } from '../crypto/index.js';
+import { KillSwitchEntity } from '../kill-switches/entities.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -20,12 +21,9 @@ import { IDENTITY_CHANGE } from './identity-change.js';
 import { toUser } from './mappers.js';
 import { passwordPolicyProblems } from './password-policy.js';
 import { endSessionsOfUser } from './sessions.service.js';
+import { fenceUser, liftUserFence, type UserInstances } from './user-fence.js';
 
-/** Stops a user's per-user downstream instances (and the credentials in their environment); the runtime does it. */
-export interface UserInstances {
-  stopUser(userId: string, reason: string): Promise<void>;
-  allowUser(userId: string): void;
-}
+export type { UserInstances } from './user-fence.js';
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
@@ -174,21 +172,19 @@ export async function suspendUser(
     },
     IDENTITY_CHANGE,
   );
-  await instances.stopUser(suspended.id, 'the user was suspended');
+  await fenceUser(ctx, instances, suspended.id, 'the user was suspended');
   return suspended;
 }
 
-export async function reactivateUser(
-  ctx: ServiceContext,
-  id: string,
-  instances: UserInstances,
-): Promise<User> {
+/** Reactivates a user; their instances may start again unless a user kill switch still holds them. */
+export async function reactivateUser(ctx: ServiceContext, id: string): Promise<User> {
   requireRole(ctx, 'admin');
-  const reactivated = await withTransaction(
+  const { user: reactivated, killed } = await withTransaction(
     ctx,
     async (tx) => {
       const user = await getUserRow(tx, id);
-      if (user.status === 'active') return toUser(user);
+      const killed = (await tx.em.count(KillSwitchEntity, { targetType: 'user', targetId: id })) > 0;
+      if (user.status === 'active') return { user: toUser(user), killed };
       user.status = 'active';
       user.updatedAt = new Date();
       await tx.em.flush();
@@ -196,11 +192,11 @@ export async function reactivateUser(
         action: 'user.reactivate',
         target: { type: 'user', id: user.id, label: user.username },
       });
-      return toUser(user);
+      return { user: toUser(user), killed };
     },
     IDENTITY_CHANGE,
   );
-  instances.allowUser(id);
+  if (!killed) liftUserFence(ctx, id);
   return reactivated;
 }
 
@@ -268,7 +264,9 @@ export async function deleteUser(
     },
     IDENTITY_CHANGE,
   );
-  await instances.stopUser(
+  await fenceUser(
+    ctx,
+    instances,
     id,
     result.outcome === 'deleted' ? 'the user was deleted' : 'the user was suspended',
   );

@@ -19,7 +19,7 @@ export const killSwitchesRouter = router({
     .input(ReleaseKillSwitchInput)
     .output(Ok)
     .mutation(async ({ ctx, input }) => {
-      await releaseKillSwitch(ctx, ctx.deps.catalog.runtime, input);
+      await releaseKillSwitch(ctx, input);
       return { ok: true as const };
     }),
 });

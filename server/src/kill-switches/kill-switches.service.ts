@@ -3,6 +3,7 @@ import { emitAudit } from '../audit/emit.js';
 import { McpServerEntity } from '../catalog/entities.js';
 import { ClientEntity } from '../clients/entities.js';
 import { UserEntity } from '../identity/entities.js';
+import { fenceUser, liftUserFence } from '../identity/user-fence.js';
 import type { Change } from '../platform/change-bus.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import { conflict, notFound } from '../platform/errors.js';
@@ -79,18 +80,14 @@ export async function engageKillSwitch(
   );
   const why = `killed by an admin: ${input.reason}`;
   if (input.targetType === 'mcp') await runtime.stopMcp(input.targetId, why);
-  if (input.targetType === 'user') await runtime.stopUser(input.targetId, why);
+  if (input.targetType === 'user') await fenceUser(ctx, runtime, input.targetId, why);
   return engaged;
 }
 
-export async function releaseKillSwitch(
-  ctx: ServiceContext,
-  runtime: RuntimeManager,
-  input: ReleaseKillSwitchInput,
-): Promise<void> {
+export async function releaseKillSwitch(ctx: ServiceContext, input: ReleaseKillSwitchInput): Promise<void> {
   requireRole(ctx, 'admin');
   const label = await targetLabel(ctx, input);
-  await withTransaction(
+  const userActive = await withTransaction(
     ctx,
     async (tx) => {
       const row = await tx.em.findOne(KillSwitchEntity, {
@@ -105,8 +102,11 @@ export async function releaseKillSwitch(
         target: { type: input.targetType, id: input.targetId, label },
         reason: input.reason,
       });
+      if (input.targetType !== 'user') return false;
+      return (await tx.em.findOne(UserEntity, { id: input.targetId }))?.status === 'active';
     },
     KILL_SWITCH_CHANGE,
   );
-  if (input.targetType === 'user') runtime.allowUser(input.targetId);
+  // A suspended user stays fenced: releasing the kill switch does not reactivate them.
+  if (userActive) liftUserFence(ctx, input.targetId);
 }

@@ -9,7 +9,12 @@ export type Change =
   | { kind: 'kill_switches' }
   | { kind: 'catalog'; mcpId: string }
   /** Stored credentials of one owner for one MCP changed (`userId` null: the MCP's shared credentials). */
-  | { kind: 'credentials'; mcpId: string; userId: string | null };
+  | { kind: 'credentials'; mcpId: string; userId: string | null }
+  /**
+   * A user's per-user instances must stop and none start again (`reason`), or may start again (`reason`
+   * null: reactivated with no kill switch, or kill switch released while active). Every runtime applies it.
+   */
+  | { kind: 'user_fence'; userId: string; reason: string | null };
 
 export class ChangeBus {
   private readonly listeners = new Set<(change: Change) => void>();

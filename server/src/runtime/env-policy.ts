@@ -1,5 +1,5 @@
 import {
-  CREDENTIAL_DENIED_ENV,
+  credentialDeniedEnv,
   deniedEnvFamily,
   deniedEnvMessage,
   type McpConfig,
@@ -8,9 +8,9 @@ import {
 import { DomainError } from '../platform/errors.js';
 import { referencedCredentials } from './templating.js';
 
-const credentialDenied = (name: string) => CREDENTIAL_DENIED_ENV.includes(name.toUpperCase());
 const CREDENTIAL_INTO_DENIED =
-  "must not receive a user's credential: whoever sets it chooses which program runs for each command";
+  "must not receive a user's credential: whoever sets it chooses which program runs for each command, " +
+  "or where the downstream's traffic goes and which certificates it trusts";
 
 /**
  * Environment names a config must not set (see `DENIED_ENV_RULES` in `schema/`): literal `connection.env`
@@ -22,7 +22,7 @@ export function deniedEnvProblems(config: Pick<McpConfig, 'connection' | 'creden
   const check = (at: string, name: string, fromCredential: boolean) => {
     const family = deniedEnvFamily(name);
     if (family) problems.push({ path: at, message: deniedEnvMessage(name, family) });
-    else if (fromCredential && credentialDenied(name))
+    else if (fromCredential && credentialDeniedEnv(name))
       problems.push({ path: at, message: CREDENTIAL_INTO_DENIED });
   };
   if (config.connection.transport === 'stdio') {

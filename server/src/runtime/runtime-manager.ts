@@ -1,6 +1,7 @@
 import type { InstanceStatus, McpConfig } from '@gatehouse/schema';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import type { ChangeBus } from '../platform/change-bus.js';
 import { type Clock, systemClock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError, notFound } from '../platform/errors.js';
@@ -50,6 +51,8 @@ export class RuntimeManager {
    * not even for a call authorized just before the change, until `allowUser`. One set lookup per new instance.
    */
   private readonly disabledUsers = new Set<string>();
+  /** Stops of disabled users' instances still under way, so a second `stopUser` also waits for them. */
+  private readonly userStops = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly options: RuntimeManagerOptions) {
@@ -176,10 +179,39 @@ export class RuntimeManager {
     );
   }
 
-  /** The user was suspended, killed or deleted: their per-user instances stop, and none starts again. */
+  /**
+   * Applies the user fences services announce on the bus (`user_fence`), so every runtime subscribed in this
+   * process agrees, not only the one the request's service was handed. Returns the unsubscribe function.
+   */
+  followUserFences(changes: ChangeBus): () => void {
+    return changes.subscribe((change) => {
+      if (change.kind !== 'user_fence') return;
+      if (change.reason === null) this.allowUser(change.userId);
+      else void this.stopUser(change.userId, change.reason);
+    });
+  }
+
+  /**
+   * The user was suspended, killed or deleted: their per-user instances stop, and none starts again. Resolves
+   * once every stop of this user under way (from the bus or a direct call) is done; never rejects: the change
+   * has committed, so a failed stop is logged, not thrown at whoever made it.
+   */
   async stopUser(userId: string, reason: string): Promise<void> {
     this.disabledUsers.add(userId);
-    await Promise.all(this.matching((i) => i.spec.userId === userId).map((i) => i.stop(reason)));
+    const stopping = Promise.allSettled(
+      this.matching((i) => i.spec.userId === userId).map((i) => i.stop(reason)),
+    ).then((results) => {
+      for (const result of results) if (result.status === 'rejected') this.stopFailed(userId, result.reason);
+    });
+    const all = Promise.all([this.userStops.get(userId), stopping]).then(() => undefined);
+    this.userStops.set(userId, all);
+    await all;
+    if (this.userStops.get(userId) === all) this.userStops.delete(userId);
+  }
+
+  /** A disabled user's instance could not be stopped: logged for an operator; the fence still holds. */
+  stopFailed(userId: string, error: unknown): void {
+    this.options.log.error({ err: error, userId }, "could not stop a disabled user's instance");
   }
 
   /** The user was reactivated or their kill switch released: per-user instances may start again. */

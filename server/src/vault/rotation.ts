@@ -25,12 +25,15 @@ export interface RotationResult {
   remaining: number;
 }
 
-/** Counts of stored secrets per key id, for `vault status` and retirement. */
+/** Counts of stored secrets per key id, for `vault status` and retirement (in `em`'s transaction, if any). */
 async function sealedByKey(em: EntityManager): Promise<Record<string, number>> {
   const rows = await em
     .getConnection()
     .execute<{ key_id: string; count: string }[]>(
       'select key_id, count(*) from vault_credential group by key_id order by key_id',
+      [],
+      'all',
+      em.getTransactionContext(),
     );
   return Object.fromEntries(rows.map((row) => [row.key_id, Number(row.count)]));
 }
@@ -120,14 +123,20 @@ export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: st
   const { active, all } = keyring.ids();
   if (keyId === active) throw new DomainError('CONFLICT', 'The active key cannot be retired');
   if (!all.includes(keyId)) throw new DomainError('NOT_FOUND', `No key ${keyId}`);
-  const counts = await sealedByKey(ctx.em);
-  if ((counts[keyId] ?? 0) > 0) {
-    throw new DomainError(
-      'CONFLICT',
-      `Key ${keyId} still seals ${counts[keyId]} secret(s); run "gatehouse vault rotate --resume" first`,
-    );
-  }
   await withTransaction(ctx, async (tx) => {
+    // The count and the retirement are one step: SHARE mode waits for every transaction that is writing a
+    // secret (a replica whose keyring has not seen the newest key may be sealing with this one) and holds
+    // new writes off until the commit, so no value sealed with the key can land between the two.
+    await tx.em
+      .getConnection()
+      .execute('lock table vault_credential in share mode', [], 'run', tx.em.getTransactionContext());
+    const counts = await sealedByKey(tx.em);
+    if ((counts[keyId] ?? 0) > 0) {
+      throw new DomainError(
+        'CONFLICT',
+        `Key ${keyId} still seals ${counts[keyId]} secret(s); run "gatehouse vault rotate --resume" first`,
+      );
+    }
     await tx.em
       .getConnection()
       .execute(

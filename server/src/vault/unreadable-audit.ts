@@ -6,14 +6,15 @@ import type { ChangeBus } from '../platform/change-bus.js';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { systemContext } from '../platform/context.js';
-import type { VaultHooks } from './vault.js';
+import { sealedKeyId, type VaultHooks } from './vault.js';
 
 /** Distinct failures remembered, so a tampered value retried by every call is audited once, not per call. */
 const REMEMBERED = 10_000;
 
 /**
- * Audits a value that failed to open as `vault.decrypt_failed`: owner, MCP and field, and why (tampered or
- * moved ciphertext, unknown or retired key); never the value or any part of the ciphertext. Each distinct
+ * Audits a value that failed to open as `vault.decrypt_failed`: owner, MCP, field, the key id it names, and
+ * why (tampered or moved ciphertext, unknown or retired key); never the value or any other part of the
+ * ciphertext. Each distinct
  * (slot, ciphertext, reason) is recorded once per process; a changed row or a new reason is recorded again.
  * If the audit itself cannot be written, the failure is logged and the open still fails.
  */
@@ -37,7 +38,8 @@ export function auditUnreadableValues(deps: {
         outcome: 'failure',
         target: { type: 'mcp', id: slot.mcpId },
         reason: why,
-        details: { owner: slot.owner, mcpId: slot.mcpId, field: slot.field },
+        // The key id is a public fingerprint (also in `vault.rotate`), never key material.
+        details: { owner: slot.owner, mcpId: slot.mcpId, field: slot.field, keyId: sealedKeyId(sealed) },
       }).catch((error: unknown) => {
         seen.delete(key);
         deps.log.error(

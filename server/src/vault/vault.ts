@@ -66,14 +66,7 @@ export class Vault {
     if (format !== FORMAT || !keyId || !body) return this.refuse(slot, 'malformed', sealed);
     if (await isRetired(em, keyId)) return this.refuse(slot, 'retired key', sealed);
     const version = this.keyring.knownVersion(keyId);
-    if (!version) {
-      return this.refuse(
-        slot,
-        'unknown key',
-        sealed,
-        `sealed with master key ${keyId}, which is not in the keyring`,
-      );
-    }
+    if (!version) return this.refuse(slot, 'unknown key', sealed);
     const dataKey = deriveSaltedKey(version.key, await this.saltOf(em, slot.owner), DATA_KEY_PURPOSE);
     try {
       return openAesGcm(dataKey, Buffer.from(body, 'base64'), associatedData(slot, keyId));
@@ -82,14 +75,10 @@ export class Vault {
     }
   }
 
-  private async refuse(
-    slot: VaultSlot,
-    why: UnreadableReason,
-    sealed: string,
-    detail?: string,
-  ): Promise<never> {
+  /** Why (and which key) goes to the audit trail through the hook; the caller only learns that it failed. */
+  private async refuse(slot: VaultSlot, why: UnreadableReason, sealed: string): Promise<never> {
     await this.hooks.onUnreadable?.(slot, why, sealed);
-    throw unreadable(slot, detail);
+    throw unreadable(slot);
   }
 
   private async saltOf(em: EntityManager, owner: string): Promise<Buffer> {
@@ -125,9 +114,12 @@ async function isRetired(em: EntityManager, keyId: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** The message names the slot, never the value or key material. */
-const unreadable = (slot: VaultSlot, detail = 'tampered, moved or sealed with an unknown or retired key') =>
+/**
+ * Transports pass domain error messages through, so this one is generic: it names the field the caller would
+ * enter again, never the key id, the reason or anything of the value (those are in `vault.decrypt_failed`).
+ */
+const unreadable = (slot: VaultSlot) =>
   new DomainError(
     'INTERNAL',
-    `The stored secret "${slot.field}" for MCP ${slot.mcpId} could not be decrypted (${detail})`,
+    `The stored secret "${slot.field}" could not be decrypted; enter it again, or ask an admin (the audit trail has the details)`,
   );

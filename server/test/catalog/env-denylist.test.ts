@@ -1,4 +1,9 @@
-import { type DeniedEnvFamily, deniedEnvFamily, type McpConfigInput } from '@gatehouse/schema';
+import {
+  credentialDeniedEnv,
+  type DeniedEnvFamily,
+  deniedEnvFamily,
+  type McpConfigInput,
+} from '@gatehouse/schema';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
@@ -31,6 +36,13 @@ const DENIED: [DeniedEnvFamily, string, string][] = [
   ['shell', 'BASH_ENV', '/tmp/evil.sh'],
   ['JVM', 'JAVA_TOOL_OPTIONS', '-javaagent:/tmp/evil.jar'],
   ['package manager', 'npm_config_registry', 'https://evil.example'],
+  ['package manager', 'COREPACK_NPM_REGISTRY', 'https://evil.example'],
+  ['package manager', 'UV_CONFIG_FILE', '/tmp/evil.toml'],
+  ['Git', 'GIT_SSH_COMMAND', 'sh /tmp/evil.sh'],
+  ['Git', 'GIT_CONFIG_COUNT', '1'],
+  ['helper program', 'SSH_ASKPASS', '/tmp/evil.sh'],
+  ['library loading', 'GCONV_PATH', '/tmp/evil-gconv'],
+  ['library loading', 'OPENSSL_CONF', '/tmp/evil-openssl.cnf'],
 ];
 
 describe('environment variables that change how a downstream runs', () => {
@@ -62,7 +74,49 @@ describe('environment variables that change how a downstream runs', () => {
     expect(deniedEnvFamily('RUBYLIB')).toBe('Ruby');
     expect(deniedEnvFamily('ENV')).toBe('shell');
     expect(deniedEnvFamily('PIP_INDEX_URL')).toBe('package manager');
-    for (const allowed of ['PYTHONUNBUFFERED', 'PATH', 'LOG_LEVEL', 'NODE_ENV', 'HOME', 'ENVIRONMENT']) {
+    for (const name of ['COREPACK_HOME', 'YARN_YARN_PATH', 'yarn_rc_filename', 'BUN_CONFIG_REGISTRY']) {
+      expect(deniedEnvFamily(name), name).toBe('package manager');
+    }
+    for (const name of ['DENO_DIR', 'UV_FIND_LINKS', 'UV_CONFIG_FILE', 'UV_INDEX_URL', 'UV_CACHE_DIR']) {
+      expect(deniedEnvFamily(name), name).toBe('package manager');
+    }
+    for (const name of [
+      'GIT_ASKPASS',
+      'GIT_PROXY_COMMAND',
+      'GIT_EXTERNAL_DIFF',
+      'GIT_CONFIG_KEY_0',
+      'git_config_value_0',
+      'GIT_CONFIG_PARAMETERS',
+      'GIT_EXEC_PATH',
+      'GIT_DIR',
+      'GIT_EDITOR',
+    ]) {
+      expect(deniedEnvFamily(name), name).toBe('Git');
+    }
+    for (const name of ['SSH_ASKPASS_REQUIRE', 'EDITOR', 'visual']) {
+      expect(deniedEnvFamily(name), name).toBe('helper program');
+    }
+    for (const name of ['GLIBC_TUNABLES', 'OPENSSL_MODULES', 'openssl_engines']) {
+      expect(deniedEnvFamily(name), name).toBe('library loading');
+    }
+    // They run no code: an admin may set them literally (a corporate proxy or CA), never from a credential.
+    for (const allowed of ['HTTPS_PROXY', 'no_proxy', 'SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS']) {
+      expect(deniedEnvFamily(allowed), allowed).toBeNull();
+      expect(credentialDeniedEnv(allowed), allowed).toBe(true);
+    }
+    for (const allowed of [
+      'PYTHONUNBUFFERED',
+      'PATH',
+      'LOG_LEVEL',
+      'NODE_ENV',
+      'HOME',
+      'ENVIRONMENT',
+      'GIT_TERMINAL_PROMPT',
+      'GIT_AUTHOR_NAME',
+      'GITHUB_TOKEN',
+      'UVICORN_PORT',
+      'BUNDLE_SIZE',
+    ]) {
       expect(deniedEnvFamily(allowed), allowed).toBeNull();
     }
   });
@@ -141,6 +195,29 @@ describe('environment variables that change how a downstream runs', () => {
       }),
     );
     expect(Object.keys(oauthInto.fieldErrors ?? {})).toEqual(['config.oauth.inject']);
+    // A proxy or CA bundle from a user's credential would route the instance's traffic where the user says.
+    const intoProxy = await failureOf(
+      admin.catalog.create.mutate({
+        slug: 'deny-proxy',
+        name: 'Denied proxy',
+        config: fixtureConfig({
+          isolation: 'per-user',
+          connection: {
+            transport: 'stdio',
+            ...fixtureStdioCommand(),
+            env: { HTTPS_PROXY: 'http://{{credential:TOKEN}}@proxy.example:3128' },
+          },
+          credentials: [
+            { name: 'TOKEN', label: 'Token' },
+            { name: 'CA', label: 'CA', inject: { into: 'env', name: 'NODE_EXTRA_CA_CERTS' } },
+          ],
+        }),
+      }),
+    );
+    expect(intoProxy.fieldErrors).toEqual({
+      'config.connection.env.HTTPS_PROXY': [expect.stringContaining("must not receive a user's credential")],
+      'config.credentials.1.inject': [expect.stringContaining('which certificates it trusts')],
+    });
     expect(await mcpCount()).toBe(before);
 
     // A literal PATH and harmless names stay allowed.
@@ -151,7 +228,13 @@ describe('environment variables that change how a downstream runs', () => {
         connection: {
           transport: 'stdio',
           ...fixtureStdioCommand(),
-          env: { PATH: process.env.PATH ?? '/usr/bin', PYTHONUNBUFFERED: '1', LOG_LEVEL: 'debug' },
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin',
+            PYTHONUNBUFFERED: '1',
+            LOG_LEVEL: 'debug',
+            HTTPS_PROXY: 'http://proxy.example:3128',
+            GIT_TERMINAL_PROMPT: '0',
+          },
         },
       }),
     });

@@ -9,6 +9,7 @@ import {
   auditRows,
   connectMcpClient,
   createSignedInUser,
+  failureOf,
   type PortalClient,
   setUpAdmin,
   startTestGatehouse,
@@ -45,20 +46,20 @@ describe('the vault under faults: tampered rows and retired keys on a running se
       env: { ...process.env, DATABASE_URL: gh.db.url, GATEHOUSE_DATA_DIR: gh.config.dataDir },
     });
 
-  const rowOf = async (userId: string) =>
+  const rowOf = async (userId: string, field = 'API_TOKEN') =>
     (
       await gh.db.query<{ sealed: string; key_id: string }>(
-        'select sealed, key_id from vault_credential where mcp_id = $1 and owner = $2',
-        [mcpId, userId],
+        'select sealed, key_id from vault_credential where mcp_id = $1 and owner = $2 and field = $3',
+        [mcpId, userId, field],
       )
     )[0] as { sealed: string; key_id: string };
-  const writeRow = (userId: string, sealed: string, keyId: string) =>
-    gh.db.query('update vault_credential set sealed = $1, key_id = $2 where mcp_id = $3 and owner = $4', [
-      sealed,
-      keyId,
-      mcpId,
-      userId,
-    ]);
+  const writeRow = (userId: string, sealed: string, keyId: string, field = 'API_TOKEN') =>
+    gh.db.query(
+      'update vault_credential set sealed = $1, key_id = $2 where mcp_id = $3 and owner = $4 and field = $5',
+      [sealed, keyId, mcpId, userId, field],
+    );
+  const allRows = () =>
+    gh.db.query('select id, owner, field, sealed, key_id from vault_credential order by id');
 
   /** The user's instance is stopped by an admin, so the next call opens their stored value again. */
   async function restartNeeded(userId: string) {
@@ -93,6 +94,14 @@ describe('the vault under faults: tampered rows and retired keys on a running se
           connection: { transport: 'stdio', ...fixtureStdioCommand() },
           credentials: [
             { name: 'API_TOKEN', label: 'Token', inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' } },
+            // Not secret, so the credentials screen opens it and shows it back.
+            {
+              name: 'REGION',
+              label: 'Region',
+              secret: false,
+              required: false,
+              inject: { into: 'env', name: 'FIXTURE_REGION' },
+            },
           ],
           timeouts: { connectMs: 20_000, callMs: 10_000 },
         },
@@ -188,5 +197,66 @@ describe('the vault under faults: tampered rows and retired keys on a running se
     // Values re-sealed with the active key keep working on the same server, without a restart.
     await restartNeeded(bob().id);
     expect((await whoami(bob())).pid).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('tells the caller only that a value failed to open: the key id and the reason stay in the audit trail', async () => {
+    await alice().portal.credentials.set.mutate({ mcpId, values: { REGION: 'eu-west-1' } });
+    const region = await rowOf(alice().id, 'REGION');
+    // A value sealed with a key this server does not hold (another installation's backup, say).
+    const foreignKey = 'f0f0f0f0f0f0';
+    await writeRow(alice().id, `v1:${foreignKey}:${region.sealed.split(':')[2]}`, foreignKey, 'REGION');
+    const rowsBefore = await allRows();
+    const auditBefore = (await auditRows(gh)).length;
+
+    const failed = await failureOf(alice().portal.credentials.get.query({ mcpId }));
+    expect(failed).toMatchObject({ code: 'INTERNAL', status: 500 });
+    expect(failed.message).toContain('"REGION" could not be decrypted');
+    for (const detail of [foreignKey, 'keyring', 'unknown key', mcpId, 'master key']) {
+      expect(failed.message).not.toContain(detail);
+    }
+    // The detail is in the trail (one event, nothing else written) and nothing changed.
+    const audit = await auditRows(gh);
+    expect(audit).toHaveLength(auditBefore + 1);
+    expect(audit.at(-1)).toMatchObject({
+      action: 'vault.decrypt_failed',
+      reason: 'unknown key',
+      details: { owner: alice().id, mcpId, field: 'REGION', keyId: foreignKey },
+    });
+    expect(await allRows()).toEqual(rowsBefore);
+  });
+
+  it('`gatehouse vault rotate` audits a value that fails to open, and re-seals nothing', async () => {
+    // Repair what the earlier tests broke, then tamper with Bob's value.
+    await alice().portal.credentials.delete.mutate({ mcpId, fields: ['REGION'] });
+    await alice().portal.credentials.set.mutate({ mcpId, values: { API_TOKEN: alice().secret } });
+    const bobs = await rowOf(bob().id);
+    const [format, keyId, body = ''] = bobs.sealed.split(':');
+    await writeRow(
+      bob().id,
+      `${format}:${keyId}:${body[0] === 'A' ? 'B' : 'A'}${body.slice(1)}`,
+      bobs.key_id,
+    );
+    const rowsBefore = await allRows();
+    const failuresBefore = (await decryptFailures()).length;
+
+    const rotation = await cli('vault', 'rotate').then(
+      () => null,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(rotation?.code).toBe(1);
+    expect(rotation?.stderr).toContain('could not be decrypted');
+    expect(rotation?.stderr).not.toContain(bob().secret);
+
+    const failures = await decryptFailures();
+    expect(failures).toHaveLength(failuresBefore + 1);
+    expect(failures.at(-1)).toMatchObject({
+      actor_type: 'system',
+      outcome: 'failure',
+      reason: 'tampered or moved',
+      target_id: mcpId,
+      details: { owner: bob().id, mcpId, field: 'API_TOKEN', keyId },
+    });
+    // The batch that met the broken value rolled back: every row is as it was.
+    expect(await allRows()).toEqual(rowsBefore);
   }, 120_000);
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBus } from '../../src/platform/change-bus.js';
@@ -236,6 +237,60 @@ describe('the vault', () => {
     expect(await readAll(vault)).toEqual(expected);
   });
 
+  it('a value being sealed with a key while it is retired blocks the retirement instead of being stranded', async () => {
+    const { active, all } = keyring.ids();
+    const stale = all.find((id) => id !== active) ?? '';
+    expect(stale).not.toBe('');
+    const retirementsBefore = (await db.query("select id from audit_event where action = 'vault.retire_key'"))
+      .length;
+    // A replica whose keyring has not seen the newest key yet is sealing with the old one: not committed yet.
+    const replica = new pg.Client({ connectionString: db.url });
+    await replica.connect();
+    const staleRow = newId('credential');
+    try {
+      await replica.query('begin');
+      await replica.query(
+        `insert into vault_credential (id, mcp_id, owner, user_id, field, sealed, key_id, updated_at, updated_by)
+         values ($1, $2, $3, $3, 'STALE', $4, $5, now(), $3)`,
+        [staleRow, mcpId, users[0], `v1:${stale}:AAAA`, stale],
+      );
+      let settled = false;
+      const retiring = retireKey(ctx(), keyring, stale).then(
+        () => 'retired',
+        (error: unknown) => error,
+      );
+      void retiring.finally(() => {
+        settled = true;
+      });
+      // The retirement waits for the seal in flight (no timing: its lock wait is visible in PostgreSQL).
+      let waiting = false;
+      while (!settled && !waiting) {
+        waiting =
+          (
+            await db.query(
+              `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
+               and query ilike 'lock table vault_credential%'`,
+            )
+          ).length > 0;
+      }
+      await replica.query('commit');
+      expect(waiting).toBe(true);
+      expect(await retiring).toMatchObject({
+        code: 'CONFLICT',
+        message: expect.stringContaining('1 secret'),
+      });
+    } finally {
+      await replica.end();
+    }
+    // Nothing changed: the key is neither retired nor gone from the file, and no retirement was audited.
+    expect(await db.query('select key_id from vault_retired_key where key_id = $1', [stale])).toEqual([]);
+    expect(keyring.ids().all).toContain(stale);
+    expect((await db.query("select id from audit_event where action = 'vault.retire_key'")).length).toBe(
+      retirementsBefore,
+    );
+    await db.query('delete from vault_credential where id = $1', [staleRow]);
+  });
+
   it('takes keys from GATEHOUSE_MASTER_KEY with older versions still opening, and never adds keys there', async () => {
     const oldKey = Buffer.alloc(32, 7).toString('base64');
     const newKey = Buffer.alloc(32, 9).toString('base64');
@@ -257,7 +312,8 @@ describe('the vault', () => {
       Keyring.load(loadConfig({ DATABASE_URL: db.url, GATEHOUSE_MASTER_KEY: newKey }), log),
     );
     await expect(withoutOld.open(em(), slot(users[2] ?? '', 'ENV'), sealed)).rejects.toMatchObject({
-      message: expect.stringContaining('not in the keyring'),
+      code: 'INTERNAL',
+      message: expect.stringContaining('could not be decrypted'),
     });
   });
 });
