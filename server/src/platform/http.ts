@@ -11,7 +11,6 @@ import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
-import { pendingMigrations } from './db.js';
 import {
   enforceBodyDeadline,
   isDatabaseUnavailable,
