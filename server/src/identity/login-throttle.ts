@@ -33,9 +33,9 @@ export const loginLimitReason: Record<LoginLimit, string> = {
  * - per (account, IP): after `loginPerPair` failures the pair is locked until the window ends;
  * - per IP across accounts (password spraying): after `loginPerIp` failures that address may not try any
  *   account until the window ends;
- * - per account across IPs: after `loginPerAccount` failures, only addresses the account signed in from
- *   successfully (within `knownAddressMs`) may still try until the window ends. Strangers are slowed to
- *   that many guesses per window; the owner, from a known address, is never locked out by them.
+ * - per account across IPs: after `loginPerAccount` failures, addresses the account signed in from
+ *   successfully (within `knownAddressMs`) may still try freely, and any other address once per
+ *   `loginSlowMs` until the window ends. Strangers are slowed, never able to lock the owner out.
  */
 export class LoginThrottle {
   constructor(
@@ -78,9 +78,21 @@ export class LoginThrottle {
     }
     const account = countOf('account');
     if (account && account.hits > account.bucket.rule.limit && !(await this.isKnownAddress(username, ip))) {
-      return this.refuse(counts, { ms: this.msUntil(account), limit: 'account' });
+      // Slowed, not locked: one attempt per address per interval, so strangers cannot keep the owner out.
+      const [slow] = await store.hit([this.slowBucket(username, ip)]);
+      if (slow && slow.hits > slow.bucket.rule.limit) {
+        return this.refuse(counts, { ms: this.msUntil(slow), limit: 'account' });
+      }
     }
     return { ms: 0, counts };
+  }
+
+  /** Over the account limit, an address the account never signed in from may try once per interval. */
+  private slowBucket(username: string, ip: string): Bucket {
+    return {
+      name: bucketName('login-slow', `${throttleSourceOf(ip)}|${username.toLowerCase()}`),
+      rule: { limit: 1, windowMs: this.deps.settings.loginSlowMs },
+    };
   }
 
   /** A refused attempt is taken back out of the counts: they hold attempts whose password was checked. */
@@ -157,7 +169,7 @@ export function scheduleThrottlePruning(
   settings: ThrottleSettings,
   log: { warn(object: object, message: string): void },
 ): () => void {
-  const longestWindowMs = Math.max(settings.mcpWindowMs, settings.loginWindowMs);
+  const longestWindowMs = Math.max(settings.mcpWindowMs, settings.loginWindowMs, settings.loginSlowMs);
   const timer = setInterval(() => {
     Promise.all([store.prune(longestWindowMs), login.prune()]).catch((error: unknown) =>
       log.warn({ err: error }, 'could not prune the authentication throttles'),
