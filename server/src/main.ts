@@ -27,6 +27,7 @@ import { createLogger } from './platform/logger.js';
 import { loadTls, scheduleSelfSignedRenewal } from './platform/tls.js';
 import { ClientAccessCache } from './proxy/access.js';
 import { KeyGuard } from './proxy/key-guard.js';
+import { ClientKeyIndex } from './proxy/key-index.js';
 import { McpEndpoint } from './proxy/mcp-endpoint.js';
 import { ToolGateway } from './proxy/tool-gateway.js';
 import { RuntimeManager } from './runtime/runtime-manager.js';
@@ -129,6 +130,8 @@ export async function startGatehouse(
   );
   const kills = new KillSwitchBoard(database.orm, changes);
   const access = new ClientAccessCache(database.orm, changes);
+  const keyIndex = new ClientKeyIndex(database.orm, changes, logger.child({ component: 'client-keys' }));
+  await keyIndex.load();
   const gateway = new ToolGateway({
     liveCatalog,
     runtime,
@@ -142,7 +145,13 @@ export async function startGatehouse(
   });
   const mcp = new McpEndpoint({
     access,
-    guard: new KeyGuard({ access, store: throttleStore, refusals, settings: config.throttle }),
+    guard: new KeyGuard({
+      access,
+      index: keyIndex,
+      store: throttleStore,
+      refusals,
+      settings: config.throttle,
+    }),
     refusals,
     gateway,
     config,

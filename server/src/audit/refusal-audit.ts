@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../platform/clock.js';
+import { throttleSourceOf } from '../platform/ip-source.js';
 import type { AuditRecord } from './chain.js';
 import { toAuditRecord } from './emit.js';
 
@@ -22,7 +23,10 @@ export type RefusalKind =
 
 interface Pending {
   readonly kind: RefusalKind;
+  /** The first address seen from the source (a record's `ip`); OVERFLOW_IP for the overflow bucket. */
   readonly ip: string;
+  /** What refusals are counted under: the address, or its /64 for IPv6 (see `throttleSourceOf`). */
+  readonly source: string;
   readonly windowStart: number;
   /** Refusals since the record written for this window, not yet written. */
   count: number;
@@ -30,17 +34,24 @@ interface Pending {
 }
 
 const MAX_KEYS = 10_000;
-/** The source "IP" under which refusals are counted once MAX_KEYS sources are being tracked. */
+/**
+ * At most this many sources per kind and window get a record of their own at once; the rest of that window
+ * are counted together under OVERFLOW_IP, so spreading an attack over many addresses cannot flood the trail.
+ */
+export const MAX_IMMEDIATE_PER_KIND = 100;
+/** The source "IP" under which refusals are counted once a kind's or the memory's budget is spent. */
 export const OVERFLOW_IP = '*';
 
 /**
- * Audits refusals without letting an attack flood the trail (ADR 0018): per (kind, source IP) and window,
- * the first refusal is written at once as one `auth.refused` record; the rest of that window are counted
- * and written as one more record with the count when the window is flushed (every window, and on close).
+ * Audits refusals without letting an attack flood the trail (ADR 0018): per (kind, source) and window (a
+ * source is an IPv4 address or an IPv6 /64), the first refusal is written at once as one `auth.refused`
+ * record, for at most MAX_IMMEDIATE_PER_KIND sources per kind; the rest of that window are counted and
+ * written as one more record per source (or one for all overflowing sources) when the window is flushed.
  * Records go through the durable group-commit writer; a failed write is logged, never thrown at a caller.
  */
 export class RefusalAudit {
   private readonly pending = new Map<string, Pending>();
+  private readonly immediate = new Map<RefusalKind, { windowStart: number; written: number }>();
   private readonly writes = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
 
@@ -56,15 +67,20 @@ export class RefusalAudit {
     this.timer.unref();
   }
 
-  /** Counts one refusal; cheap (a map lookup) except for the first of its (kind, IP) in a window. */
+  /** Counts one refusal; cheap (a map lookup) except for the first of its (kind, source) in a window. */
   record(kind: RefusalKind, ip: string, requestId = '', details: Record<string, unknown> = {}): void {
     const now = this.deps.clock.now().getTime();
     const windowStart = Math.floor(now / this.deps.windowMs) * this.deps.windowMs;
-    let source = ip;
+    let source = throttleSourceOf(ip);
     let key = `${kind}\u0000${source}`;
-    if (!this.pending.has(key) && this.pending.size >= MAX_KEYS) {
-      source = OVERFLOW_IP;
-      key = `${kind}\u0000${source}`;
+    const current = this.pending.get(key);
+    if (!(current && current.windowStart === windowStart)) {
+      // A new source this window: written at once only while the kind has budget for it (and memory allows).
+      const full = !current && this.pending.size >= MAX_KEYS;
+      if (full || !this.takeImmediate(kind, windowStart)) {
+        source = OVERFLOW_IP;
+        key = `${kind}\u0000${source}`;
+      }
     }
     const entry = this.pending.get(key);
     if (entry && entry.windowStart === windowStart) {
@@ -73,8 +89,21 @@ export class RefusalAudit {
       return;
     }
     if (entry) this.write(entry);
-    this.pending.set(key, { kind, ip: source, windowStart, count: 0, requestId });
-    this.write({ kind, ip: source, windowStart, count: 1, requestId }, details);
+    const at = source === OVERFLOW_IP ? OVERFLOW_IP : ip;
+    this.pending.set(key, { kind, ip: at, source, windowStart, count: 0, requestId });
+    this.write({ kind, ip: at, source, windowStart, count: 1, requestId }, details);
+  }
+
+  /** Whether one more (kind, source) may be written at once in this window; counts it if so. */
+  private takeImmediate(kind: RefusalKind, windowStart: number): boolean {
+    const used = this.immediate.get(kind);
+    if (!used || used.windowStart !== windowStart) {
+      this.immediate.set(kind, { windowStart, written: 1 });
+      return true;
+    }
+    if (used.written >= MAX_IMMEDIATE_PER_KIND) return false;
+    used.written += 1;
+    return true;
   }
 
   /** Writes the counted refusals of every (kind, IP); forgets sources whose window is over. */
@@ -122,6 +151,7 @@ export class RefusalAudit {
         windowStart: new Date(entry.windowStart).toISOString(),
         windowSeconds: this.deps.windowMs / 1000,
         ...(entry.ip === OVERFLOW_IP && { sources: 'many' }),
+        ...(entry.source !== entry.ip && entry.ip !== OVERFLOW_IP && { source: entry.source }),
       },
     });
     const write = this.deps

@@ -33,7 +33,8 @@ export async function changeOwnPassword(
   deps: { throttle: LoginThrottle },
 ): Promise<ChangePasswordResult> {
   const actor = requireAuthenticated(ctx);
-  const wait = await deps.throttle.retryAfter(actor.username, ctx.ip);
+  // Counted before the password is checked: concurrent guesses cannot all pass a count read earlier.
+  const wait = await deps.throttle.attempt(actor.username, ctx.ip);
   if (wait.ms > 0) {
     const seconds = Math.ceil(wait.ms / 1000);
     throw rateLimited(`Too many wrong passwords; try again in ${Math.ceil(seconds / 60)} minute(s)`, seconds);
@@ -51,7 +52,7 @@ export async function changeOwnPassword(
       reason: 'wrong current password',
       target,
     });
-    for (const limit of await deps.throttle.recordFailure(actor.username, ctx.ip)) {
+    for (const limit of deps.throttle.failed(wait)) {
       await emitStandaloneAudit(ctx, {
         action: 'auth.lockout',
         outcome: 'denied',
@@ -62,7 +63,7 @@ export async function changeOwnPassword(
     }
     throw validationFailed({ currentPassword: ['is not your current password'] });
   }
-  await deps.throttle.recordSuccess(actor.username, ctx.ip);
+  await deps.throttle.recordSuccess(actor.username, ctx.ip, wait);
   if (input.newPassword === input.currentPassword) {
     throw validationFailed({ newPassword: ['must differ from the current password'] });
   }

@@ -32,7 +32,8 @@ export async function login(
   deps: LoginDeps,
   client: { userAgent: string },
 ): Promise<{ token: string; me: Me }> {
-  const wait = await deps.throttle.retryAfter(input.username, ctx.ip);
+  // Counted before the password is checked: concurrent guesses cannot all pass a count read earlier.
+  const wait = await deps.throttle.attempt(input.username, ctx.ip);
   if (wait.ms > 0) {
     deps.refusals.record('login_throttled', ctx.ip, ctx.requestId, {
       attemptedUsername: input.username,
@@ -56,7 +57,7 @@ export async function login(
       target: user ? { type: 'user', id: user.id, label: user.username } : undefined,
       details: { attemptedUsername: input.username },
     });
-    for (const limit of await deps.throttle.recordFailure(input.username, ctx.ip)) {
+    for (const limit of deps.throttle.failed(wait)) {
       await emitStandaloneAudit(ctx, {
         action: 'auth.lockout',
         outcome: 'denied',
@@ -68,7 +69,7 @@ export async function login(
     throw invalidCredentials();
   }
 
-  await deps.throttle.recordSuccess(input.username, ctx.ip);
+  await deps.throttle.recordSuccess(input.username, ctx.ip, wait);
   const rehashed = passwordHashNeedsRehash(user.passwordHash)
     ? await hashPassword(input.password)
     : undefined;

@@ -93,6 +93,28 @@ export class ThrottleStore {
     return unique.map((bucket) => this.countOf(bucket, hits.get(bucket.name) ?? 1, now));
   }
 
+  /**
+   * Takes back one hit counted by {@link hit} (an attempt that was refused, or that succeeded), in the same
+   * window only: a window that has restarted since is left alone. One statement.
+   */
+  async unhit(counts: readonly BucketCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.orm.em.getConnection().execute(
+      `update auth_throttle set hits = hits - 1
+       from jsonb_to_recordset(?::jsonb) as t(b text, w timestamptz)
+       where auth_throttle.bucket = t.b and auth_throttle.window_start = t.w and auth_throttle.hits > 0`,
+      [
+        JSON.stringify(
+          counts.map((count) => ({
+            b: count.bucket.name,
+            w: new Date(count.windowEndsAt - count.bucket.rule.windowMs).toISOString(),
+          })),
+        ),
+      ],
+      'run',
+    );
+  }
+
   /** The current counts without adding to them (one read). */
   async peek(buckets: readonly Bucket[]): Promise<BucketCount[]> {
     const now = this.clock.now().getTime();

@@ -104,6 +104,7 @@ const RawConfig = z.object({
   GATEHOUSE_LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(100_000).default(10),
   GATEHOUSE_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
   GATEHOUSE_LOGIN_KNOWN_ADDRESS_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  GATEHOUSE_LOGIN_SLOW_ATTEMPT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   GATEHOUSE_AUTH_AUDIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   GATEHOUSE_REQUEST_BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
@@ -191,6 +192,8 @@ export interface ThrottleSettings {
   readonly loginPerAccount: number;
   readonly loginWindowMs: number;
   readonly knownAddressMs: number;
+  /** Over the account limit, an address it never signed in from may try once per this interval. */
+  readonly loginSlowMs: number;
   /** Refused authentication is audited once per (kind, source IP) per window, with a count. */
   readonly auditWindowMs: number;
 }
@@ -302,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginPerAccount: raw.GATEHOUSE_LOGIN_FAILURES_PER_ACCOUNT,
       loginWindowMs: raw.GATEHOUSE_LOGIN_WINDOW_SECONDS * 1000,
       knownAddressMs: raw.GATEHOUSE_LOGIN_KNOWN_ADDRESS_DAYS * 86_400_000,
+      loginSlowMs: raw.GATEHOUSE_LOGIN_SLOW_ATTEMPT_SECONDS * 1000,
       auditWindowMs: raw.GATEHOUSE_AUTH_AUDIT_WINDOW_SECONDS * 1000,
     }),
     requestBodyTimeoutMs: raw.GATEHOUSE_REQUEST_BODY_TIMEOUT_MS,

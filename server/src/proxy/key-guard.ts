@@ -1,7 +1,9 @@
 import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { type Bucket, bucketName, type ThrottleStore } from '../identity/throttle-store.js';
 import type { ThrottleSettings } from '../platform/config.js';
+import { throttleSourceOf } from '../platform/ip-source.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
+import type { ClientKeyIndex } from './key-index.js';
 
 /** What the endpoint answers for a request's client key, decided from its headers alone. */
 export type KeyVerdict =
@@ -27,8 +29,9 @@ export function bearerKeyOf(authorization: string | undefined): string | undefin
 /**
  * Authenticates a client key from the request headers (ADR 0018). Unknown and malformed keys take the same
  * path (hash, then the cache, then one indexed read) and count as failures per source IP and globally, in
- * PostgreSQL. Once a limit trips, this process answers 429 from memory: a flood costs no database read or
- * write, and clients whose key is already cached keep working, so an attack cannot lock them out.
+ * PostgreSQL (per source: an IPv4 address, an IPv6 /64). Once a limit trips, this process answers 429 from
+ * memory: a flood costs no database read or write. A key in the {@link ClientKeyIndex} (every existing
+ * client) is never throttled, cached or not, so an attack cannot lock valid clients out.
  */
 export class KeyGuard {
   private readonly perIp: Bucket['rule'];
@@ -37,6 +40,7 @@ export class KeyGuard {
   constructor(
     private readonly deps: {
       access: ClientAccessCache;
+      index: ClientKeyIndex;
       store: ThrottleStore;
       refusals: RefusalAudit;
       settings: ThrottleSettings;
@@ -56,8 +60,11 @@ export class KeyGuard {
     const known = this.deps.access.peek(keyHash);
     if (known) return { ok: true, access: known };
 
-    const ipBucket: Bucket = { name: bucketName('mcp-ip', request.ip), rule: this.perIp };
-    const waitMs = this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
+    const ipBucket: Bucket = { name: bucketName('mcp-ip', throttleSourceOf(request.ip)), rule: this.perIp };
+    // A key of an existing client skips the throttles: a flood must not lock it out (ADR 0018).
+    const waitMs = this.deps.index.has(keyHash)
+      ? 0
+      : this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
     if (waitMs > 0) {
       this.deps.refusals.record('throttled', request.ip, request.id);
       return { ok: false, refusal: 'throttled', retryAfterSeconds: Math.ceil(waitMs / 1000) };
@@ -65,7 +72,10 @@ export class KeyGuard {
 
     try {
       const access = await this.deps.access.resolve(keyHash);
-      if (access) return { ok: true, access };
+      if (access) {
+        this.deps.index.add(keyHash);
+        return { ok: true, access };
+      }
       this.deps.refusals.record('unknown_key', request.ip, request.id, {
         wellFormed: ClientAccessCache.isWellFormed(key),
       });

@@ -61,12 +61,12 @@ export async function portalRequestContext(
 ): Promise<{ ctx: ServiceContext; authentication: Authentication }> {
   const em = deps.orm.em.fork() as EntityManager;
   const bearer = bearerToken(req.headers.authorization) !== undefined;
-  if (bearer) deps.tokenThrottle.assertNotTripped(req.ip, String(req.id));
   const { actor, authentication } = await authenticateRequest(
     em,
     { authorization: req.headers.authorization, cookies: req.cookies },
     deps.config,
   );
+  // Resolved first: only unknown tokens are counted or refused by the throttle (ADR 0018).
   if (bearer && actor.type === 'anonymous') await deps.tokenThrottle.recordFailure(req.ip, String(req.id));
   const ctx = {
     em,

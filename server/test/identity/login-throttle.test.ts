@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN, type PortalClient, portalClient } from '../support/gatehouse.js';
 
 const WINDOW_SECONDS = 900;
+const SLOW_SECONDS = 60;
 const PASSWORD = 'Plenty-long-passphrase-9';
 
 describe('portal sign-in throttles, shared by every process on the database (ADR 0018)', () => {
@@ -50,6 +51,7 @@ describe('portal sign-in throttles, shared by every process on the database (ADR
       GATEHOUSE_LOGIN_FAILURES_PER_IP: '5',
       GATEHOUSE_LOGIN_FAILURES_PER_ACCOUNT: '4',
       GATEHOUSE_LOGIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
+      GATEHOUSE_LOGIN_SLOW_ATTEMPT_SECONDS: String(SLOW_SECONDS),
     };
     a = await startGatehouseOn(db.url, { env, clock });
     b = await startGatehouseOn(db.url, { env, clock });
@@ -125,14 +127,27 @@ describe('portal sign-in throttles, shared by every process on the database (ADR
       ).toBe(401);
     }
     expect((await rows('auth.lockout')).at(-1)).toMatchObject({ details: { limit: 'account' } });
-    // A new address is slowed (even with the right password), with a time to come back...
-    const stranger = await signIn(b, 'quinn', PASSWORD, '192.0.2.30');
+    // A new address is slowed, not locked: one attempt per interval (here a wrong guess), then 429 (even
+    // with the right password, on either process) with a time to come back...
+    const failuresBefore = (await rows('auth.login_failed')).length;
+    expect(await statusOf(signIn(b, 'quinn', 'guess-x-password', '192.0.2.30'))).toBe(401);
+    const stranger = await signIn(a, 'quinn', PASSWORD, '192.0.2.30');
     expect(stranger.status).toBe(429);
-    expect(Number(stranger.headers.get('retry-after'))).toBeLessThanOrEqual(WINDOW_SECONDS);
-    // ...while the owner, from where she signed in before, is not locked out, on either process.
+    expect(Number(stranger.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(stranger.headers.get('retry-after'))).toBeLessThanOrEqual(SLOW_SECONDS);
+    expect(await statusOf(signIn(b, 'quinn', 'guess-y-password', '192.0.2.30'))).toBe(429);
+    // Refused before the password was checked: one more failure (the allowed one), no session.
+    expect((await rows('auth.login_failed')).length).toBe(failuresBefore + 1);
+    expect(
+      await db.query(
+        "select 1 from portal_session s join app_user u on u.id = s.user_id where u.username = 'quinn' and s.ip = '192.0.2.30'",
+      ),
+    ).toEqual([]);
+    // ...while the owner, from where she signed in before, is not locked out, on either process...
     expect(await statusOf(signIn(b, 'quinn', PASSWORD, home))).toBe(200);
     expect(await statusOf(signIn(a, 'quinn', PASSWORD, home))).toBe(200);
-    clock.advance(WINDOW_SECONDS * 1000);
+    // ...and from a new address she gets in after one interval, well before the window ends.
+    clock.advance(SLOW_SECONDS * 1000);
     expect(await statusOf(signIn(a, 'quinn', PASSWORD, '192.0.2.30'))).toBe(200);
   });
 
