@@ -629,8 +629,12 @@ const isAnswer = (error: unknown) =>
 /** Stops waiting (the work itself goes on) when the caller gives up. */
 function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
-  if (signal.aborted)
+  if (signal.aborted) {
+    // Nobody waits for `work` now: its failure (a start refused in backoff, say) must not go unhandled,
+    // since an unhandled rejection ends the server process.
+    work.catch(() => undefined);
     return Promise.reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () =>
       reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));

@@ -28,9 +28,9 @@ const settings: RuntimeSettings = {
 };
 
 const managers: RuntimeManager[] = [];
-function harness(clock: Clock): RuntimeManager {
+function harness(clock: Clock, overrides: Partial<RuntimeSettings> = {}): RuntimeManager {
   const runtime = new RuntimeManager({
-    settings,
+    settings: { ...settings, ...overrides },
     clock,
     log: pino({ level: 'silent' }),
     credentials: { credentialsFor: async () => ({}) },
@@ -195,5 +195,42 @@ describe('circuit breakers of a shared instance', { timeout: 120_000 }, () => {
     expect(second.message).toContain('one call is trying it again now');
     expect(textOf(await trial)).toBe('slept 500');
     expect(textOf(await instance().callTool('echo', { message: 'y' }, { caller: 'usr_bob' }))).toBe('y');
+  });
+});
+
+describe('a call cancelled before it reaches a failing instance', { timeout: 60_000 }, () => {
+  it('is refused without an unhandled rejection while the instance backs off, and the instance serves again', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A long backoff (real timer) keeps the instance in `backoff` for the whole test.
+      const runtime = harness(new ManualClock(), { restartBackoffMs: 60_000 });
+      const mcp = sharedFixture();
+      const instance = () => runtime.instanceFor(mcp, null);
+      await instance().callTool('echo', { message: 'warm' });
+      await failureOf(instance().callTool('crash', { afterMs: 20 }));
+      await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'backoff', 'the backoff');
+
+      // The client cancelled (notifications/cancelled) before the call got a slot and an instance.
+      const cancelled = new AbortController();
+      cancelled.abort();
+      const refused = await failureOf(
+        instance().callTool('echo', { message: 'x' }, { caller: 'usr_alice', signal: cancelled.signal }),
+      );
+      expect(refused.message).toBe('The call was cancelled by the client');
+      // Let every pending rejection surface: none may be left unhandled (the server exits on one).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+      expect(runtime.list(mcp.mcpId)[0]).toMatchObject({ state: 'backoff', inFlight: 0, queued: 0 });
+      // Nothing was started or held by the cancelled call: an admin restart serves again at once.
+      const key = runtime.list(mcp.mcpId)[0]?.key ?? '';
+      await runtime.restart(key, mcp);
+      expect(textOf(await instance().callTool('echo', { message: 'back' }, { caller: 'usr_alice' }))).toBe(
+        'back',
+      );
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
