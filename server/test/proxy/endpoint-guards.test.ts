@@ -2,11 +2,12 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/crypto/index.js';
 import { ConfigError, loadConfig, type McpMessageLimits } from '../../src/platform/config.js';
 import { hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
-import { registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
+import { clientPortErrorHandler, registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
 import { checkEnvelope, toWireError, wireSafe } from '../../src/proxy/jsonrpc-errors.js';
 import { checkJsonLimits, readMessage } from '../../src/proxy/message-limits.js';
 import { hostAllowed, hostnameOf, originAllowed, ownHostnames } from '../../src/proxy/origin-guard.js';
@@ -322,6 +323,75 @@ describe('registerEndpointGuards (the /mcp scope on a real Fastify)', () => {
       error: { code: -32603, message: 'Internal error' },
     });
     expect(failed.headers['cache-control']).toBe('no-store');
+    await app.close();
+  });
+});
+
+describe('clientPortErrorHandler (the one error table of the client port)', () => {
+  /** A real driver error: PostgreSQL is not listening where the query is sent. */
+  async function databaseError(): Promise<unknown> {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'gatehouse', database: 'gatehouse' });
+    const error = await client.connect().then(
+      () => undefined,
+      (cause: unknown) => cause,
+    );
+    expect(String(error)).toContain('ECONNREFUSED');
+    return error;
+  }
+
+  it('answers a database outage with a typed 503 and Retry-After, in the /mcp scope and on the other routes', async () => {
+    const outage = await databaseError();
+    const app = Fastify({ logger: false });
+    app.setErrorHandler(clientPortErrorHandler(1024));
+    app.register(async (scope) => {
+      registerEndpointGuards(scope, loadConfig({}));
+      scope.post('/mcp', async () => {
+        throw outage;
+      });
+    });
+    app.get('/elsewhere', async () => {
+      throw outage;
+    });
+    for (const request of [
+      { method: 'POST' as const, url: '/mcp', payload: '{}' },
+      { method: 'GET' as const, url: '/elsewhere' },
+    ]) {
+      const answer = await app.inject({
+        ...request,
+        headers: { host: '127.0.0.1:8443', 'content-type': 'application/json' },
+      });
+      expect(answer.statusCode, request.url).toBe(503);
+      expect(answer.headers['retry-after']).toBe('5');
+      expect(answer.json()).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'Gatehouse is temporarily unavailable; retry later' },
+      });
+      expect(answer.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+    }
+    await app.close();
+  });
+
+  it("never sends a client error's own text on the port's other routes", async () => {
+    const app = Fastify({ logger: false });
+    app.setErrorHandler(clientPortErrorHandler(1024));
+    app.get('/elsewhere', async () => {
+      throw Object.assign(new Error('Bad thing at /internal/secret/path.js with gh_ck_secret'), {
+        statusCode: 400,
+      });
+    });
+    const answer = await app.inject({ method: 'GET', url: '/elsewhere' });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' },
+    });
+    expect(answer.body).not.toMatch(/secret|gh_ck_/);
     await app.close();
   });
 });
