@@ -14,6 +14,7 @@ import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
 import { pendingMigrations } from './db.js';
 import { enforceBodyDeadline, retryAfterOfErrors, retryAfterOnEvery429 } from './http-guards.js';
+import { clientPortLogger } from './logger.js';
 import { ReadinessProbe } from './readiness.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -64,7 +65,7 @@ export async function buildApps(
   tls: TlsMaterial | undefined,
   mounts: { mcp: { register(app: FastifyInstance): void } },
 ): Promise<Apps> {
-  const client = baseApp(deps, logger, tls);
+  const client = baseApp(deps, clientPortLogger(logger), tls);
   mounts.mcp.register(client);
   // Clients of the MCP port never see internal error text; a database outage is a typed 503 (one table).
   client.setErrorHandler(clientPortErrorHandler(deps.config.mcpLimits.maxBodyBytes));

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/crypto/index.js';
 import { ConfigError, loadConfig, type McpMessageLimits } from '../../src/platform/config.js';
-import { hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
+import { clientPortUrl, hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
 import { clientPortErrorHandler, registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
 import { checkEnvelope, toWireError, wireSafe } from '../../src/proxy/jsonrpc-errors.js';
 import { checkJsonLimits, readMessage } from '../../src/proxy/message-limits.js';
@@ -186,14 +186,21 @@ describe('url-redaction (query-string credentials)', () => {
       '/mcp?a=1&Authorization=Bearer%20x',
       '/mcp?%61ccess_token=1',
       '/oauth/callback?state=s&code=c',
+      '/mcp?x=gh_ck_abc',
+      '/mcp?gh_ck_abc',
+      '/trpc/a?input=%7B%22k%22%3A%22gh_at_abc%22%7D',
+      `/mcp?s=${'Ab9'.repeat(10)}xy`,
     ]) {
       expect(hasQueryCredential(url), url).toBe(true);
       expect(redactUrl(url)).toBe(`${url.slice(0, url.indexOf('?'))}?[redacted]`);
     }
-    for (const url of ['/mcp', '/mcp?', '/mcp?page=2', '/healthz?verbose']) {
+    for (const url of ['/mcp', '/mcp?', '/mcp?page=2', '/healthz?verbose', `/x?id=${'a'.repeat(31)}`]) {
       expect(hasQueryCredential(url), url).toBe(false);
       expect(redactUrl(url)).toBe(url);
     }
+    // The client port logs no query string at all.
+    expect(clientPortUrl('/mcp?page=2')).toBe('/mcp?[redacted]');
+    expect(clientPortUrl('/mcp')).toBe('/mcp');
   });
 });
 

@@ -340,6 +340,38 @@ describe('the MCP endpoint under hostile input', () => {
     expect(gh.logs.join('')).not.toContain(key.slice(6, 30));
   });
 
+  it('refuses a value shaped like our credentials under any name, and logs no query string of the client port', async () => {
+    const before = await counts();
+    const logsBefore = gh.logs.length;
+    const sessionShaped = 'A'.repeat(16) + 'b9'.repeat(8);
+    const ping = '{"jsonrpc":"2.0","id":3,"method":"ping"}';
+    for (const path of [
+      `/mcp?x=${key}`,
+      `/mcp?${key}`,
+      `/mcp?q=Bearer%20${encodeURIComponent(key)}`,
+      `/mcp?x=gh_at_${'z'.repeat(40)}`,
+      `/mcp?s=${sessionShaped}`,
+      `/mcp/fx?x=${key}`,
+    ]) {
+      const answer = await post(ping, inSession(), path);
+      expect(answer.status, path).toBe(401);
+      expect(answer.body?.error?.message, path).toMatch(/credentials are not accepted in the URL/);
+    }
+    // A query string with nothing secret in it is served, but the client port never logs one.
+    const served = await post(ping, inSession(), '/mcp?page=2&trace=visible-marker');
+    expect(served.status).toBe(200);
+    // The portal port redacts credential-shaped values too.
+    await fetch(`${gh.portalUrl}/healthz?x=${key}`);
+    expect(await counts()).toEqual(before);
+    const written = gh.logs.slice(logsBefore).join('');
+    expect(written).toContain('/mcp?[redacted]');
+    expect(written).toContain('/healthz?[redacted]');
+    expect(written).not.toContain('visible-marker');
+    expect(written).not.toContain(sessionShaped);
+    expect(written).not.toContain('gh_at_');
+    expect(gh.logs.join('')).not.toContain(key.slice(6, 30));
+  });
+
   it('puts the hardening headers on every /mcp answer: JSON, SSE streams, refusals and 401s', async () => {
     const initialize = JSON.stringify({
       jsonrpc: '2.0',
