@@ -91,6 +91,19 @@ describe('readMessage and checkEnvelope (the JSON-RPC envelope)', () => {
     }
     expect(checkEnvelope({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x' } })).toBeNull();
   });
+
+  it('checks only the cheap shape of a served request: the full schema is left to the SDK, once', () => {
+    const call = (params: unknown) => checkEnvelope({ jsonrpc: '2.0', id: 3, method: 'tools/call', params });
+    expect(call({ name: 'x', arguments: [] })).toEqual({
+      kind: 'INVALID_PARAMS',
+      id: 3,
+      detail: 'params.arguments: expected an object',
+    });
+    expect(call({ name: 'x', _meta: 5 })).toMatchObject({ detail: 'params._meta: expected an object' });
+    // A mismatch only the SDK's schema sees (the SDK answers it, one line, through guardRequestHandlers).
+    expect(call({ name: 'x', task: 5 })).toBeNull();
+    expect(call({ name: 'x', arguments: { a: { deep: [1, 2] } } })).toBeNull();
+  });
 });
 
 describe('toWireError and wireSafe (local errors stay local)', () => {

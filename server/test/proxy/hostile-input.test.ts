@@ -59,8 +59,12 @@ describe('the MCP endpoint under hostile input', () => {
             text += chunk;
           });
           response.on('end', () => {
+            // An SSE answer: the first event with data (a priming event may come first, empty).
             const json = text.includes('data: ')
-              ? text.slice(text.indexOf('data: ') + 6).split('\n')[0]
+              ? text
+                  .split('\n')
+                  .find((line) => line.startsWith('data: ') && line.length > 6)
+                  ?.slice(6)
               : text;
             let parsed: WireAnswer['body'] = null;
             try {
@@ -270,6 +274,35 @@ describe('the MCP endpoint under hostile input', () => {
     expect(notObject.body?.error).toEqual({
       code: -32602,
       message: 'Invalid params: params.uri: expected a string',
+    });
+    expect(await counts()).toEqual(before);
+  });
+
+  it("answers params only the SDK's full schema refuses with one-line -32602, and runs nothing", async () => {
+    const before = await counts();
+    for (const [body, detail] of [
+      [
+        '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"fx__echo","arguments":{"message":"x"},"task":5}}',
+        'params.task: expected an object',
+      ],
+      [
+        '{"jsonrpc":"2.0","id":12,"method":"prompts/get","params":{"name":"fx__greet","arguments":{"who":5}}}',
+        'params.arguments.who: expected a string',
+      ],
+    ] as const) {
+      const answer = await post(body, inSession());
+      expect(answer.body?.error, body).toEqual({ code: -32602, message: `Invalid params: ${detail}` });
+      expect(answer.status, body).toBe(200);
+      expect(answer.body?.error, body).toEqual({ code: -32602, message: `Invalid params: ${detail}` });
+    }
+    // initialize is handled by the SDK's own handler: the same one line.
+    const initialize = await post(
+      '{"jsonrpc":"2.0","id":13,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{}}}',
+      auth(),
+    );
+    expect(initialize.body?.error).toEqual({
+      code: -32602,
+      message: 'Invalid params: params.clientInfo.name: expected a string',
     });
     expect(await counts()).toEqual(before);
   });
