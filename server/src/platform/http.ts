@@ -9,14 +9,11 @@ import type { Logger } from 'pino';
 import { registerAuditExport } from '../audit/export-route.js';
 import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
+import { clientPortErrorHandler } from '../proxy/endpoint-guard.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
-import {
-  enforceBodyDeadline,
-  isDatabaseUnavailable,
-  retryAfterOfErrors,
-  retryAfterOnEvery429,
-} from './http-guards.js';
+import { enforceBodyDeadline, retryAfterOfErrors, retryAfterOnEvery429 } from './http-guards.js';
+import { clientPortLogger } from './logger.js';
 import { ReadinessProbe } from './readiness.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -67,28 +64,10 @@ export async function buildApps(
   tls: TlsMaterial | undefined,
   mounts: { mcp: { register(app: FastifyInstance): void } },
 ): Promise<Apps> {
-  const client = baseApp(deps, logger, tls);
+  const client = baseApp(deps, clientPortLogger(logger), tls);
   mounts.mcp.register(client);
-  // Clients of the MCP port never see internal error text; a database outage is a typed 503.
-  client.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-    const unavailable = isDatabaseUnavailable(error);
-    const status = unavailable
-      ? 503
-      : error.statusCode && error.statusCode >= 400 && error.statusCode < 500
-        ? error.statusCode
-        : 500;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    if (unavailable) reply.header('retry-after', '5');
-    const message = unavailable
-      ? 'Gatehouse is temporarily unavailable; retry later'
-      : status === 500
-        ? 'Internal error'
-        : error.message;
-    return reply
-      .code(status)
-      .header('content-type', 'application/json')
-      .send({ jsonrpc: '2.0', id: null, error: { code: status === 500 ? -32603 : -32000, message } });
-  });
+  // Clients of the MCP port never see internal error text; a database outage is a typed 503 (one table).
+  client.setErrorHandler(clientPortErrorHandler(deps.config.mcpLimits.maxBodyBytes));
   client.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
   const portal = baseApp(deps, logger, tls);

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import { serializeLoggedError } from './log-errors.js';
-import { redactUrl } from './url-redaction.js';
+import { clientPortUrl, redactUrl } from './url-redaction.js';
 
 /** Paths pino blanks out wherever they appear, so credentials cannot reach the log by accident. */
 export const redactedPaths = [
@@ -29,6 +29,20 @@ const requestSerializer = (req: IncomingMessage & { ip?: string; host?: string }
   remoteAddress: req.ip,
   remotePort: req.socket?.remotePort,
 });
+
+/** The client port's logger: it never logs a query string (`/mcp` takes none; ADR 0017). */
+export const clientPortLogger = (logger: Logger): Logger =>
+  logger.child(
+    {},
+    {
+      serializers: {
+        req: (req: IncomingMessage & { ip?: string; host?: string }) => ({
+          ...requestSerializer(req),
+          url: clientPortUrl(req.url ?? ''),
+        }),
+      },
+    },
+  );
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(

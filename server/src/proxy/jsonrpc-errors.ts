@@ -1,20 +1,8 @@
 import {
-  CallToolRequestSchema,
-  CompleteRequestSchema,
   ErrorCode,
-  GetPromptRequestSchema,
   InitializeRequestSchema,
   JSONRPCMessageSchema,
-  ListPromptsRequestSchema,
-  ListResourcesRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema,
   McpError,
-  PingRequestSchema,
-  ReadResourceRequestSchema,
-  SetLevelRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyReply } from 'fastify';
 
@@ -121,24 +109,61 @@ export const jsonRpcError = (
     .header('content-type', 'application/json')
     .send({ jsonrpc: '2.0', id, error: { code, message } });
 
-/** Request params are checked before the SDK sees them, so its raw schema errors never reach the wire. */
-const PARAMS_SCHEMAS = new Map<string, { safeParse(value: unknown): { success: boolean; error?: unknown } }>(
+type FieldType = 'string' | 'object';
+
+/**
+ * Cheap structural checks of the params of the requests Gatehouse serves (a few `typeof`s, no schema): the
+ * fields each method needs and the optional ones whose type the handlers rely on. The SDK parses the full
+ * schema once more; its failures become one-line INVALID_PARAMS in `guardRequestHandlers`.
+ */
+const PARAMS_SHAPES: ReadonlyMap<
+  string,
+  { required: [string, FieldType][]; optional: [string, FieldType][] }
+> = new Map([
+  ['ping', { required: [], optional: [] }],
+  ['tools/list', { required: [], optional: [['cursor', 'string']] }],
+  ['tools/call', { required: [['name', 'string']], optional: [['arguments', 'object']] }],
+  ['prompts/list', { required: [], optional: [['cursor', 'string']] }],
+  ['prompts/get', { required: [['name', 'string']], optional: [['arguments', 'object']] }],
+  ['resources/list', { required: [], optional: [['cursor', 'string']] }],
+  ['resources/templates/list', { required: [], optional: [['cursor', 'string']] }],
+  ['resources/read', { required: [['uri', 'string']], optional: [] }],
+  ['resources/subscribe', { required: [['uri', 'string']], optional: [] }],
+  ['resources/unsubscribe', { required: [['uri', 'string']], optional: [] }],
+  ['logging/setLevel', { required: [['level', 'string']], optional: [] }],
   [
-    InitializeRequestSchema,
-    PingRequestSchema,
-    ListToolsRequestSchema,
-    CallToolRequestSchema,
-    ListPromptsRequestSchema,
-    GetPromptRequestSchema,
-    ListResourcesRequestSchema,
-    ListResourceTemplatesRequestSchema,
-    ReadResourceRequestSchema,
-    SubscribeRequestSchema,
-    UnsubscribeRequestSchema,
-    SetLevelRequestSchema,
-    CompleteRequestSchema,
-  ].map((schema) => [schema.shape.method.value, schema]),
-);
+    'completion/complete',
+    {
+      required: [
+        ['ref', 'object'],
+        ['argument', 'object'],
+      ],
+      optional: [],
+    },
+  ],
+]);
+
+// Every request may carry `_meta` (an object).
+for (const shape of PARAMS_SHAPES.values()) shape.optional.push(['_meta', 'object']);
+
+const isType = (value: unknown, type: FieldType) =>
+  type === 'string'
+    ? typeof value === 'string'
+    : typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The first field of `params` that breaks its method's shape, as one line; undefined when none does. */
+function shapeProblem(method: string, params: Record<string, unknown> | undefined): string | undefined {
+  const shape = PARAMS_SHAPES.get(method);
+  if (!shape) return undefined;
+  for (const [field, type] of shape.required) {
+    if (!isType(params?.[field], type)) return `params.${field}: expected ${article(type)}`;
+  }
+  for (const [field, type] of shape.optional) {
+    const value = params?.[field];
+    if (value !== undefined && !isType(value, type)) return `params.${field}: expected ${article(type)}`;
+  }
+  return undefined;
+}
 
 export type EnvelopeProblem = { kind: WireErrorKind; detail?: string; id?: JsonRpcId };
 
@@ -162,11 +187,15 @@ export function checkEnvelope(body: unknown): EnvelopeProblem | null {
       return { kind: 'INVALID_PARAMS', detail: '"params" must be an object', id };
     }
   }
-  const schema = !isResponse && hasId ? PARAMS_SCHEMAS.get(message.method as string) : undefined;
-  if (schema) {
-    // The envelope of a request is fully checked above; its method's schema covers the rest.
-    const result = schema.safeParse(message);
+  if (!isResponse && hasId && message.method === 'initialize') {
+    // Once per session, and the SDK's own handler: the full schema here, so its failure is one line too.
+    const result = InitializeRequestSchema.safeParse(message);
     return result.success ? null : { kind: 'INVALID_PARAMS', detail: firstIssue(result.error), id };
+  }
+  if (!isResponse && hasId && PARAMS_SHAPES.has(message.method as string)) {
+    // The envelope of a request is fully checked above; its params get the cheap checks only.
+    const detail = shapeProblem(message.method as string, message.params as Record<string, unknown>);
+    return detail === undefined ? null : { kind: 'INVALID_PARAMS', detail, id };
   }
   // Notifications, responses and methods Gatehouse does not serve: the SDK's envelope schema, so a message
   // it would refuse gets -32600 here instead of its -32700.
@@ -223,6 +252,56 @@ export function guardRequestHandlers(
     schema: unknown,
     handler: (...args: unknown[]) => unknown,
   ) => void;
-  server.setRequestHandler = ((schema: unknown, handler: (...args: unknown[]) => unknown) =>
-    register(schema, wireSafe(handler, logInternal))) as typeof server.setRequestHandler;
+  // The SDK parses each request against its method's schema before a handler runs, and would answer a
+  // failure with the schema's whole error text (-32603, or a multi-line -32602). Its stored handlers are
+  // wrapped too, so such a failure becomes one-line INVALID_PARAMS. (`_requestHandlers` is private in the
+  // SDK's types; the SDK version is pinned.)
+  const stored = (server as unknown as { _requestHandlers?: Map<string, StoredHandler> })._requestHandlers;
+  /** Errors our handlers threw (already wire errors), and the requests that reached our handler. */
+  const ours = new WeakSet<object>();
+  const entered = new WeakSet<object>();
+  const wrapStored = (schema: ParamsSchema) => {
+    const method = schema.shape.method.value;
+    const sdkHandler = stored?.get(method);
+    if (!stored || !sdkHandler) return;
+    stored.set(method, async (request, extra) => {
+      try {
+        return await sdkHandler(request, extra);
+      } catch (error) {
+        if (typeof error === 'object' && error !== null && ours.has(error)) throw error;
+        if (!entered.has(extra)) {
+          // Before our handler: the params did not match the method's schema (parsed again only now).
+          const parsed = schema.safeParse(request);
+          if (!parsed.success) {
+            const { code, message } = WIRE_ERRORS.INVALID_PARAMS;
+            // The same words as the envelope check's answer (McpError would prefix "MCP error -32602: ").
+            throw Object.assign(new McpError(code, ''), {
+              message: `${message}: ${firstIssue(parsed.error)}`,
+            });
+          }
+          if (error instanceof McpError) throw error;
+        }
+        // After our handler (the SDK checking its result) or anything else: local, never on the wire.
+        logInternal(error);
+        throw new McpError(ErrorCode.InternalError, WIRE_ERRORS.INTERNAL.message);
+      }
+    });
+  };
+  server.setRequestHandler = ((schema: ParamsSchema, handler: (...args: unknown[]) => unknown) => {
+    const safe = wireSafe(handler, logInternal);
+    register(schema, (request: unknown, extra: unknown) => {
+      entered.add(extra as object);
+      return safe(request, extra).catch((error: unknown) => {
+        if (typeof error === 'object' && error !== null) ours.add(error);
+        throw error;
+      });
+    });
+    wrapStored(schema);
+  }) as typeof server.setRequestHandler;
+}
+
+type StoredHandler = (request: unknown, extra: object) => Promise<unknown>;
+interface ParamsSchema {
+  shape: { method: { value: string } };
+  safeParse(value: unknown): { success: boolean; error?: unknown };
 }

@@ -38,7 +38,13 @@ import { guardRequestHandlers, sendWireError } from './jsonrpc-errors.js';
 import type { KeyGuard } from './key-guard.js';
 import { readMessage } from './message-limits.js';
 import { ReplayBudgets } from './replay-budget.js';
-import { EVICTED_REASON, evictionCandidate, type RequestFacts, trackResponse } from './session-registry.js';
+import {
+  EVICTED_REASON,
+  evictionCandidate,
+  PendingSessions,
+  type RequestFacts,
+  trackResponse,
+} from './session-registry.js';
 import { AGGREGATE_VIEW, passthroughView, ToolGateway, type View } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
@@ -93,6 +99,7 @@ function decodeCursor(cursor: string | undefined): number {
  */
 export class McpEndpoint {
   private readonly sessions = new Map<string, McpSession>();
+  private readonly pending = new PendingSessions();
   private readonly refusalsRecorded = new Map<string, number>();
   /** Requests whose key passed `admit` (before their body was read), with the access it resolved to. */
   private readonly admitted = new WeakMap<FastifyRequest, ClientAccess>();
@@ -252,17 +259,39 @@ export class McpEndpoint {
         return sendWireError(reply, 'SESSION_NOT_FOUND');
       }
     } else if (request.method === 'POST' && isInitializeRequest(body)) {
-      // At the limit, the least recently used idle session (its client went away) makes room.
+      // At the limit (sessions being opened included), the least recently used idle session (its client
+      // went away) makes room. Decided and counted synchronously, so parallel initializes see each other.
       const { open, idle } = evictionCandidate(this.sessions.values(), access.clientId);
       const { maxPerClient } = this.deps.config.mcpSessions;
-      if (open >= maxPerClient) {
+      let evicting: Promise<void> | undefined;
+      if (open + this.pending.of(access.clientId) >= maxPerClient) {
         if (!idle) return sendWireError(reply, 'TOO_MANY_SESSIONS', { detail: `at most ${maxPerClient}` });
-        await this.endSession(idle, EVICTED_REASON, { facts });
+        evicting = this.endSession(idle, EVICTED_REASON, { facts });
       }
-      session = await this.openSession(access, view, facts);
+      const opened = this.pending.add(access.clientId);
+      try {
+        await evicting;
+        session = await this.openSession(access, view, facts);
+        await this.serve(session, request, reply, body, facts, access);
+      } finally {
+        // Handled: the session is in the map now (or `initialize` failed and there is none).
+        opened();
+      }
+      return;
     } else {
       return sendWireError(reply, 'SESSION_REQUIRED');
     }
+    await this.serve(session, request, reply, body, facts, access);
+  }
+
+  private async serve(
+    session: McpSession,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    body: unknown,
+    facts: RequestFacts,
+    access: ClientAccess,
+  ): Promise<void> {
     session.lastActivity = Date.now();
     session.facts = facts;
     trackResponse(session, reply.raw);

@@ -45,3 +45,29 @@ export function evictionCandidate<S extends TrackedSession>(
   }
   return { open, idle };
 }
+
+/**
+ * Sessions being opened, per client: `initialize` received, its `Server` and transport built, the session not
+ * yet in the map (it enters when the SDK has handled `initialize`). They count toward the client's limit,
+ * so parallel initializes cannot build more than the limit allows.
+ */
+export class PendingSessions {
+  private readonly counts = new Map<string, number>();
+
+  of(clientId: string): number {
+    return this.counts.get(clientId) ?? 0;
+  }
+
+  /** Counts one more for `clientId`; the function returned counts it off (once). */
+  add(clientId: string): () => void {
+    this.counts.set(clientId, this.of(clientId) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = this.of(clientId) - 1;
+      if (left > 0) this.counts.set(clientId, left);
+      else this.counts.delete(clientId);
+    };
+  }
+}

@@ -1,12 +1,17 @@
 import type { Clock } from '../platform/clock.js';
 
 export interface BreakerPolicy {
-  /** Consecutive failures that open the breaker. */
+  /** Failures (weighted) within `windowMs` that open the breaker. */
   readonly failures: number;
+  /** How long a failure counts. An answered call does not forget it; only an answered trial does. */
+  readonly windowMs: number;
   /** The first cool-down; each failed trial doubles it, up to `maxCooldownMs`. */
   readonly cooldownMs: number;
   readonly maxCooldownMs: number;
 }
+
+/** At most this many failures are remembered (older ones drop first); far more than any threshold needs. */
+const MAX_REMEMBERED = 64;
 
 /** May a call go ahead: yes, yes as the one trial call after a cool-down, or not for `waitMs` more. */
 export type BreakerVerdict =
@@ -28,12 +33,16 @@ const CLOSED: BreakerVerdict = { kind: 'closed' };
 const TRIAL: BreakerVerdict = { kind: 'trial' };
 
 /**
- * A circuit breaker that heals by itself: it opens after `failures` consecutive failures, refuses calls
- * for a cool-down, then lets exactly one trial call through (half-open). An answered trial closes it; a
- * failed one opens it again for twice as long. Time comes from the injected clock, never from timers.
+ * A circuit breaker that heals by itself: it opens once its failures within a time window reach
+ * `failures` (a crash one user alone can have caused weighs less for an instance: ADR 0020), refuses calls
+ * for a cool-down, then lets exactly one trial call through (half-open). Only an answered trial closes it and
+ * forgets the failures; an answered call outside a trial does not, so answered calls between failures cannot
+ * keep it closed. A failed trial opens it again for twice as long. Time comes from the injected clock.
  */
 export class Breaker {
-  private consecutive = 0;
+  /** Failures within the window: when, and how much each counts. */
+  private readonly recent: { at: number; weight: number }[] = [];
+  private open = false;
   private opens = 0;
   private openUntilMs = 0;
   private trialRunning = false;
@@ -43,12 +52,18 @@ export class Breaker {
     private readonly clock: Clock,
   ) {}
 
+  /** Failures within the window, rounded down (for status and messages). */
   get failures(): number {
-    return this.consecutive;
+    return Math.floor(this.weight());
   }
 
   get isOpen(): boolean {
-    return this.consecutive >= this.policy.failures;
+    return this.open;
+  }
+
+  /** Closed, with no failure left in the window. */
+  get isClear(): boolean {
+    return !this.open && this.weight() === 0;
   }
 
   /** When the cool-down ends (while open). */
@@ -58,30 +73,33 @@ export class Breaker {
 
   /** Milliseconds of cool-down left; 0 once a trial may run. */
   remainingMs(): number {
-    return this.isOpen ? Math.max(0, this.openUntilMs - this.clock.now().getTime()) : 0;
+    return this.open ? Math.max(0, this.openUntilMs - this.clock.now().getTime()) : 0;
   }
 
   /** Decides one call; a `trial` verdict must be ended with `succeeded`, `failed` or `trialEnded`. */
   admit(): BreakerVerdict {
-    if (!this.isOpen) return CLOSED;
+    if (!this.open) return CLOSED;
     const waitMs = this.remainingMs();
     if (waitMs > 0 || this.trialRunning) return { kind: 'open', waitMs, trialRunning: this.trialRunning };
     this.trialRunning = true;
     return TRIAL;
   }
 
-  /** The downstream answered: the breaker closes and the count starts over. */
+  /** The trial call was answered: the breaker closes and its failures are forgotten. */
   succeeded(): void {
-    this.consecutive = 0;
+    this.recent.length = 0;
+    this.open = false;
     this.opens = 0;
     this.trialRunning = false;
   }
 
-  /** One more failure in a row; returns true when the breaker is (again) open. */
-  failed(): boolean {
-    this.consecutive++;
+  /** One more failure (`weight` 1 unless reduced); returns true when the breaker is (again) open. */
+  failed(weight = 1): boolean {
     this.trialRunning = false;
-    if (!this.isOpen) return false;
+    this.recent.push({ at: this.clock.now().getTime(), weight });
+    if (this.recent.length > MAX_REMEMBERED) this.recent.shift();
+    if (!this.open && this.weight() < this.policy.failures) return false;
+    this.open = true;
     this.opens++;
     const cooldown = Math.min(
       this.policy.cooldownMs * 2 ** Math.min(this.opens - 1, 30),
@@ -95,11 +113,21 @@ export class Breaker {
   trialEnded(): void {
     this.trialRunning = false;
   }
+
+  /** The weight of the failures within the window (older ones are dropped). */
+  private weight(): number {
+    const since = this.clock.now().getTime() - this.policy.windowMs;
+    while (this.recent.length > 0 && (this.recent[0]?.at ?? 0) <= since) this.recent.shift();
+    let total = 0;
+    for (const failure of this.recent) total += failure.weight;
+    return total;
+  }
 }
 
 /**
  * One breaker per user of a shared instance, for crashes that only that user's calls can have caused.
- * Entries exist only while a user has failures on record, so the map is as small as the misbehaving users.
+ * Entries exist only while a user has failures on record (until their trial is answered, or for as long as
+ * the window keeps a failure), so the map is as small as the misbehaving users.
  */
 export class CallerBreakers {
   private readonly breakers = new Map<string, Breaker>();
@@ -110,7 +138,13 @@ export class CallerBreakers {
   ) {}
 
   admit(caller: string): BreakerVerdict {
-    return this.breakers.get(caller)?.admit() ?? CLOSED;
+    const breaker = this.breakers.get(caller);
+    if (!breaker) return CLOSED;
+    if (breaker.isClear) {
+      this.breakers.delete(caller);
+      return CLOSED;
+    }
+    return breaker.admit();
   }
 
   breaker(caller: string): Breaker | undefined {
@@ -127,6 +161,7 @@ export class CallerBreakers {
     return breaker;
   }
 
+  /** The caller's trial was answered: their breaker closes and is forgotten. */
   succeeded(caller: string): void {
     this.breakers.delete(caller);
   }

@@ -46,15 +46,9 @@ export class FairSlots {
     return this.waiting;
   }
 
-  /** The one caller with calls running, when exactly one has: a crash now can only be its calls' doing. */
-  soleRunningCaller(): string | undefined {
-    let sole: string | undefined;
-    for (const caller of this.callers.values()) {
-      if (caller.running <= 0) continue;
-      if (sole !== undefined) return undefined;
-      sole = caller.key;
-    }
-    return sole;
+  /** The callers with calls running now. */
+  *runningCallers(): Iterable<string> {
+    for (const caller of this.callers.values()) if (caller.running > 0) yield caller.key;
   }
 
   /** Waits for a slot for `callerKey`; resolves once the slot is held (release it with `release`). */

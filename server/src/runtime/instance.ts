@@ -83,6 +83,11 @@ export class McpInstance {
   private hasStartedBefore = false;
   /** Superseded by a newer config version: finishing its calls, never restarted. */
   private retiring = false;
+  /**
+   * Callers with a call this process never answered (cancelled, timed out): the downstream may still be
+   * running it, so a later crash may be theirs. Cleared at each start (ADR 0020).
+   */
+  private readonly unanswered = new Set<string>();
   /** Calls in flight that can answer server-to-client requests. */
   private readonly callRoutes = new Set<CallRoute>();
   /** Subscribed resource URI → who wants `resources/updated` for it. */
@@ -100,6 +105,8 @@ export class McpInstance {
     const { circuitBreakerFailures, circuitCooldownMs, restartBackoffMaxMs } = hooks.settings;
     const policy = {
       failures: circuitBreakerFailures,
+      // A failure counts for `failures` cool-downs (150 s by default); an answered call does not reset it.
+      windowMs: circuitBreakerFailures * circuitCooldownMs,
       cooldownMs: circuitCooldownMs,
       maxCooldownMs: Math.max(circuitCooldownMs, restartBackoffMaxMs),
     };
@@ -228,6 +235,7 @@ export class McpInstance {
       if (closedEarly)
         throw new Error(downstream.exitDescription() ?? 'the connection closed while starting');
       this.downstream = downstream;
+      this.unanswered.clear();
       handedOver = true;
     } finally {
       // Anything short of a clean hand-over must not leave the process running unsupervised.
@@ -281,22 +289,32 @@ export class McpInstance {
       this.recordFailure(why);
       return;
     }
-    // Only this user's calls were running: their breaker counts it, the instance just restarts.
+    // Only this user's calls can have caused it: their breaker counts it in full, the instance's at reduced
+    // weight (several users, or accounts, crashing it in turn still open it), and it restarts.
     this.lastError = why;
     const strikes = this.callerBreakers.failed(culprit).failures;
     this.hooks.log.warn({ mcp: this.spec.slug, key: this.key, user: culprit, strikes }, 'crash attributed');
-    if (!this.stopRequested && !this.retiring) this.scheduleRestart(this.hooks.settings.restartBackoffMs);
-    else this.recordFailure(why);
+    if (this.stopRequested || this.retiring) this.recordFailure(why);
+    else if (this.breaker.failed(ATTRIBUTED_CRASH_WEIGHT)) this.openCircuit();
+    else this.scheduleRestart(this.hooks.settings.restartBackoffMs);
   }
 
-  /** The user whose calls alone were running on a shared instance (not during a trial of its own breaker). */
+  /**
+   * The one user whose calls can have caused a crash of a shared instance: the only one with calls running
+   * or with calls this process never answered (a cancelled call may still run downstream). Undefined when
+   * there are several, or none, or during a trial of the instance's own breaker.
+   */
   private culpritOfCrash(): string | undefined {
     if (this.spec.userId !== null || this.breaker.isOpen) return undefined;
-    const caller = this.slots.soleRunningCaller();
-    return caller === UNKNOWN_CALLER ? undefined : caller;
+    let culprit: string | undefined;
+    for (const caller of [...this.slots.runningCallers(), ...this.unanswered]) {
+      if (caller === UNKNOWN_CALLER || (culprit !== undefined && caller !== culprit)) return undefined;
+      culprit = caller;
+    }
+    return culprit;
   }
 
-  /** A failed start, crash or missed ping: back off and retry, or open the circuit after too many in a row. */
+  /** A failed start, crash or missed ping: back off and retry, or open the circuit after too many recently. */
   private recordFailure(reason: string): void {
     this.lastError = reason;
     if (this.stopRequested) return;
@@ -306,15 +324,20 @@ export class McpInstance {
       return;
     }
     if (this.breaker.failed()) {
-      // Open: nothing restarts until the cool-down has passed and a call comes to try it (half-open).
-      this.state = 'circuit_open';
-      this.nextRestartAt = this.breaker.openUntil;
-      clearTimeout(this.restartTimer);
-      this.restartTimer = undefined;
+      this.openCircuit();
       return;
     }
     const { restartBackoffMs, restartBackoffMaxMs } = this.hooks.settings;
-    this.scheduleRestart(Math.min(restartBackoffMs * 2 ** (this.breaker.failures - 1), restartBackoffMaxMs));
+    const exponent = Math.max(0, this.breaker.failures - 1);
+    this.scheduleRestart(Math.min(restartBackoffMs * 2 ** exponent, restartBackoffMaxMs));
+  }
+
+  /** Open: nothing restarts until the cool-down has passed and a call comes to try it (half-open). */
+  private openCircuit(): void {
+    this.state = 'circuit_open';
+    this.nextRestartAt = this.breaker.openUntil;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
   }
 
   private scheduleRestart(wait: number): void {
@@ -386,6 +409,7 @@ export class McpInstance {
       throw error;
     }
     let answered = false;
+    let sent = false;
     let trial = false;
     // Every request in flight counts: a server's request or log is relayed only when exactly one could
     // have caused it, and only to a caller that can take it.
@@ -395,6 +419,7 @@ export class McpInstance {
       const downstream = await abortable(this.ensureStarted(), options.signal);
       trial = this.admitShared();
       let result: T;
+      sent = true;
       try {
         result = await send(downstream.client, {
           timeout: this.spec.config.timeouts.callMs,
@@ -417,12 +442,13 @@ export class McpInstance {
       return result;
     } finally {
       if (answered) {
-        // The downstream works: a trial closes the breakers, and the failure counts start over.
-        this.breaker.succeeded();
-        if (caller !== UNKNOWN_CALLER) this.callerBreakers.succeeded(caller);
+        // The downstream works: a breaker closes (and forgets its failures) only when this was its trial.
+        if (trial) this.breaker.succeeded();
+        if (callerTrial) this.callerBreakers.succeeded(caller);
       } else {
         if (trial) this.breaker.trialEnded();
         if (callerTrial) this.callerBreakers.trialEnded(caller);
+        if (sent) this.unanswered.add(caller);
       }
       this.callRoutes.delete(route);
       this.lastUsedAt = new Date();
@@ -437,7 +463,7 @@ export class McpInstance {
     if (verdict.kind !== 'open') return verdict.kind === 'trial';
     const failures = this.callerBreakers.breaker(caller)?.failures ?? 0;
     throw unavailable(
-      `Your calls made MCP "${this.spec.slug}" crash ${failures} times in a row; ${openCircuitWhen(verdict, true)}`,
+      `Your calls made MCP "${this.spec.slug}" crash ${failures} times recently; ${openCircuitWhen(verdict, true)}`,
     );
   }
 
@@ -450,7 +476,7 @@ export class McpInstance {
 
   private circuitOpen(verdict: { waitMs: number; trialRunning: boolean }): DomainError {
     return unavailable(
-      `MCP "${this.spec.slug}" failed ${this.breaker.failures} times in a row (${this.lastError}); ` +
+      `MCP "${this.spec.slug}" failed ${this.breaker.failures} times recently (${this.lastError}); ` +
         openCircuitWhen(verdict),
     );
   }
@@ -487,8 +513,7 @@ export class McpInstance {
     if (this.state !== 'ready' || !downstream) return;
     try {
       await downstream.client.ping({ timeout: timeoutMs });
-      // An answered ping resets the count, but only a call closes an open circuit.
-      if (!this.breaker.isOpen) this.breaker.succeeded();
+      // Failures are forgotten as the window passes; only an answered trial call closes the circuit.
     } catch {
       this.hooks.log.warn({ mcp: this.spec.slug, key: this.key }, 'downstream MCP did not answer ping');
       await this.dropConnection(downstream, `did not answer a health ping within ${timeoutMs / 1000}s`);
@@ -607,6 +632,12 @@ export class McpInstance {
   }
 }
 
+/**
+ * How much a crash attributed to one user counts for the instance's breaker: two users' (or accounts')
+ * attributed crashes weigh as much as one crash nobody can be blamed for (ADR 0020).
+ */
+const ATTRIBUTED_CRASH_WEIGHT = 0.5;
+
 /** Sizes measured for the response limit, so the audit reuses them instead of serializing again. */
 const measuredSizes = new WeakMap<object, number>();
 
@@ -629,8 +660,12 @@ const isAnswer = (error: unknown) =>
 /** Stops waiting (the work itself goes on) when the caller gives up. */
 function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
-  if (signal.aborted)
+  if (signal.aborted) {
+    // Nobody waits for `work` now: its failure (a start refused in backoff, say) must not go unhandled,
+    // since an unhandled rejection ends the server process.
+    work.catch(() => undefined);
     return Promise.reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () =>
       reject(new DomainError('DOWNSTREAM_FAILED', 'The call was cancelled by the client'));

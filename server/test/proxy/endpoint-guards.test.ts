@@ -2,11 +2,12 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/crypto/index.js';
 import { ConfigError, loadConfig, type McpMessageLimits } from '../../src/platform/config.js';
-import { hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
-import { registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
+import { clientPortUrl, hasQueryCredential, redactUrl } from '../../src/platform/url-redaction.js';
+import { clientPortErrorHandler, registerEndpointGuards } from '../../src/proxy/endpoint-guard.js';
 import { checkEnvelope, toWireError, wireSafe } from '../../src/proxy/jsonrpc-errors.js';
 import { checkJsonLimits, readMessage } from '../../src/proxy/message-limits.js';
 import { hostAllowed, hostnameOf, originAllowed, ownHostnames } from '../../src/proxy/origin-guard.js';
@@ -89,6 +90,19 @@ describe('readMessage and checkEnvelope (the JSON-RPC envelope)', () => {
       expect(problem).toEqual({ kind: 'INVALID_PARAMS', id: 'a', detail: 'params.name: expected a string' });
     }
     expect(checkEnvelope({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x' } })).toBeNull();
+  });
+
+  it('checks only the cheap shape of a served request: the full schema is left to the SDK, once', () => {
+    const call = (params: unknown) => checkEnvelope({ jsonrpc: '2.0', id: 3, method: 'tools/call', params });
+    expect(call({ name: 'x', arguments: [] })).toEqual({
+      kind: 'INVALID_PARAMS',
+      id: 3,
+      detail: 'params.arguments: expected an object',
+    });
+    expect(call({ name: 'x', _meta: 5 })).toMatchObject({ detail: 'params._meta: expected an object' });
+    // A mismatch only the SDK's schema sees (the SDK answers it, one line, through guardRequestHandlers).
+    expect(call({ name: 'x', task: 5 })).toBeNull();
+    expect(call({ name: 'x', arguments: { a: { deep: [1, 2] } } })).toBeNull();
   });
 });
 
@@ -185,14 +199,21 @@ describe('url-redaction (query-string credentials)', () => {
       '/mcp?a=1&Authorization=Bearer%20x',
       '/mcp?%61ccess_token=1',
       '/oauth/callback?state=s&code=c',
+      '/mcp?x=gh_ck_abc',
+      '/mcp?gh_ck_abc',
+      '/trpc/a?input=%7B%22k%22%3A%22gh_at_abc%22%7D',
+      `/mcp?s=${'Ab9'.repeat(10)}xy`,
     ]) {
       expect(hasQueryCredential(url), url).toBe(true);
       expect(redactUrl(url)).toBe(`${url.slice(0, url.indexOf('?'))}?[redacted]`);
     }
-    for (const url of ['/mcp', '/mcp?', '/mcp?page=2', '/healthz?verbose']) {
+    for (const url of ['/mcp', '/mcp?', '/mcp?page=2', '/healthz?verbose', `/x?id=${'a'.repeat(31)}`]) {
       expect(hasQueryCredential(url), url).toBe(false);
       expect(redactUrl(url)).toBe(url);
     }
+    // The client port logs no query string at all.
+    expect(clientPortUrl('/mcp?page=2')).toBe('/mcp?[redacted]');
+    expect(clientPortUrl('/mcp')).toBe('/mcp');
   });
 });
 
@@ -322,6 +343,75 @@ describe('registerEndpointGuards (the /mcp scope on a real Fastify)', () => {
       error: { code: -32603, message: 'Internal error' },
     });
     expect(failed.headers['cache-control']).toBe('no-store');
+    await app.close();
+  });
+});
+
+describe('clientPortErrorHandler (the one error table of the client port)', () => {
+  /** A real driver error: PostgreSQL is not listening where the query is sent. */
+  async function databaseError(): Promise<unknown> {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'gatehouse', database: 'gatehouse' });
+    const error = await client.connect().then(
+      () => undefined,
+      (cause: unknown) => cause,
+    );
+    expect(String(error)).toContain('ECONNREFUSED');
+    return error;
+  }
+
+  it('answers a database outage with a typed 503 and Retry-After, in the /mcp scope and on the other routes', async () => {
+    const outage = await databaseError();
+    const app = Fastify({ logger: false });
+    app.setErrorHandler(clientPortErrorHandler(1024));
+    app.register(async (scope) => {
+      registerEndpointGuards(scope, loadConfig({}));
+      scope.post('/mcp', async () => {
+        throw outage;
+      });
+    });
+    app.get('/elsewhere', async () => {
+      throw outage;
+    });
+    for (const request of [
+      { method: 'POST' as const, url: '/mcp', payload: '{}' },
+      { method: 'GET' as const, url: '/elsewhere' },
+    ]) {
+      const answer = await app.inject({
+        ...request,
+        headers: { host: '127.0.0.1:8443', 'content-type': 'application/json' },
+      });
+      expect(answer.statusCode, request.url).toBe(503);
+      expect(answer.headers['retry-after']).toBe('5');
+      expect(answer.json()).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'Gatehouse is temporarily unavailable; retry later' },
+      });
+      expect(answer.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+    }
+    await app.close();
+  });
+
+  it("never sends a client error's own text on the port's other routes", async () => {
+    const app = Fastify({ logger: false });
+    app.setErrorHandler(clientPortErrorHandler(1024));
+    app.get('/elsewhere', async () => {
+      throw Object.assign(new Error('Bad thing at /internal/secret/path.js with gh_ck_secret'), {
+        statusCode: 400,
+      });
+    });
+    const answer = await app.inject({ method: 'GET', url: '/elsewhere' });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' },
+    });
+    expect(answer.body).not.toMatch(/secret|gh_ck_/);
     await app.close();
   });
 });

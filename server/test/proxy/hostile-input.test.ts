@@ -59,8 +59,12 @@ describe('the MCP endpoint under hostile input', () => {
             text += chunk;
           });
           response.on('end', () => {
+            // An SSE answer: the first event with data (a priming event may come first, empty).
             const json = text.includes('data: ')
-              ? text.slice(text.indexOf('data: ') + 6).split('\n')[0]
+              ? text
+                  .split('\n')
+                  .find((line) => line.startsWith('data: ') && line.length > 6)
+                  ?.slice(6)
               : text;
             let parsed: WireAnswer['body'] = null;
             try {
@@ -274,6 +278,35 @@ describe('the MCP endpoint under hostile input', () => {
     expect(await counts()).toEqual(before);
   });
 
+  it("answers params only the SDK's full schema refuses with one-line -32602, and runs nothing", async () => {
+    const before = await counts();
+    for (const [body, detail] of [
+      [
+        '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"fx__echo","arguments":{"message":"x"},"task":5}}',
+        'params.task: expected an object',
+      ],
+      [
+        '{"jsonrpc":"2.0","id":12,"method":"prompts/get","params":{"name":"fx__greet","arguments":{"who":5}}}',
+        'params.arguments.who: expected a string',
+      ],
+    ] as const) {
+      const answer = await post(body, inSession());
+      expect(answer.body?.error, body).toEqual({ code: -32602, message: `Invalid params: ${detail}` });
+      expect(answer.status, body).toBe(200);
+      expect(answer.body?.error, body).toEqual({ code: -32602, message: `Invalid params: ${detail}` });
+    }
+    // initialize is handled by the SDK's own handler: the same one line.
+    const initialize = await post(
+      '{"jsonrpc":"2.0","id":13,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{}}}',
+      auth(),
+    );
+    expect(initialize.body?.error).toEqual({
+      code: -32602,
+      message: 'Invalid params: params.clientInfo.name: expected a string',
+    });
+    expect(await counts()).toEqual(before);
+  });
+
   it('refuses a foreign Host or Origin (DNS rebinding) by default, and serves its own names on any port', async () => {
     const before = await counts();
     const initialize = JSON.stringify({
@@ -337,6 +370,38 @@ describe('the MCP endpoint under hostile input', () => {
     expect(written).toContain('/mcp?[redacted]');
     expect(written).toContain('/healthz?[redacted]');
     expect(gh.logs.join('')).not.toContain(key);
+    expect(gh.logs.join('')).not.toContain(key.slice(6, 30));
+  });
+
+  it('refuses a value shaped like our credentials under any name, and logs no query string of the client port', async () => {
+    const before = await counts();
+    const logsBefore = gh.logs.length;
+    const sessionShaped = 'A'.repeat(16) + 'b9'.repeat(8);
+    const ping = '{"jsonrpc":"2.0","id":3,"method":"ping"}';
+    for (const path of [
+      `/mcp?x=${key}`,
+      `/mcp?${key}`,
+      `/mcp?q=Bearer%20${encodeURIComponent(key)}`,
+      `/mcp?x=gh_at_${'z'.repeat(40)}`,
+      `/mcp?s=${sessionShaped}`,
+      `/mcp/fx?x=${key}`,
+    ]) {
+      const answer = await post(ping, inSession(), path);
+      expect(answer.status, path).toBe(401);
+      expect(answer.body?.error?.message, path).toMatch(/credentials are not accepted in the URL/);
+    }
+    // A query string with nothing secret in it is served, but the client port never logs one.
+    const served = await post(ping, inSession(), '/mcp?page=2&trace=visible-marker');
+    expect(served.status).toBe(200);
+    // The portal port redacts credential-shaped values too.
+    await fetch(`${gh.portalUrl}/healthz?x=${key}`);
+    expect(await counts()).toEqual(before);
+    const written = gh.logs.slice(logsBefore).join('');
+    expect(written).toContain('/mcp?[redacted]');
+    expect(written).toContain('/healthz?[redacted]');
+    expect(written).not.toContain('visible-marker');
+    expect(written).not.toContain(sessionShaped);
+    expect(written).not.toContain('gh_at_');
     expect(gh.logs.join('')).not.toContain(key.slice(6, 30));
   });
 

@@ -123,6 +123,28 @@ describe('MCP sessions of one client', () => {
     expect(ends.filter((row) => ids.includes(String(row.details.session)))).toHaveLength(1);
   });
 
+  it('counts sessions being opened toward the limit: parallel initializes with one key cannot exceed it', async () => {
+    const { id: clientId, key } = await newClientKey('parallel agent');
+    const startsBefore = (await auditRows(gh, 'mcp_session.start')).length;
+    // Every initialize is in flight before any is answered: none of their sessions is in the map yet.
+    const answers = await Promise.all(Array.from({ length: 200 }, () => initialize(key)));
+    const opened = answers.filter((answer) => answer.status === 200);
+    const refused = answers.filter((answer) => answer.status === 429);
+    expect(opened.length + refused.length).toBe(200);
+    const live = gh.mcp.listSessions().filter((session) => session.clientId === clientId);
+    expect(live.length).toBeLessThanOrEqual(32);
+    // Every session that opened beyond the limit made room by evicting an idle one (audited as such).
+    const evicted = async () =>
+      (await auditRows(gh, 'mcp_session.end')).filter(
+        (row) => row.reason === EVICTED_REASON && opened.some((a) => a.sessionId === row.details.session),
+      ).length;
+    await expect.poll(evicted).toBe(opened.length - live.length);
+    await expect
+      .poll(async () => (await auditRows(gh, 'mcp_session.start')).length)
+      .toBe(startsBefore + opened.length);
+    expect(opened.length).toBeGreaterThanOrEqual(32);
+  });
+
   it('never evicts a session with a live stream: when every session is in use, the next one is refused', async () => {
     const { key } = await newClientKey('busy agent');
     const streams: AbortController[] = [];

@@ -266,7 +266,7 @@ describe('supervision', () => {
     // Open circuit: the next probe waits for the longest backoff, and calls are refused immediately.
     expect(Date.parse(status?.nextRestartAt ?? '') - Date.now()).toBeGreaterThan(50_000);
     const refused = await failureOf(runtime.callTool(mcp, null, 'echo', { message: 'x' }));
-    expect(refused.message).toContain('failed 3 times in a row');
+    expect(refused.message).toContain('failed 3 times recently');
   });
 
   it('times out a hanging call and sends the downstream a cancellation it observes', async () => {
