@@ -34,6 +34,7 @@ interface Pending {
 }
 
 const MAX_KEYS = 10_000;
+const COUNTED: Promise<void> = Promise.resolve();
 /**
  * At most this many sources per kind and window get a record of their own at once; the rest of that window
  * are counted together under OVERFLOW_IP, so spreading an attack over many addresses cannot flood the trail.
@@ -67,8 +68,13 @@ export class RefusalAudit {
     this.timer.unref();
   }
 
-  /** Counts one refusal; cheap (a map lookup) except for the first of its (kind, source) in a window. */
-  record(kind: RefusalKind, ip: string, requestId = '', details: Record<string, unknown> = {}): void {
+  /**
+   * Counts one refusal; cheap (a map lookup) except for the first of its (kind, source) in a window, whose
+   * record is written at once. The promise settles when that record is durable (at once when the refusal was
+   * only counted) and never rejects: callers await it before answering, so a client that has seen its refusal
+   * can find it in the trail.
+   */
+  record(kind: RefusalKind, ip: string, requestId = '', details: Record<string, unknown> = {}): Promise<void> {
     const now = this.deps.clock.now().getTime();
     const windowStart = Math.floor(now / this.deps.windowMs) * this.deps.windowMs;
     let source = throttleSourceOf(ip);
@@ -86,12 +92,12 @@ export class RefusalAudit {
     if (entry && entry.windowStart === windowStart) {
       entry.count += 1;
       entry.requestId = requestId;
-      return;
+      return COUNTED;
     }
     if (entry) this.write(entry);
     const at = source === OVERFLOW_IP ? OVERFLOW_IP : ip;
     this.pending.set(key, { kind, ip: at, source, windowStart, count: 0, requestId });
-    this.write({ kind, ip: at, source, windowStart, count: 1, requestId }, details);
+    return this.write({ kind, ip: at, source, windowStart, count: 1, requestId }, details);
   }
 
   /** Whether one more (kind, source) may be written at once in this window; counts it if so. */
@@ -133,7 +139,7 @@ export class RefusalAudit {
     await Promise.all([...this.writes]);
   }
 
-  private write(entry: Pending, details: Record<string, unknown> = {}): void {
+  private write(entry: Pending, details: Record<string, unknown> = {}): Promise<void> {
     const ctx = {
       actor: { type: 'anonymous' as const },
       requestId: entry.requestId,
@@ -161,5 +167,6 @@ export class RefusalAudit {
       )
       .finally(() => this.writes.delete(write));
     this.writes.add(write);
+    return write;
   }
 }

@@ -35,7 +35,7 @@ export async function login(
   // Counted before the password is checked: concurrent guesses cannot all pass a count read earlier.
   const wait = await deps.throttle.attempt(input.username, ctx.ip);
   if (wait.ms > 0) {
-    deps.refusals.record('login_throttled', ctx.ip, ctx.requestId, {
+    await deps.refusals.record('login_throttled', ctx.ip, ctx.requestId, {
       attemptedUsername: input.username,
       limit: wait.limit,
     });

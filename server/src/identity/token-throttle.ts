@@ -38,10 +38,10 @@ export class ApiTokenThrottle {
     const bucket = this.bucket(ip);
     const waitMs = this.deps.store.localRetryAfterMs([bucket.name]);
     if (waitMs > 0) {
-      this.deps.refusals.record('throttled', ip, requestId);
+      await this.deps.refusals.record('throttled', ip, requestId);
       throw tooMany(waitMs);
     }
-    this.deps.refusals.record('unknown_api_token', ip, requestId);
+    await this.deps.refusals.record('unknown_api_token', ip, requestId);
     const [count] = await this.deps.store.hit([bucket]);
     if (count && count.hits > count.bucket.rule.limit) {
       this.deps.store.trip(count);

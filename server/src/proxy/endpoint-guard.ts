@@ -15,7 +15,7 @@ import { hardenResponse, mcpHardeningHeaders } from './response-hardening.js';
 export function registerEndpointGuards(
   scope: FastifyInstance,
   config: Config,
-  hooks: { onCredentialInUrl?: (request: FastifyRequest) => void } = {},
+  hooks: { onCredentialInUrl?: (request: FastifyRequest) => Promise<void> } = {},
 ): void {
   const headers = mcpHardeningHeaders(config.secureTransport);
   const hostnames = ownHostnames({
@@ -31,7 +31,7 @@ export function registerEndpointGuards(
       return sendWireError(reply, 'ORIGIN_NOT_ALLOWED');
     }
     if (hasQueryCredential(request.url)) {
-      hooks.onCredentialInUrl?.(request);
+      await hooks.onCredentialInUrl?.(request);
       reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_request"');
       return sendWireError(reply, 'CREDENTIAL_IN_URL');
     }

@@ -66,7 +66,7 @@ export class KeyGuard {
       ? 0
       : this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
     if (waitMs > 0) {
-      this.deps.refusals.record('throttled', request.ip, request.id);
+      await this.deps.refusals.record('throttled', request.ip, request.id);
       return { ok: false, refusal: 'throttled', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
 
@@ -76,7 +76,7 @@ export class KeyGuard {
         this.deps.index.add(keyHash);
         return { ok: true, access };
       }
-      this.deps.refusals.record('unknown_key', request.ip, request.id, {
+      await this.deps.refusals.record('unknown_key', request.ip, request.id, {
         wellFormed: ClientAccessCache.isWellFormed(key),
       });
       const counts = await this.deps.store.hit([ipBucket, this.global]);

@@ -238,7 +238,7 @@ export class McpEndpoint {
     if (request.method === 'POST') {
       const read = readMessage(String(request.body ?? ''), this.deps.config.mcpLimits);
       if (!read.ok) {
-        this.deps.refusals.record('protocol_error', request.ip, String(request.id));
+        await this.deps.refusals.record('protocol_error', request.ip, String(request.id));
         return sendWireError(reply, read.problem.kind, read.problem);
       }
       body = read.message;
@@ -254,7 +254,7 @@ export class McpEndpoint {
       // re-initializes instead of talking to a session whose key no longer works.
       if (!session || session.keyHash !== access.keyHash || session.view.only !== view.only) {
         if (session && session.keyHash !== access.keyHash) {
-          this.deps.refusals.record('session_mismatch', request.ip, String(request.id));
+          await this.deps.refusals.record('session_mismatch', request.ip, String(request.id));
         }
         return sendWireError(reply, 'SESSION_NOT_FOUND');
       }

@@ -65,7 +65,8 @@ describe('refusal audit: aggregation an attack cannot defeat by spreading over a
       );
       expect(new Set(statuses)).toEqual(new Set([401]));
     }
-    // Before any flush: one record per source up to the budget, plus the overflow's first.
+    // Before any flush: one record per source up to the budget, plus the overflow's first, each durable
+    // before its 401 was sent.
     const atOnce = await windowRows();
     expect(atOnce.filter((row) => !row.details.sources)).toHaveLength(MAX_IMMEDIATE_PER_KIND);
     expect(atOnce.filter((row) => row.details.sources === 'many')).toHaveLength(1);
