@@ -74,7 +74,12 @@ export class RefusalAudit {
    * only counted) and never rejects: callers await it before answering, so a client that has seen its refusal
    * can find it in the trail.
    */
-  record(kind: RefusalKind, ip: string, requestId = '', details: Record<string, unknown> = {}): Promise<void> {
+  record(
+    kind: RefusalKind,
+    ip: string,
+    requestId = '',
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
     const now = this.deps.clock.now().getTime();
     const windowStart = Math.floor(now / this.deps.windowMs) * this.deps.windowMs;
     let source = throttleSourceOf(ip);
