@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClusterMember, startGatehouseOn, TestClock } from '../support/cluster.js';
+import { ManualClock, TEST_NOW } from '../support/clock.js';
+import { type ClusterMember, startGatehouseOn } from '../support/cluster.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN, type PortalClient, portalClient } from '../support/gatehouse.js';
 
@@ -12,7 +13,7 @@ describe('sign-in attempts are counted before the password is checked (ADR 0018)
   let a: ClusterMember;
   let b: ClusterMember;
   let admin: PortalClient;
-  const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000);
+  const clock = new ManualClock(new Date(TEST_NOW.getTime() + 1000));
 
   const signIn = (member: ClusterMember, username: string, password: string, ip: string) =>
     fetch(`${member.portalUrl}/trpc/auth.login`, {

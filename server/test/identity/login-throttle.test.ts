@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClusterMember, startGatehouseOn, TestClock } from '../support/cluster.js';
+import { ManualClock, TEST_NOW } from '../support/clock.js';
+import { type ClusterMember, startGatehouseOn } from '../support/cluster.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN, type PortalClient, portalClient } from '../support/gatehouse.js';
 
@@ -14,7 +15,7 @@ describe('portal sign-in throttles, shared by every process on the database (ADR
   let b: ClusterMember;
   let admin: PortalClient;
   // Fixed relative to window boundaries (an hour start, plus a second): windows of 900 s start on it.
-  const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000);
+  const clock = new ManualClock(new Date(TEST_NOW.getTime() + 1000));
 
   /** A sign-in from `ip` (the trusted proxy in front says so), as the portal sends it. */
   const signIn = (member: ClusterMember, username: string, password: string, ip: string) =>

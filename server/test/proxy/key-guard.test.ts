@@ -2,13 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClusterMember,
-  rawRequest,
-  startGatehouseOn,
-  TestClock,
-  throttleHits,
-} from '../support/cluster.js';
+import { ManualClock, TEST_NOW } from '../support/clock.js';
+import { type ClusterMember, rawRequest, startGatehouseOn, throttleHits } from '../support/cluster.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN, connectMcpClient, portalClient, type TestGatehouse } from '../support/gatehouse.js';
 import { waitFor } from '../support/processes.js';
@@ -33,7 +28,7 @@ describe('client keys on /mcp: throttled, constant-work, checked before the body
   let a: ClusterMember;
   let b: ClusterMember;
   // Fixed relative to window boundaries (the start of an hour, plus a second); audit partitions exist for it.
-  const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000);
+  const clock = new ManualClock(new Date(TEST_NOW.getTime() + 1000));
   let validKey: string;
   let valid: Client;
 

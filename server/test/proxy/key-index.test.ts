@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClusterMember, startGatehouseOn, TestClock, throttleHits } from '../support/cluster.js';
+import { ManualClock, TEST_NOW } from '../support/clock.js';
+import { type ClusterMember, startGatehouseOn, throttleHits } from '../support/cluster.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   ADMIN,
@@ -32,7 +33,7 @@ describe('valid client keys are never refused by the /mcp throttles (ADR 0018)',
   let member: ClusterMember;
   let admin: PortalClient;
   // Fixed relative to window boundaries (the start of an hour, plus a second).
-  const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000);
+  const clock = new ManualClock(new Date(TEST_NOW.getTime() + 1000));
 
   /** An initialize with `key`, from `ip` (the trusted proxy in front says so). */
   const post = (key: string, ip: string) =>

@@ -9,16 +9,6 @@ import { loadConfig } from '../../src/platform/config.js';
 import type { TestDatabase } from './database.js';
 
 /** A clock a test sets and moves by hand. */
-export class TestClock implements Clock {
-  constructor(private at: number) {}
-  now(): Date {
-    return new Date(this.at);
-  }
-  advance(ms: number): void {
-    this.at += ms;
-  }
-}
-
 export interface ClusterMember extends RunningGatehouse {
   logs: string[];
   /** Stops this process; the database is left to the test. */
