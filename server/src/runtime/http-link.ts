@@ -1,5 +1,12 @@
 import { type Dispatcher, Pool } from 'undici';
-import { type JsonRpcMessage, type Link, LinkError, type LinkEvents, ResponseTooLarge, type Sending } from './link.js';
+import {
+  type JsonRpcMessage,
+  type Link,
+  LinkError,
+  type LinkEvents,
+  ResponseTooLarge,
+  type Sending,
+} from './link.js';
 
 export interface HttpLinkOptions {
   url: string;

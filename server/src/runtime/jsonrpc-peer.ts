@@ -102,7 +102,8 @@ export class JsonRpcPeer {
         entry.total = setTimeout(() => this.timedOut(id, 'total', maxTotalTimeout), maxTotalTimeout);
       }
       if (signal) {
-        entry.onAbort = () => this.abandon(id, abortError(signal.reason), 'cancelled by the client');
+        entry.onAbort = () =>
+          this.abandon(id, abortError(signal.reason), String(signal.reason ?? 'cancelled by the client'));
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
       const withToken = options.onprogress
@@ -134,7 +135,7 @@ export class JsonRpcPeer {
 
   private timedOut(id: number, kind: TimeoutKind, ms: number): void {
     const error = new McpError(McpErrorCode.RequestTimeout, 'Request timed out', { timeout: ms, kind });
-    this.abandon(id, error, `timed out after ${ms} ms`);
+    this.abandon(id, error, `Request timed out after ${ms} ms`);
   }
 
   /** Ends a call we no longer wait for: freed now, its exchange ended, the downstream told. */
@@ -196,9 +197,12 @@ export class JsonRpcPeer {
     this.handlers.onNotification(method, params);
   }
 
-  private serverRequest(id: string | number, method: string, params: Record<string, unknown> | undefined): void {
-    const answer =
-      method === 'ping' ? Promise.resolve({}) : this.handlers.onRequest(method, params);
+  private serverRequest(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown> | undefined,
+  ): void {
+    const answer = method === 'ping' ? Promise.resolve({}) : this.handlers.onRequest(method, params);
     answer.then(
       (result) => this.reply({ jsonrpc: '2.0', id, result }),
       (error: unknown) => {

@@ -100,7 +100,10 @@ export class StdioLink implements Link {
       if (end === -1) break;
       const piece = chunk.subarray(start, end);
       start = end + 1;
-      if (this.partialBytes + piece.length > this.options.maxMessageBytes) return this.tooLarge();
+      if (this.partialBytes + piece.length > this.options.maxMessageBytes) {
+        this.tooLarge();
+        return;
+      }
       const line = this.partialBytes === 0 ? piece : Buffer.concat([...this.partial, piece]);
       this.partial = [];
       this.partialBytes = 0;
@@ -111,7 +114,10 @@ export class StdioLink implements Link {
     if (rest.length === 0) return;
     this.partialBytes += rest.length;
     // The cap applies while a line is still arriving: a child cannot make us buffer without bound.
-    if (this.partialBytes > this.options.maxMessageBytes) return this.tooLarge();
+    if (this.partialBytes > this.options.maxMessageBytes) {
+      this.tooLarge();
+      return;
+    }
     this.partial.push(rest);
   }
 
@@ -153,7 +159,10 @@ export class StdioLink implements Link {
    */
   private pipeClosed(reason: string): void {
     if (this.closedReason !== null || this.pipeTimer || this.stopping) return;
-    if (this.exit !== null) return this.hangUp(this.exit);
+    if (this.exit !== null) {
+      this.hangUp(this.exit);
+      return;
+    }
     this.pipeTimer = setTimeout(() => this.hangUp(reason), PIPE_EXIT_GRACE_MS);
     this.pipeTimer.unref();
   }
