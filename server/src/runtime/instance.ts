@@ -433,7 +433,7 @@ export class McpInstance {
         throw this.callError(error, downstream);
       }
       answered = true;
-      const size = Buffer.byteLength(JSON.stringify(result));
+      const size = Buffer.byteLength(JSON.stringify(result) ?? '');
       if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
         throw new DomainError(

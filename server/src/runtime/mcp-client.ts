@@ -74,20 +74,23 @@ export class DownstreamClient {
     return this.typed('resources/read', params, ReadResourceResultSchema, options);
   }
 
-  async subscribeResource(params: { uri: string }, options?: PeerRequestOptions): Promise<void> {
-    await this.peer.request('resources/subscribe', params, options);
+  subscribeResource(params: { uri: string }, options?: PeerRequestOptions): Promise<Record<string, unknown>> {
+    return this.peer.request('resources/subscribe', params, options);
   }
 
-  async unsubscribeResource(params: { uri: string }, options?: PeerRequestOptions): Promise<void> {
-    await this.peer.request('resources/unsubscribe', params, options);
+  unsubscribeResource(
+    params: { uri: string },
+    options?: PeerRequestOptions,
+  ): Promise<Record<string, unknown>> {
+    return this.peer.request('resources/unsubscribe', params, options);
   }
 
   complete(params: CompleteRequest['params'], options?: PeerRequestOptions): Promise<CompleteResult> {
     return this.typed('completion/complete', params as Params, CompleteResultSchema, options);
   }
 
-  async ping(options?: PeerRequestOptions): Promise<void> {
-    await this.peer.request('ping', undefined, options);
+  ping(options?: PeerRequestOptions): Promise<Record<string, unknown>> {
+    return this.peer.request('ping', undefined, options);
   }
 
   private async typed<T>(

@@ -76,6 +76,7 @@ export class StdioLink implements Link {
       child.stdin?.on('error', () => this.pipeClosed('the process closed its stdin'));
       child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
       child.stdout?.once('end', () => this.pipeClosed('the process closed its stdout'));
+      child.stdout?.on('error', () => this.pipeClosed('its stdout failed'));
       child.stderr?.setEncoding('utf8');
       child.stderr?.on('data', (chunk: string) => this.options.onStderr(chunk));
     });
