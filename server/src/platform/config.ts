@@ -124,6 +124,8 @@ export interface RuntimeSettings {
   readonly circuitCooldownMs: number;
   readonly stopGraceMs: number;
   readonly stderrLines: number;
+  /** The longest a downstream call may run while progress keeps resetting its timeout (default 10 × callMs). */
+  readonly callMaxTotalMs?: number;
 }
 
 /** See docs/decisions/0017-mcp-endpoint-hostile-input.md. */

@@ -1,34 +1,34 @@
 import type { McpConnection } from '@gatehouse/schema';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   type CreateMessageRequest,
   CreateMessageRequestSchema,
-  type CreateMessageResult,
   type ElicitRequest,
   ElicitRequestSchema,
-  type ElicitResult,
+  InitializeResultSchema,
   type LoggingMessageNotification,
   LoggingMessageNotificationSchema,
   McpError,
   ErrorCode as McpErrorCode,
   type Prompt,
-  PromptListChangedNotificationSchema,
   type Resource,
   type ResourceTemplate,
-  ResourceUpdatedNotificationSchema,
   type Tool,
-  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ProcessTransport } from './process-transport.js';
+import { HttpLink } from './http-link.js';
+import { JsonRpcPeer, type PeerHandlers } from './jsonrpc-peer.js';
+import type { Link } from './link.js';
+import { DownstreamClient } from './mcp-client.js';
+import { SdkTransportLink } from './sdk-link.js';
+import { StdioLink } from './stdio-link.js';
 import type { ResolvedLaunch } from './templating.js';
 
 /** Protocol revisions Gatehouse speaks to downstreams, newest first; older servers are refused at connect. */
 export const DOWNSTREAM_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
 
 const CLIENT_INFO = { name: 'gatehouse', version: '0.1.0' };
+/** Declared so servers may ask; each request is answered by the originating client or refused. */
+const CLIENT_CAPABILITIES = { elicitation: { form: {} }, sampling: {} };
 /** A misbehaving server could page forever; no real catalog is this large. */
 const MAX_LIST_PAGES = 100;
 
@@ -53,27 +53,23 @@ export interface DownstreamOptions {
 export type ServerToClientRequest = ElicitRequest | CreateMessageRequest;
 
 export interface Downstream {
-  readonly client: Client;
+  readonly client: DownstreamClient;
   readonly pid: number | null;
   readonly protocolVersion: string;
   readonly serverInfo: { name: string; version: string };
   readonly capabilities: Record<string, unknown>;
   readonly instructions: string | undefined;
-  /** How a stdio child ended, for error messages; null while running or for HTTP. */
+  /** How a stdio child ended, or why the link ended the connection; null while running. */
   exitDescription(): string | null;
   close(): Promise<void>;
 }
 
 export class ProtocolVersionRefused extends Error {}
 
-function createTransport(options: DownstreamOptions): {
-  transport: Transport;
-  exitDescription: () => string | null;
-} {
+function createLink(options: DownstreamOptions): Link {
   const { connection, launch } = options;
   if (connection.transport === 'stdio') {
-    let exit: string | null = null;
-    const transport = new ProcessTransport({
+    return new StdioLink({
       command: connection.command,
       args: connection.args,
       env: launch.env,
@@ -81,85 +77,100 @@ function createTransport(options: DownstreamOptions): {
       maxMessageBytes: options.maxMessageBytes,
       stopGraceMs: options.stopGraceMs,
       onStderr: options.onStderr,
-      onExit: (code, signal) => {
-        exit = signal ? `process was killed by ${signal}` : `process exited with code ${code}`;
-      },
     });
-    return { transport, exitDescription: () => transport.protocolError ?? exit };
   }
-  const url = new URL(connection.url);
-  const requestInit = { headers: launch.headers };
-  const transport =
-    connection.transport === 'sse'
-      ? new SSEClientTransport(url, { requestInit })
-      : new StreamableHTTPClientTransport(url, { requestInit });
-  return { transport, exitDescription: () => null };
+  if (connection.transport === 'sse') {
+    const requestInit = { headers: launch.headers };
+    return new SdkTransportLink(new SSEClientTransport(new URL(connection.url), { requestInit }));
+  }
+  return new HttpLink({
+    url: connection.url,
+    headers: launch.headers,
+    maxMessageBytes: options.maxMessageBytes,
+  });
+}
+
+/** What the server sends on its own: notifications to listeners, requests relayed to the calling client. */
+function serverTraffic(options: DownstreamOptions): PeerHandlers {
+  return {
+    onNotification(method, params) {
+      if (method === 'notifications/message') {
+        const parsed = LoggingMessageNotificationSchema.safeParse({ method, params });
+        if (parsed.success) options.onLog?.(parsed.data.params);
+      } else if (method === 'notifications/resources/updated') {
+        if (typeof params?.uri === 'string') options.onResourceUpdated?.(params.uri);
+      } else if (method === 'notifications/tools/list_changed') {
+        options.onListChanged?.('tools');
+      } else if (method === 'notifications/prompts/list_changed') {
+        options.onListChanged?.('prompts');
+      }
+    },
+    async onRequest(method, params) {
+      const schema =
+        method === 'elicitation/create'
+          ? ElicitRequestSchema
+          : method === 'sampling/createMessage'
+            ? CreateMessageRequestSchema
+            : undefined;
+      if (!schema) throw new McpError(McpErrorCode.MethodNotFound, `Method not found: ${method}`);
+      const parsed = schema.safeParse({ method, params: params ?? {} });
+      if (!parsed.success) throw new McpError(McpErrorCode.InvalidParams, `Invalid ${method} request`);
+      if (!options.onServerRequest) {
+        throw new McpError(
+          McpErrorCode.InvalidRequest,
+          'Gatehouse does not relay this request outside a tool call',
+        );
+      }
+      return options.onServerRequest(parsed.data as ServerToClientRequest);
+    },
+  };
 }
 
 /** Connects and initializes one downstream MCP server; rejects if it does not speak a supported revision. */
 export async function openDownstream(options: DownstreamOptions): Promise<Downstream> {
-  const { transport, exitDescription } = createTransport(options);
-  let negotiated: string | undefined;
-  const forward = transport.setProtocolVersion?.bind(transport);
-  transport.setProtocolVersion = (version: string) => {
-    negotiated = version;
-    forward?.(version);
-  };
-  let closed = false;
-  transport.onclose = () => {
-    if (closed) return;
-    closed = true;
-    options.onClose();
-  };
-  // Declared so servers may ask; each request is answered by the originating client or refused.
-  const client = new Client(CLIENT_INFO, { capabilities: { elicitation: { form: {} }, sampling: {} } });
-  const relay = async (request: ServerToClientRequest) => {
-    if (!options.onServerRequest) {
-      throw new McpError(
-        McpErrorCode.InvalidRequest,
-        'Gatehouse does not relay this request outside a tool call',
+  const link = createLink(options);
+  let handedOver = false;
+  const peer = new JsonRpcPeer(link, serverTraffic(options), () => {
+    if (handedOver) options.onClose();
+  });
+  try {
+    await peer.start();
+    const answer = await peer.request(
+      'initialize',
+      {
+        protocolVersion: DOWNSTREAM_PROTOCOL_VERSIONS[0],
+        capabilities: CLIENT_CAPABILITIES,
+        clientInfo: CLIENT_INFO,
+      },
+      { timeout: options.connectTimeoutMs, maxTotalTimeout: options.connectTimeoutMs },
+    );
+    const parsed = InitializeResultSchema.safeParse(answer);
+    const negotiated = parsed.success ? parsed.data.protocolVersion : undefined;
+    if (!parsed.success || !(DOWNSTREAM_PROTOCOL_VERSIONS as readonly string[]).includes(negotiated ?? '')) {
+      throw new ProtocolVersionRefused(
+        `the server speaks MCP ${negotiated ?? 'of an unknown revision'}; Gatehouse needs ${DOWNSTREAM_PROTOCOL_VERSIONS.at(-1)} or newer`,
       );
     }
-    return options.onServerRequest(request);
-  };
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) =>
-    options.onLog?.(notification.params),
-  );
-  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) =>
-    options.onResourceUpdated?.(notification.params.uri),
-  );
-  client.setRequestHandler(ElicitRequestSchema, (request) => relay(request) as Promise<ElicitResult>);
-  client.setRequestHandler(
-    CreateMessageRequestSchema,
-    (request) => relay(request) as Promise<CreateMessageResult>,
-  );
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => options.onListChanged?.('tools'));
-  client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
-    options.onListChanged?.('prompts'),
-  );
-  try {
-    await client.connect(transport, { timeout: options.connectTimeoutMs });
+    link.setProtocolVersion(parsed.data.protocolVersion);
+    peer.notify('notifications/initialized');
+    if (peer.isClosed) throw new Error(link.exitDescription() ?? 'the connection closed while starting');
+    handedOver = true;
+    const { serverInfo, capabilities, instructions } = parsed.data;
+    return {
+      client: new DownstreamClient(peer),
+      pid: link.pid,
+      protocolVersion: parsed.data.protocolVersion,
+      serverInfo: { name: serverInfo.name ?? 'unknown', version: serverInfo.version ?? 'unknown' },
+      capabilities: capabilities as Record<string, unknown>,
+      instructions,
+      exitDescription: () => link.exitDescription(),
+      close: () => peer.close(),
+    };
   } catch (error) {
-    await transport.close().catch(() => undefined);
-    throw error;
+    await peer.close().catch(() => undefined);
+    const ended = error instanceof McpError && error.code === McpErrorCode.ConnectionClosed;
+    throw ended ? new Error(link.exitDescription() ?? 'the connection closed while starting') : error;
   }
-  if (!negotiated || !(DOWNSTREAM_PROTOCOL_VERSIONS as readonly string[]).includes(negotiated)) {
-    await client.close().catch(() => undefined);
-    throw new ProtocolVersionRefused(
-      `the server speaks MCP ${negotiated ?? 'of an unknown revision'}; Gatehouse needs ${DOWNSTREAM_PROTOCOL_VERSIONS.at(-1)} or newer`,
-    );
-  }
-  const serverInfo = client.getServerVersion();
-  return {
-    client,
-    pid: transport instanceof ProcessTransport ? (transport.pid ?? null) : null,
-    protocolVersion: negotiated,
-    serverInfo: { name: serverInfo?.name ?? 'unknown', version: serverInfo?.version ?? 'unknown' },
-    capabilities: (client.getServerCapabilities() ?? {}) as Record<string, unknown>,
-    instructions: client.getInstructions(),
-    exitDescription,
-    close: () => client.close(),
-  };
 }
 
 /** Every page, all within one time budget: a slow-paging server cannot hold a start (or a caller) for long. */

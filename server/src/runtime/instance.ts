@@ -1,5 +1,4 @@
 import type { InstanceState, InstanceStatus, McpConfig } from '@gatehouse/schema';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { McpError, ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
@@ -17,6 +16,9 @@ import {
 } from './downstream.js';
 import { assertLaunchEnvAllowed } from './env-policy.js';
 import { FairSlots, UNKNOWN_CALLER } from './fair-slots.js';
+import type { PeerRequestOptions } from './jsonrpc-peer.js';
+import { ResponseTooLarge } from './link.js';
+import type { DownstreamClient } from './mcp-client.js';
 import { type LogLine, redactSecrets, StderrRing } from './stderr-ring.js';
 import { OAUTH_ACCESS_TOKEN, resolveLaunch } from './templating.js';
 
@@ -395,7 +397,7 @@ export class McpInstance {
    * and clear errors.
    */
   async request<T>(
-    send: (client: Client, options: { timeout: number; signal?: AbortSignal }) => Promise<T>,
+    send: (client: DownstreamClient, options: DownstreamRequestOptions) => Promise<T>,
     options: CallOptions = {},
     what = 'The answer',
   ): Promise<T> {
@@ -423,6 +425,7 @@ export class McpInstance {
       try {
         result = await send(downstream.client, {
           timeout: this.spec.config.timeouts.callMs,
+          maxTotalTimeout: this.maxTotalMs(),
           signal: options.signal,
         });
       } catch (error) {
@@ -430,7 +433,7 @@ export class McpInstance {
         throw this.callError(error, downstream);
       }
       answered = true;
-      const size = Buffer.byteLength(JSON.stringify(result));
+      const size = Buffer.byteLength(JSON.stringify(result) ?? '');
       if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
         throw new DomainError(
@@ -481,12 +484,29 @@ export class McpInstance {
     );
   }
 
+  /** A call whose progress keeps resetting its idle timeout still ends after this long. */
+  private maxTotalMs(): number {
+    const { callMs } = this.spec.config.timeouts;
+    return Math.max(callMs, this.hooks.settings.callMaxTotalMs ?? callMs * CALL_MAX_TOTAL_FACTOR);
+  }
+
   private callError(error: unknown, downstream: Downstream): DomainError {
+    if (error instanceof ResponseTooLarge) {
+      return new DomainError(
+        'DOWNSTREAM_FAILED',
+        `MCP "${this.spec.slug}" sent more than the ${formatBytes(this.hooks.settings.maxResponseBytes)} ` +
+          'response limit; reading stopped and the request was ended',
+      );
+    }
     if (error instanceof McpError) {
       if (error.code === McpErrorCode.RequestTimeout) {
+        const total = (error.data as { kind?: string } | undefined)?.kind === 'total';
+        const seconds = (total ? this.maxTotalMs() : this.spec.config.timeouts.callMs) / 1000;
         return new DomainError(
           'DOWNSTREAM_TIMEOUT',
-          `MCP "${this.spec.slug}" did not answer within ${this.spec.config.timeouts.callMs / 1000}s; the call was cancelled`,
+          total
+            ? `MCP "${this.spec.slug}" did not finish within ${seconds}s (the longest a call may run); the call was cancelled`
+            : `MCP "${this.spec.slug}" did not answer within ${seconds}s; the call was cancelled`,
         );
       }
       if (error.code === McpErrorCode.ConnectionClosed) {
@@ -637,6 +657,12 @@ export class McpInstance {
  * attributed crashes weigh as much as one crash nobody can be blamed for (ADR 0020).
  */
 const ATTRIBUTED_CRASH_WEIGHT = 0.5;
+
+/** Without a setting, a call reporting progress may run this many idle timeouts in all. */
+const CALL_MAX_TOTAL_FACTOR = 10;
+
+/** What each forwarded request gets: the idle timeout, the total bound, and the caller's signal. */
+export type DownstreamRequestOptions = Pick<PeerRequestOptions, 'timeout' | 'maxTotalTimeout' | 'signal'>;
 
 /** Sizes measured for the response limit, so the audit reuses them instead of serializing again. */
 const measuredSizes = new WeakMap<object, number>();
