@@ -58,9 +58,19 @@ export interface SessionStoreOptions {
   readonly onFlushError?: (error: unknown) => void;
 }
 
+export interface ExpiredSession {
+  /** The table's key; the raw id is known only to a process that holds the session (see `local`). */
+  readonly idHash: string;
+  readonly clientId: string;
+  readonly userId: string;
+  readonly lastActivityAt: Date;
+}
+
 export interface ExpiredSessions {
   /** Rows deleted, every process's sessions included. */
   readonly count: number;
+  /** Every session expired, for their audit records (a crashed process's sessions included). */
+  readonly sessions: readonly ExpiredSession[];
   /** Ids of the expired sessions this process held (so it can close their streams). */
   readonly local: readonly string[];
 }
@@ -285,10 +295,17 @@ export class SessionStore {
     this.endings++;
     const rows = await this.orm.em
       .getConnection()
-      .execute<{ id_hash: string }[]>(
-        `delete from mcp_session where last_activity_at < ? returning id_hash`,
+      .execute<{ id_hash: string; client_id: string; user_id: string; last_activity_at: Date | string }[]>(
+        `delete from mcp_session where last_activity_at < ?
+         returning id_hash, client_id, user_id, last_activity_at`,
         [olderThan],
       );
+    const sessions = rows.map((row) => ({
+      idHash: row.id_hash,
+      clientId: row.client_id,
+      userId: row.user_id,
+      lastActivityAt: new Date(row.last_activity_at),
+    }));
     const expired = new Set(rows.map((row) => row.id_hash));
     const local: string[] = [];
     for (const [id, entry] of this.cache) {
@@ -296,7 +313,7 @@ export class SessionStore {
       local.push(id);
       this.forget(id, entry.idHash);
     }
-    return { count: rows.length, local };
+    return { count: rows.length, sessions, local };
   }
 
   /** Writes every touch due, in one statement; waits for a flush already under way. */

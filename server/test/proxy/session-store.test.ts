@@ -251,7 +251,20 @@ describe('SessionStore: MCP sessions as a row plus a cache (ADR 0030)', () => {
     expect(await rowOf(recent.id)).toMatchObject({ last_activity_at: new Date(cutoff.getTime() - 20_000) });
 
     const expired = await a.expireIdle(cutoff);
-    expect(expired).toEqual({ count: 2, local: [idle.id] });
+    expect(expired.count).toBe(2);
+    expect(expired.local).toEqual([idle.id]);
+    expect(expired.sessions).toHaveLength(2);
+    expect(expired.sessions).toEqual(
+      expect.arrayContaining(
+        [idle, idleOnB].map((s) => ({
+          idHash: sha256Hex(s.id),
+          clientId: 'client-a',
+          userId: 'user-1',
+          lastActivityAt: TEST_NOW,
+        })),
+      ),
+    );
+    expect(await a.expireIdle(cutoff)).toEqual({ count: 0, sessions: [], local: [] });
     expect((await rows()).map((row) => row.id_hash)).toEqual([sha256Hex(recent.id)]);
     expect(await a.getFor(idle.id, KEY_A)).toBeUndefined();
     expect(await freshStore().getFor(idleOnB.id, KEY_A)).toBeUndefined();
