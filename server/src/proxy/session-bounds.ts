@@ -39,11 +39,17 @@ export class SessionBoundsError extends DomainError {
   }
 }
 
+/** NUL or a lone surrogate: PostgreSQL refuses them in text and jsonb (a 500 if they reached it). */
+const unstorable = (value: string) => value.includes('\u0000') || /\p{Cs}/u.test(value);
+/** The same in JSON text, as escapes (a literal backslash before `u0000` is refused too, harmlessly). */
+const UNSTORABLE_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+
 export function boundedString(field: string, value: unknown, max: number, nullable = false): string | null {
   if (value === null && nullable) return null;
   if (typeof value !== 'string' || value.length === 0)
     throw new SessionBoundsError(field, 'must be a non-empty string');
   if (value.length > max) throw new SessionBoundsError(field, `must be at most ${max} characters`);
+  if (unstorable(value)) throw new SessionBoundsError(field, 'must not contain NUL or lone surrogates');
   return value;
 }
 
@@ -61,6 +67,8 @@ export function boundedJson(field: string, value: unknown, maxBytes: number): st
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new SessionBoundsError(field, `must be at most ${maxBytes} bytes`);
   }
+  if (UNSTORABLE_ESCAPE.test(text))
+    throw new SessionBoundsError(field, 'must not contain NUL or lone surrogates');
   return text;
 }
 

@@ -202,7 +202,13 @@ export class SessionStore {
       this.cache.set(id, cached);
       return cached.record;
     }
-    if (typeof keyHash !== 'string' || keyHash.length > SESSION_LIMITS.keyHashLength) return undefined;
+    if (
+      typeof keyHash !== 'string' ||
+      keyHash.length > SESSION_LIMITS.keyHashLength ||
+      keyHash.includes('\u0000')
+    ) {
+      return undefined;
+    }
     const endings = this.endings;
     const idHash = sessionIdHash(id);
     const rows = await this.orm.em

@@ -285,6 +285,11 @@ describe('SessionStore: MCP sessions as a row plus a cache (ADR 0030)', () => {
       session({ id: 'i'.repeat(257) }),
       session({ subscriptions: Array.from({ length: 101 }, (_, i) => `file:///${i}`) }),
       session({ logLevel: 'verbose' as NewSession['logLevel'] & string }),
+      // What PostgreSQL itself would refuse (a 500 if it got there): NUL, lone surrogates.
+      session({ clientCapabilities: { experimental: { nul: 'a\u0000b' } } }),
+      session({ clientInfo: { name: 'half \uD800 pair' } }),
+      session({ view: 'git\u0000hub' }),
+      session({ subscriptions: ['file:///a\u0000'] }),
     ];
     for (const attempt of attempts) {
       const error = await a.create(attempt).catch((caught: unknown) => caught);
@@ -295,6 +300,15 @@ describe('SessionStore: MCP sessions as a row plus a cache (ADR 0030)', () => {
     }
     expect(await rows()).toEqual(before);
     expect(a.cachedCount).toBe(0);
+
+    expect(await a.getFor(randomUUID(), `${KEY_A.slice(1)}\u0000`)).toBeUndefined();
+
+    // Within the bound as JSON.stringify writes it, though jsonb's text form is half again as long.
+    const spacedOut = { experimental: { list: Array.from({ length: 8_000 }, () => 0) } };
+    const large = await a.create(
+      session({ clientCapabilities: spacedOut, clientInfo: { name: 'ok \u{1F600}' } }),
+    );
+    expect((await freshStore().getFor(large.id, KEY_A))?.clientCapabilities).toEqual(spacedOut);
 
     const created = await a.create(session());
     const row = await rowOf(created.id);
