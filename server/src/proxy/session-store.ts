@@ -1,4 +1,4 @@
-import { sha256Hex } from '../crypto/index.js';
+import { constantTimeEqual, sha256Hex } from '../crypto/index.js';
 import type { Clock } from '../platform/clock.js';
 import type { Orm } from '../platform/db.js';
 import {
@@ -196,7 +196,7 @@ export class SessionStore {
     if (typeof id !== 'string' || id.length === 0 || id.length > SESSION_LIMITS.idLength) return undefined;
     const cached = this.cache.get(id);
     if (cached) {
-      if (cached.record.keyHash !== keyHash) return undefined;
+      if (!constantTimeEqual(cached.record.keyHash, keyHash)) return undefined;
       // Most recently used last, so eviction takes the coldest.
       this.cache.delete(id);
       this.cache.set(id, cached);
@@ -221,7 +221,7 @@ export class SessionStore {
     if (!row) return undefined;
     const entry = this.entryOf(id, idHash, row);
     const raced = this.cache.get(id);
-    if (raced) return raced.record.keyHash === keyHash ? raced.record : undefined;
+    if (raced) return constantTimeEqual(raced.record.keyHash, keyHash) ? raced.record : undefined;
     if (endings === this.endings) this.remember(entry);
     return entry.record;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sha256Hex } from '../../src/crypto/index.js';
 import { migrate, ormConfig } from '../../src/platform/db.js';
 import { DomainError } from '../../src/platform/errors.js';
@@ -179,6 +179,29 @@ describe('SessionStore: MCP sessions as a row plus a cache (ADR 0030)', () => {
     b.touch(first.id);
     await b.flushTouches();
     expect((await rowOf(first.id))?.last_activity_at).toEqual(due);
+  });
+
+  it('batches the touches due with one timer, which exists only while something is due', async () => {
+    clock = new ManualClock();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const a = new SessionStore(ormA, clock, { flushDelayMs: 5_000 });
+      const created = await a.create(session());
+      clock.advance(MINUTE);
+      a.touch(created.id);
+      a.touch(created.id);
+      expect(vi.getTimerCount()).toBe(1);
+      const before = statements.a;
+      vi.advanceTimersByTime(5_000);
+      expect(vi.getTimerCount()).toBe(0);
+      await a.flushTouches(); // waits for the flush the timer started
+      expect(statements.a).toBe(before + 1);
+      expect((await rowOf(created.id))?.last_activity_at).toEqual(clock.now());
+      a.touch(created.id); // not due again for a minute: no timer
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('writes log level and subscriptions through to the row, seen by a process that opens the session later', async () => {
