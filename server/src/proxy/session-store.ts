@@ -1,6 +1,7 @@
 import { constantTimeEqual, sha256Hex } from '../crypto/index.js';
 import type { Clock } from '../platform/clock.js';
 import type { Orm } from '../platform/db.js';
+import { conflict, unauthenticated } from '../platform/errors.js';
 import {
   boundedJson,
   boundedLogLevel,
@@ -54,6 +55,9 @@ interface SessionRow {
 
 const COLUMNS = `key_hash, client_id, user_id, view, protocol_version, client_capabilities, client_info,
   log_level, subscriptions, created_at, last_activity_at`;
+
+const FOREIGN_KEY_VIOLATION = '23503';
+const UNIQUE_VIOLATION = '23505';
 
 /** The table's key for a session id: a leaked table hands out no live id. */
 export const sessionIdHash = (id: string): string => sha256Hex(id);
@@ -121,25 +125,20 @@ export class SessionStore {
     record.clientCapabilities = Object.freeze(JSON.parse(capabilities) as Record<string, unknown>);
     record.clientInfo = Object.freeze(JSON.parse(info) as Record<string, unknown>);
     const idHash = sessionIdHash(id);
-    await this.orm.em.getConnection().execute(
-      `insert into mcp_session (id_hash, ${COLUMNS})
-       values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::jsonb, ?, ?)`,
-      [
-        idHash,
-        record.keyHash,
-        record.clientId,
-        record.userId,
-        record.view,
-        record.protocolVersion,
-        capabilities,
-        info,
-        record.logLevel,
-        JSON.stringify(record.subscriptions),
-        now,
-        now,
-      ],
-      'run',
-    );
+    await this.insert([
+      idHash,
+      record.keyHash,
+      record.clientId,
+      record.userId,
+      record.view,
+      record.protocolVersion,
+      capabilities,
+      info,
+      record.logLevel,
+      JSON.stringify(record.subscriptions),
+      now,
+      now,
+    ]);
     this.remember({ record, idHash, persistedActivity: now.getTime() });
     return record;
   }
@@ -296,6 +295,24 @@ export class SessionStore {
   /** Sessions held in memory (for metrics and tests). */
   get cachedCount(): number {
     return this.cache.size;
+  }
+
+  /** One insert; a client deleted meanwhile or a reused id is a typed error, not a 500. */
+  private async insert(values: unknown[]): Promise<void> {
+    try {
+      await this.orm.em.getConnection().execute(
+        `insert into mcp_session (id_hash, ${COLUMNS})
+         values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::jsonb, ?, ?)`,
+        values,
+        'run',
+      );
+    } catch (error) {
+      // Raw statements get the driver's error: PostgreSQL's SQLSTATE in `code`.
+      const code = (error as { code?: unknown }).code;
+      if (code === FOREIGN_KEY_VIOLATION) throw unauthenticated('The client of this key no longer exists');
+      if (code === UNIQUE_VIOLATION) throw conflict('This session id is taken');
+      throw error;
+    }
   }
 
   private async writeTouches(): Promise<void> {

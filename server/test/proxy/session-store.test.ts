@@ -326,6 +326,18 @@ describe('SessionStore: MCP sessions as a row plus a cache (ADR 0030)', () => {
 
     expect(await a.getFor(randomUUID(), `${KEY_A.slice(1)}\u0000`)).toBeUndefined();
 
+    // A client deleted since its key was checked, and a reused id: typed errors, nothing written.
+    const orphan = await a.create(session({ clientId: 'client-deleted' })).catch((caught: unknown) => caught);
+    expect(orphan).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const taken = await a.create(session());
+    const again = await a
+      .create(session({ id: taken.id, keyHash: KEY_B, clientId: 'client-b' }))
+      .catch((caught: unknown) => caught);
+    expect(again).toMatchObject({ code: 'CONFLICT' });
+    expect((await a.getFor(taken.id, KEY_A))?.clientId).toBe('client-a');
+    expect(await a.getFor(taken.id, KEY_B)).toBeUndefined();
+    expect(await rows()).toHaveLength(before.length + 1);
+
     // Within the bound as JSON.stringify writes it, though jsonb's text form is half again as long.
     const spacedOut = { experimental: { list: Array.from({ length: 8_000 }, () => 0) } };
     const large = await a.create(
