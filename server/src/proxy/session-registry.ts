@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientAccess } from './access.js';
+import { McpSession } from './mcp-session.js';
+import type { ReplayBudgets } from './replay-budget.js';
+import type { RequestContext } from './request-context.js';
 
 /** What session bookkeeping needs of a session. */
 export interface TrackedSession {
@@ -47,8 +53,8 @@ export function evictionCandidate<S extends TrackedSession>(
 }
 
 /**
- * Sessions being opened, per client: `initialize` received, its `Server` and transport built, the session not
- * yet in the map (it enters when the SDK has handled `initialize`). They count toward the client's limit,
+ * Sessions being opened, per client: `initialize` received, the session not yet in the map (it may wait for
+ * an evicted session to end first). They count toward the client's limit,
  * so parallel initializes cannot build more than the limit allows.
  */
 export class PendingSessions {
@@ -69,5 +75,114 @@ export class PendingSessions {
       if (left > 0) this.counts.set(clientId, left);
       else this.counts.delete(clientId);
     };
+  }
+}
+
+/** What the session registry needs of the rest of Gatehouse. */
+export interface SessionRegistryDeps {
+  /** Writes the durable start and end records of a session. */
+  record(
+    session: { id: string; access: ClientAccess; facts: RequestFacts },
+    action: 'mcp_session.start' | 'mcp_session.end',
+    reason?: string,
+  ): Promise<void>;
+  readonly idleTimeoutMs: number;
+  readonly maxPerClient: number;
+  readonly replay: ReplayBudgets;
+  readonly now: () => number;
+}
+
+/**
+ * The MCP sessions this process serves: opening (within the client's limit, evicting its least recently
+ * used idle session), lookup and ending. No timer per session: one sweeper, armed only while sessions exist.
+ */
+export class McpSessions {
+  private readonly byId = new Map<string, McpSession>();
+  private readonly pending = new PendingSessions();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: SessionRegistryDeps) {}
+
+  get(id: string): McpSession | undefined {
+    return this.byId.get(id);
+  }
+
+  values(): IterableIterator<McpSession> {
+    return this.byId.values();
+  }
+
+  /**
+   * Opens a session for `context` (an `initialize`), or refuses when every session of its client is in use.
+   * At the limit (sessions being opened included) the least recently used idle session makes room; the
+   * decision is taken synchronously, so parallel initializes see each other.
+   */
+  async open(
+    context: RequestContext,
+    negotiated: { protocolVersion: string; capabilities: ClientCapabilities },
+  ): Promise<McpSession | 'too many'> {
+    const facts = { requestId: context.requestId, ip: context.ip };
+    const { open, idle } = evictionCandidate(this.byId.values(), context.access.clientId);
+    let evicting: Promise<void> | undefined;
+    if (open + this.pending.of(context.access.clientId) >= this.deps.maxPerClient) {
+      if (!idle) return 'too many';
+      evicting = this.end(idle, EVICTED_REASON, { facts });
+    }
+    const opened = this.pending.add(context.access.clientId);
+    try {
+      await evicting;
+      const session = new McpSession(
+        randomUUID(),
+        context.view,
+        context.access,
+        negotiated.protocolVersion,
+        negotiated.capabilities,
+        facts,
+        this.deps.now(),
+      );
+      this.byId.set(session.id, session);
+      session.replay.attach(this.deps.replay.forClient(session.clientId));
+      this.arm();
+      void this.deps.record(session, 'mcp_session.start').catch(() => undefined);
+      return session;
+    } finally {
+      opened();
+    }
+  }
+
+  /** Ends a session; its end record carries the request that ended it, else the last one it was seen on. */
+  async end(
+    session: McpSession,
+    reason: string,
+    options: { audited?: boolean; facts?: RequestFacts } = {},
+  ): Promise<void> {
+    if (this.byId.get(session.id) !== session) return;
+    this.byId.delete(session.id);
+    session.close();
+    if (options.facts) session.facts = options.facts;
+    if (!options.audited) await this.deps.record(session, 'mcp_session.end', reason).catch(() => undefined);
+  }
+
+  async endAll(reason: string): Promise<void> {
+    clearTimeout(this.sweeper);
+    this.sweeper = undefined;
+    await Promise.all([...this.byId.values()].map((session) => this.end(session, reason)));
+  }
+
+  /** The sweeper runs only while there are sessions to sweep. */
+  private arm(): void {
+    if (this.sweeper || this.byId.size === 0) return;
+    const idleMs = this.deps.idleTimeoutMs;
+    this.sweeper = setTimeout(
+      () => {
+        this.sweeper = undefined;
+        const cutoff = this.deps.now() - idleMs;
+        for (const session of this.byId.values()) {
+          if (session.lastActivity < cutoff) void this.end(session, 'idle timeout');
+        }
+        this.arm();
+      },
+      Math.min(idleMs, 30_000),
+    );
+    this.sweeper.unref();
   }
 }
