@@ -54,6 +54,8 @@ export function ormConfig(
         /^audit_(actor_)?usage_/,
         'auth_throttle',
         'login_known_address',
+        // MCP sessions (migration 0011): plain SQL rows behind SessionStore's cache (ADR 0030).
+        'mcp_session',
       ],
     },
     migrations: migrationsPath
