@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
+import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import type { ClientAccess, ClientAccessCache } from './access.js';
 import { registerEndpointGuards } from './endpoint-guard.js';
@@ -12,6 +13,7 @@ import { methodTable, promptsFingerprint, toolsFingerprint } from './mcp-methods
 import { McpPipeline } from './pipeline.js';
 import { ReplayBudgets } from './replay-budget.js';
 import { McpSessions } from './session-registry.js';
+import type { SessionStore } from './session-store.js';
 import { AGGREGATE_VIEW, passthroughView, type ToolGateway } from './tool-gateway.js';
 
 /**
@@ -36,6 +38,8 @@ export class McpEndpoint {
       config: Config;
       changes: ChangeBus;
       kills: KillSwitchBoard;
+      store: SessionStore;
+      clock: Clock;
       log: Logger;
     },
   ) {
@@ -51,7 +55,8 @@ export class McpEndpoint {
       idleTimeoutMs: deps.config.timings.idleTimeoutSeconds * 1000,
       maxPerClient: deps.config.mcpSessions.maxPerClient,
       replay: this.replay,
-      now: () => Date.now(),
+      store: deps.store,
+      now: () => deps.clock.now().getTime(),
     });
     this.pipeline = new McpPipeline({
       access: deps.access,
@@ -130,7 +135,7 @@ export class McpEndpoint {
 
   /** A known but refused client is audited, at most once a minute per client so a retry loop cannot flood. */
   private recordRefusal(access: ClientAccess, reason: string, request: FastifyRequest): void {
-    const now = Date.now();
+    const now = this.deps.clock.now().getTime();
     const key = `${access.clientId}:${reason}`;
     if (now - (this.refusalsRecorded.get(key) ?? 0) < 60_000) return;
     this.refusalsRecorded.set(key, now);
@@ -173,6 +178,7 @@ export class McpEndpoint {
   async close(): Promise<void> {
     this.unsubscribe();
     await this.sessions.endAll('Gatehouse is shutting down');
+    await this.deps.store.close().catch(() => undefined);
   }
 }
 

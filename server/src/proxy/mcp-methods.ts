@@ -196,6 +196,7 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
           session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
         await target.instance.subscribeResource(target.uri, listener, { signal });
         session.subscriptions.set(uri, { ...target, listener });
+        await session.persist({ subscriptions: [...session.subscriptions.keys()] });
         return {};
       }),
     ],
@@ -208,6 +209,7 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
           await subscription.instance
             .unsubscribeResource(subscription.uri, subscription.listener)
             .catch(() => undefined);
+          await session.persist({ subscriptions: [...session.subscriptions.keys()] });
         }
         return {};
       }),
@@ -216,6 +218,7 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
       'logging/setLevel',
       method<{ level: McpSession['logLevel'] }>(SetLevelRequestSchema, async (params, { session }) => {
         session.logLevel = params.level;
+        await session.persist({ logLevel: params.level });
         return {};
       }),
     ],

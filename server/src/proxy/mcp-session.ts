@@ -58,6 +58,9 @@ export class McpSession implements TrackedSession {
   private readonly live = new Map<string, SseStream>();
   private readonly inflight = new Map<RequestId, AbortController>();
   private readonly awaiting = new Map<RequestId, Awaiting>();
+  /** Writes a change of the shared state (log level, subscriptions) to the session's row. */
+  persist: (patch: { logLevel?: LoggingLevel; subscriptions?: string[] }) => Promise<unknown> = async () =>
+    undefined;
   private streams = 0;
   private requests = 0;
 

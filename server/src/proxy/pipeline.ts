@@ -18,6 +18,7 @@ import type { McpSession } from './mcp-session.js';
 import { readMessage } from './message-limits.js';
 import type { RequestContext } from './request-context.js';
 import { type McpSessions, trackResponse } from './session-registry.js';
+import { SessionBoundsError } from './session-store.js';
 import {
   acceptsOf,
   CallAnswer,
@@ -121,7 +122,7 @@ export class McpPipeline {
         return this.initialize(context, message, reply);
       return sendWireError(reply, 'SESSION_REQUIRED');
     }
-    const session = this.deps.sessions.get(sessionId);
+    const session = await this.deps.sessions.resolve(sessionId, context.access, context.view);
     // Sessions belong to the exact key and endpoint that opened them: after a key rotation the client
     // re-initializes instead of talking to a session whose key no longer works.
     if (!session || session.keyHash !== context.access.keyHash || session.view.only !== context.view.only) {
@@ -135,8 +136,7 @@ export class McpPipeline {
     const refused = protocolVersionRefused(request, reply);
     if (refused) return refused;
     context.session = session;
-    session.lastActivity = Date.now();
-    session.facts = { requestId: context.requestId, ip: context.ip };
+    this.deps.sessions.touch(session, { requestId: context.requestId, ip: context.ip });
     trackResponse(session, reply.raw);
 
     if (request.method === 'GET') return openGetStream(request, reply, session);
@@ -165,14 +165,25 @@ export class McpPipeline {
     message: Message,
     reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const params = message.params as { protocolVersion: string; capabilities: ClientCapabilities };
+    const params = message.params as {
+      protocolVersion: string;
+      capabilities: ClientCapabilities;
+      clientInfo: Record<string, unknown>;
+    };
     const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(params.protocolVersion)
       ? params.protocolVersion
       : LATEST_PROTOCOL_VERSION;
-    const session = await this.deps.sessions.open(context, {
-      protocolVersion,
-      capabilities: params.capabilities,
-    });
+    let session: McpSession | 'too many';
+    try {
+      session = await this.deps.sessions.open(context, {
+        protocolVersion,
+        capabilities: params.capabilities,
+        clientInfo: params.clientInfo,
+      });
+    } catch (error) {
+      if (!(error instanceof SessionBoundsError)) throw error;
+      return sendWireError(reply, 'INVALID_PARAMS', { detail: error.message, id: message.id ?? null });
+    }
     if (session === 'too many') {
       return sendWireError(reply, 'TOO_MANY_SESSIONS', {
         detail: `at most ${this.deps.config.mcpSessions.maxPerClient}`,
