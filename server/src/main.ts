@@ -29,6 +29,7 @@ import { ClientAccessCache } from './proxy/access.js';
 import { KeyGuard } from './proxy/key-guard.js';
 import { ClientKeyIndex } from './proxy/key-index.js';
 import { McpEndpoint } from './proxy/mcp-endpoint.js';
+import { SessionStore } from './proxy/session-store.js';
 import { ToolGateway } from './proxy/tool-gateway.js';
 import { RuntimeManager } from './runtime/runtime-manager.js';
 import type { PortalDeps } from './trpc/context.js';
@@ -157,6 +158,10 @@ export async function startGatehouse(
     config,
     changes,
     kills,
+    store: new SessionStore(database.orm, clock, {
+      onFlushError: (error) => logger.warn({ err: error }, 'could not record MCP session activity'),
+    }),
+    clock,
     log: logger.child({ component: 'mcp' }),
   });
   let apps: Apps | undefined;

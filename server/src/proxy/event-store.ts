@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ClientReplayBudget, ReplayHolder } from './replay-budget.js';
 
@@ -7,14 +6,23 @@ const MAX_EVENTS = 1000;
 /** Replay is for the last moments of a dropped stream, not an archive: large results fall out first. */
 const MAX_BYTES = 8 * 1024 * 1024;
 
+/** One stored event; a priming event (the first of a stream, so the client holds a cursor) has no message. */
+export interface StoredEvent {
+  readonly id: string;
+  readonly streamId: string;
+  readonly message: JSONRPCMessage | null;
+  readonly bytes: number;
+}
+
 /**
  * Resumability for one session: the last events of its streams, so a client that lost an SSE stream can
  * reconnect with `Last-Event-ID` and miss nothing. One store per session, so an event id from another
  * session (or a guessed one) replays nothing. Bounded by count and bytes, and, once the session is
  * initialized, by the replay budget its client's sessions share: the oldest events fall out first.
+ * Synchronous, so events are stored (and numbered) in the order they are written.
  */
-export class SessionEventStore implements EventStore, ReplayHolder {
-  private readonly events: { id: string; streamId: string; message: JSONRPCMessage; bytes: number }[] = [];
+export class SessionEventStore implements ReplayHolder {
+  private readonly events: StoredEvent[] = [];
   private held = 0;
   private budget: ClientReplayBudget | undefined;
   private readonly prefix = randomBytes(6).toString('hex');
@@ -46,9 +54,10 @@ export class SessionEventStore implements EventStore, ReplayHolder {
     return true;
   }
 
-  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+  /** Stores one event of `streamId` (its serialized text, already made for the wire) and returns its id. */
+  store(streamId: string, message: JSONRPCMessage | null, serialized: string): string {
     const id = `${this.prefix}-${++this.counter}`;
-    const bytes = Buffer.byteLength(JSON.stringify(message));
+    const bytes = serialized.length;
     this.events.push({ id, streamId, message, bytes });
     this.held += bytes;
     while (this.events.length > MAX_EVENTS || (this.held > MAX_BYTES && this.events.length > 1)) {
@@ -59,20 +68,18 @@ export class SessionEventStore implements EventStore, ReplayHolder {
     return id;
   }
 
-  async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+  /** The stream an event id belongs to, or undefined when it is unknown here or expired. */
+  streamOf(eventId: string): string | undefined {
     return this.events.find((event) => event.id === eventId)?.streamId;
   }
 
-  async replayEventsAfter(
-    lastEventId: string,
-    { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
-  ): Promise<string> {
-    const index = this.events.findIndex((event) => event.id === lastEventId);
+  /** The events of the same stream after `eventId`, oldest first (priming events left out). */
+  after(eventId: string): StoredEvent[] {
+    const index = this.events.findIndex((event) => event.id === eventId);
     const last = this.events[index];
-    if (!last) throw new Error('Unknown or expired event id');
-    for (const event of this.events.slice(index + 1)) {
-      if (event.streamId === last.streamId) await send(event.id, event.message);
-    }
-    return last.streamId;
+    if (!last) return [];
+    return this.events
+      .slice(index + 1)
+      .filter((event) => event.streamId === last.streamId && event.message !== null);
   }
 }

@@ -13,8 +13,8 @@ interface WireError {
 }
 
 /**
- * Every error the MCP endpoint writes itself, before a message reaches the SDK, with its HTTP status and
- * JSON-RPC code. Errors raised while a request is handled go through `toWireError` instead. Downstream
+ * Every error the MCP endpoint writes itself, at the HTTP level or before a message reaches its method, with
+ * its HTTP status and JSON-RPC code. Errors raised while a method is handled go through `toWireError` instead. Downstream
  * JSON-RPC errors pass through unchanged; nothing else carries local error text to the client.
  */
 export const WIRE_ERRORS = {
@@ -72,6 +72,33 @@ export const WIRE_ERRORS = {
     code: -32000,
     message: 'Too many failed authentication attempts; retry later',
   },
+  UNSUPPORTED_PROTOCOL_VERSION: {
+    status: 400,
+    code: -32000,
+    message: 'Bad Request: Unsupported protocol version',
+  },
+  ALREADY_INITIALIZED: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: 'Invalid Request: Server already initialized',
+  },
+  NOT_ACCEPTABLE: {
+    status: 406,
+    code: -32000,
+    message: 'Not Acceptable: Client must accept application/json or text/event-stream',
+  },
+  NOT_ACCEPTABLE_STREAM: {
+    status: 406,
+    code: -32000,
+    message: 'Not Acceptable: Client must accept text/event-stream',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    code: -32000,
+    message: 'Unsupported Media Type: Content-Type must be application/json',
+  },
+  STREAM_CONFLICT: { status: 409, code: -32000, message: 'Conflict: the stream already has a connection' },
+  INVALID_EVENT_ID: { status: 400, code: -32000, message: 'Bad Request: unknown or expired event id' },
   UNAVAILABLE: { status: 503, code: -32000, message: 'Gatehouse is temporarily unavailable; retry later' },
   INTERNAL: { status: 500, code: ErrorCode.InternalError, message: 'Internal error' },
 } as const satisfies Record<string, WireError>;
@@ -113,8 +140,8 @@ type FieldType = 'string' | 'object';
 
 /**
  * Cheap structural checks of the params of the requests Gatehouse serves (a few `typeof`s, no schema): the
- * fields each method needs and the optional ones whose type the handlers rely on. The SDK parses the full
- * schema once more; its failures become one-line INVALID_PARAMS in `guardRequestHandlers`.
+ * fields each method needs and the optional ones whose type the handlers rely on. The method's full schema
+ * is checked once more before its handler runs; its failures become one-line INVALID_PARAMS (`paramsProblem`).
  */
 const PARAMS_SHAPES: ReadonlyMap<
   string,
@@ -240,68 +267,13 @@ export function wireSafe<A extends unknown[], R>(
 }
 
 /**
- * Makes every request handler registered on `server` from now on fail only with wire errors, so a handler
- * cannot leak local error text whatever it calls. (The SDK registers its own `initialize` and `ping` in its
- * constructor; they raise only protocol errors.)
+ * Checks a request against its method's full schema (the SDK's zod schema, after the cheap envelope
+ * checks): the one-line INVALID_PARAMS detail of the first offending field, or undefined when it matches.
  */
-export function guardRequestHandlers(
-  server: { setRequestHandler: (schema: never, handler: never) => void },
-  logInternal: (error: unknown) => void,
-): void {
-  const register = server.setRequestHandler.bind(server) as (
-    schema: unknown,
-    handler: (...args: unknown[]) => unknown,
-  ) => void;
-  // The SDK parses each request against its method's schema before a handler runs, and would answer a
-  // failure with the schema's whole error text (-32603, or a multi-line -32602). Its stored handlers are
-  // wrapped too, so such a failure becomes one-line INVALID_PARAMS. (`_requestHandlers` is private in the
-  // SDK's types; the SDK version is pinned.)
-  const stored = (server as unknown as { _requestHandlers?: Map<string, StoredHandler> })._requestHandlers;
-  /** Errors our handlers threw (already wire errors), and the requests that reached our handler. */
-  const ours = new WeakSet<object>();
-  const entered = new WeakSet<object>();
-  const wrapStored = (schema: ParamsSchema) => {
-    const method = schema.shape.method.value;
-    const sdkHandler = stored?.get(method);
-    if (!stored || !sdkHandler) return;
-    stored.set(method, async (request, extra) => {
-      try {
-        return await sdkHandler(request, extra);
-      } catch (error) {
-        if (typeof error === 'object' && error !== null && ours.has(error)) throw error;
-        if (!entered.has(extra)) {
-          // Before our handler: the params did not match the method's schema (parsed again only now).
-          const parsed = schema.safeParse(request);
-          if (!parsed.success) {
-            const { code, message } = WIRE_ERRORS.INVALID_PARAMS;
-            // The same words as the envelope check's answer (McpError would prefix "MCP error -32602: ").
-            throw Object.assign(new McpError(code, ''), {
-              message: `${message}: ${firstIssue(parsed.error)}`,
-            });
-          }
-          if (error instanceof McpError) throw error;
-        }
-        // After our handler (the SDK checking its result) or anything else: local, never on the wire.
-        logInternal(error);
-        throw new McpError(ErrorCode.InternalError, WIRE_ERRORS.INTERNAL.message);
-      }
-    });
-  };
-  server.setRequestHandler = ((schema: ParamsSchema, handler: (...args: unknown[]) => unknown) => {
-    const safe = wireSafe(handler, logInternal);
-    register(schema, (request: unknown, extra: unknown) => {
-      entered.add(extra as object);
-      return safe(request, extra).catch((error: unknown) => {
-        if (typeof error === 'object' && error !== null) ours.add(error);
-        throw error;
-      });
-    });
-    wrapStored(schema);
-  }) as typeof server.setRequestHandler;
-}
-
-type StoredHandler = (request: unknown, extra: object) => Promise<unknown>;
-interface ParamsSchema {
-  shape: { method: { value: string } };
-  safeParse(value: unknown): { success: boolean; error?: unknown };
+export function paramsProblem(
+  schema: { safeParse(value: unknown): { success: boolean; error?: unknown } },
+  message: unknown,
+): string | undefined {
+  const parsed = schema.safeParse(message);
+  return parsed.success ? undefined : firstIssue(parsed.error);
 }

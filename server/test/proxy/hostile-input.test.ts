@@ -416,7 +416,11 @@ describe('the MCP endpoint under hostile input', () => {
     const unauthorized = await post(initialize, {});
     expect(unauthorized.status).toBe(401);
     answers.push(['401', unauthorized.headers]);
-    const sse = await post('{"jsonrpc":"2.0","id":2,"method":"tools/list"}', inSession());
+    // An answer streams when the request asks for progress (else it is plain JSON, like `initialize`).
+    const sse = await post(
+      '{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"progressToken":"p"}}}',
+      inSession(),
+    );
     expect(sse.headers.get('content-type')).toContain('text/event-stream');
     answers.push(['SSE answer', sse.headers]);
     answers.push(['initialize', (await post(initialize, auth())).headers]);
@@ -428,7 +432,7 @@ describe('the MCP endpoint under hostile input', () => {
       (await post('{"jsonrpc":"2.0","id":2,"method":"ping"}', { ...inSession(), 'mcp-session-id': 'none' }))
         .headers,
     ]);
-    // The standalone GET stream the SDK writes to the raw response.
+    // The standalone GET stream, written to the raw response.
     const controller = new AbortController();
     const stream = await fetch(`${gh.clientUrl}/mcp`, {
       headers: { ...inSession(), accept: 'text/event-stream' },
