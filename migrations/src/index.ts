@@ -8,6 +8,7 @@ import { Migration20261124000007OAuth } from './Migration20261124000007OAuth.js'
 import { Migration20261124000008AuditExplorer } from './Migration20261124000008AuditExplorer.js';
 import { Migration20261203000009AuthThrottle } from './Migration20261203000009AuthThrottle.js';
 import { Migration20261203000010VaultRetiredKeys } from './Migration20261203000010VaultRetiredKeys.js';
+import { Migration20261203000012AuditIngest } from './Migration20261203000012AuditIngest.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -21,4 +22,5 @@ export const migrationsList = [
   { name: 'Migration20261124000008AuditExplorer', class: Migration20261124000008AuditExplorer },
   { name: 'Migration20261203000009AuthThrottle', class: Migration20261203000009AuthThrottle },
   { name: 'Migration20261203000010VaultRetiredKeys', class: Migration20261203000010VaultRetiredKeys },
+  { name: 'Migration20261203000012AuditIngest', class: Migration20261203000012AuditIngest },
 ];
