@@ -54,10 +54,9 @@ export class UsageAggregator {
 
   private async foldAll(): Promise<void> {
     for (;;) {
-      const { rows } = await this.pool.query<{ events: number }>(
-        'select audit_fold_usage($1) as events',
-        [FOLD_EVENTS],
-      );
+      const { rows } = await this.pool.query<{ events: number }>('select audit_fold_usage($1) as events', [
+        FOLD_EVENTS,
+      ]);
       const events = rows[0]?.events ?? 0;
       // Another replica is folding: it reads what this one would; look again after a delay.
       if (events < 0) {
