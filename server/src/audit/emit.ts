@@ -102,9 +102,11 @@ export async function emitAudit(ctx: ServiceContext, entry: AuditEntry): Promise
 
 /** For events that are not part of a mutation (a failed login, a refused setup): its own transaction. */
 export async function emitStandaloneAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
+  // Built first: a record of the wrong shape is the emitter's bug (AuditDetailsError), not an outage.
+  const record = toAuditRecord(ctx, entry);
   await ctx.em
     .fork()
-    .transactional((em) => appendToChain(em, [toAuditRecord(ctx, entry)]))
+    .transactional((em) => appendToChain(em, [record]))
     .catch((error: unknown) => {
       throw auditWriteFailed(error);
     });
