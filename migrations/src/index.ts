@@ -9,6 +9,7 @@ import { Migration20261124000008AuditExplorer } from './Migration20261124000008A
 import { Migration20261203000009AuthThrottle } from './Migration20261203000009AuthThrottle.js';
 import { Migration20261203000010VaultRetiredKeys } from './Migration20261203000010VaultRetiredKeys.js';
 import { Migration20261203000011McpSessions } from './Migration20261203000011McpSessions.js';
+import { Migration20261203000012AuditIngest } from './Migration20261203000012AuditIngest.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -23,4 +24,5 @@ export const migrationsList = [
   { name: 'Migration20261203000009AuthThrottle', class: Migration20261203000009AuthThrottle },
   { name: 'Migration20261203000010VaultRetiredKeys', class: Migration20261203000010VaultRetiredKeys },
   { name: 'Migration20261203000011McpSessions', class: Migration20261203000011McpSessions },
+  { name: 'Migration20261203000012AuditIngest', class: Migration20261203000012AuditIngest },
 ];

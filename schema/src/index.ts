@@ -1,5 +1,6 @@
 export * from './account.js';
 export * from './audit.js';
+export * from './audit-details.js';
 export * from './audit-explorer.js';
 export * from './catalog.js';
 export * from './clients.js';

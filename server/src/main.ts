@@ -92,7 +92,9 @@ export async function startGatehouse(
     changes,
     clock,
   });
-  const audit = new AuditBatcher(database.url);
+  const audit = new AuditBatcher(database.url, {
+    onUsageError: (error) => logger.error({ err: error }, 'audit usage fold failed'),
+  });
   const throttleStore = new ThrottleStore(database.orm, clock);
   const refusals = new RefusalAudit({
     append: (record) => audit.append(record),

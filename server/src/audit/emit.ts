@@ -1,4 +1,4 @@
-import type { AuditAction, AuditOutcome } from '@gatehouse/schema';
+import { type AuditAction, AuditDetails, type AuditOutcome } from '@gatehouse/schema';
 import type { ServiceContext } from '../platform/context.js';
 import { type AuditRecord, appendToChain } from './chain.js';
 import { auditWriteFailed } from './unavailable.js';
@@ -35,11 +35,35 @@ function storableDetails(value: unknown): unknown {
   return value;
 }
 
+/** Details that do not match their action's schema: a bug in the emitter, never written (ADR 0027). */
+export class AuditDetailsError extends Error {
+  constructor(
+    readonly action: AuditAction,
+    readonly issues: string[],
+  ) {
+    super(`audit details of ${action} do not match their schema: ${issues.join('; ')}`);
+    this.name = 'AuditDetailsError';
+  }
+}
+
+function checkedDetails(action: AuditAction, details: Record<string, unknown>): Record<string, unknown> {
+  const result = AuditDetails[action].safeParse(details);
+  if (!result.success) {
+    // Paths and messages only: the values may be whatever a client sent.
+    throw new AuditDetailsError(
+      action,
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(details)'}: ${issue.message}`),
+    );
+  }
+  return details;
+}
+
 const optional = (text: string | null | undefined, max: number) => (text ? storable(text, max) : null);
 
 /**
  * One record, made storable whatever the caller (or a client, or a downstream) put in it: a single bad value
- * must never make a batch of other people's records fail.
+ * must never make a batch of other people's records fail. Details of the wrong shape for their action throw
+ * `AuditDetailsError` (a bug in the emitter): nothing is written and the caller fails closed.
  */
 export function toAuditRecord(
   ctx: Pick<ServiceContext, 'actor' | 'ip' | 'requestId' | 'clock'>,
@@ -65,7 +89,7 @@ export function toAuditRecord(
     reason: optional(entry.reason, 500),
     ip: ctx.ip || null,
     requestId: ctx.requestId || null,
-    details: storableDetails(entry.details ?? {}) as Record<string, unknown>,
+    details: storableDetails(checkedDetails(entry.action, entry.details ?? {})) as Record<string, unknown>,
   };
 }
 
@@ -78,9 +102,11 @@ export async function emitAudit(ctx: ServiceContext, entry: AuditEntry): Promise
 
 /** For events that are not part of a mutation (a failed login, a refused setup): its own transaction. */
 export async function emitStandaloneAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
+  // Built first: a record of the wrong shape is the emitter's bug (AuditDetailsError), not an outage.
+  const record = toAuditRecord(ctx, entry);
   await ctx.em
     .fork()
-    .transactional((em) => appendToChain(em, [toAuditRecord(ctx, entry)]))
+    .transactional((em) => appendToChain(em, [record]))
     .catch((error: unknown) => {
       throw auditWriteFailed(error);
     });

@@ -352,7 +352,11 @@ export class AuditExplorer {
     return pointsOf(rows, spec.dimensions);
   }
 
-  /** One segment's rows: per bucket, group and call status, with the durations' histogram. */
+  /**
+   * One segment's rows: per bucket, group and call status, with the durations' histogram. A rollup segment
+   * adds the events above the fold watermark (not folded yet, ADR 0027), read in the same statement so the
+   * rollups and the watermark come from one snapshot: every call is counted exactly once.
+   */
   private async rows(
     scope: AuditScope,
     spec: UsageSpec,
@@ -371,38 +375,45 @@ export class AuditExplorer {
       }
       const bucket = spec.bucket ? `date_trunc('${spec.bucket}', period_start, 'UTC')` : 'null::timestamptz';
       const keys = spec.dimensions.map((dimension, index) => `${family.dimensions[dimension]} as k${index}`);
+      const tail = new SqlConditions(sql.params);
+      tail.add('id > (select through_id from audit_usage_watermark where id = 1)');
       return this.reader.rows<UsageRow>(
         `select ${[`${bucket} as bucket`, ...keys].join(', ')}, call_status as status, calls,
                 result_bytes as bytes, durations
-           from ${segment.source === 'daily' ? family.daily : family.hourly} ${sql.where} limit ${limit}`,
+           from ${segment.source === 'daily' ? family.daily : family.hourly} ${sql.where}
+         union all
+         ${eventsQuery(scope, spec, segment, tail)}
+         limit ${limit}`,
         sql.params,
       );
     }
-    sql.add(`occurred_at >= ${sql.param(segment.since)} and occurred_at < ${sql.param(segment.until)}`);
-    sql.add('call_status is not null and tool is not null');
-    restrictToScope(sql, scope);
-    if (spec.filter.mcpId) sql.add(`target_type = 'mcp' and target_id = ${sql.param(spec.filter.mcpId)}`);
-    if (spec.filter.tool) sql.add(`tool = ${sql.param(spec.filter.tool)}`);
-    if (spec.filter.actorUserId) sql.add(`actor_user_id = ${sql.param(spec.filter.actorUserId)}`);
-    if (spec.filter.actorClientId) sql.add(`actor_client_id = ${sql.param(spec.filter.actorClientId)}`);
-    const bucket = spec.bucket ? `date_trunc('${spec.bucket}', occurred_at, 'UTC')` : 'null::timestamptz';
-    const inner = [
-      `${bucket} as bucket`,
-      ...spec.dimensions.map((d, index) => `${eventDimension[d]} as k${index}`),
-    ];
-    const outer = ['bucket', ...spec.dimensions.map((_, index) => `k${index}`), 'status'];
-    return this.reader.rows<UsageRow>(
-      `select ${outer.join(', ')}, sum(calls) as calls, sum(bytes) as bytes,
+    return this.reader.rows<UsageRow>(`${eventsQuery(scope, spec, segment, sql)} limit ${limit}`, sql.params);
+  }
+}
+
+/** Usage rows of the events of one segment, aggregated as the rollups are (see migration 0008). */
+function eventsQuery(scope: AuditScope, spec: UsageSpec, segment: Segment, sql: SqlConditions): string {
+  sql.add(`occurred_at >= ${sql.param(segment.since)} and occurred_at < ${sql.param(segment.until)}`);
+  sql.add('call_status is not null and tool is not null');
+  restrictToScope(sql, scope);
+  if (spec.filter.mcpId) sql.add(`target_type = 'mcp' and target_id = ${sql.param(spec.filter.mcpId)}`);
+  if (spec.filter.tool) sql.add(`tool = ${sql.param(spec.filter.tool)}`);
+  if (spec.filter.actorUserId) sql.add(`actor_user_id = ${sql.param(spec.filter.actorUserId)}`);
+  if (spec.filter.actorClientId) sql.add(`actor_client_id = ${sql.param(spec.filter.actorClientId)}`);
+  const bucket = spec.bucket ? `date_trunc('${spec.bucket}', occurred_at, 'UTC')` : 'null::timestamptz';
+  const inner = [
+    `${bucket} as bucket`,
+    ...spec.dimensions.map((d, index) => `${eventDimension[d]} as k${index}`),
+  ];
+  const outer = ['bucket', ...spec.dimensions.map((_, index) => `k${index}`), 'status'];
+  return `select ${outer.join(', ')}, sum(calls) as calls, sum(bytes) as bytes,
               coalesce(jsonb_object_agg(duration_bucket, calls) filter (where duration_bucket <> -32768), '{}') as durations
          from (select ${inner.join(', ')}, call_status as status,
                       audit_duration_bucket(duration_ms) as duration_bucket,
                       count(*) as calls, coalesce(sum(result_bytes), 0) as bytes
                  from audit_event ${sql.where}
                 group by ${outer.map((_, index) => index + 1).join(', ')}, ${outer.length + 1}) as cells
-        group by ${outer.join(', ')} limit ${limit}`,
-      sql.params,
-    );
-  }
+        group by ${outer.join(', ')}`;
 }
 
 const tooManyGroups = () =>

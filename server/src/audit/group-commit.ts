@@ -8,6 +8,7 @@ import {
   headAfter,
   linkRecords,
 } from './chain.js';
+import { UsageAggregator } from './usage-aggregator.js';
 
 interface Pending {
   record: AuditRecord;
@@ -83,8 +84,10 @@ export class AuditBatcher {
   private dispatchScheduled = false;
   private idle: (() => void)[] = [];
   private readonly pool: pg.Pool;
+  /** Folds what this batcher writes into the usage rollups, off the insert path (ADR 0027). */
+  readonly usage: UsageAggregator;
 
-  constructor(databaseUrl: string) {
+  constructor(databaseUrl: string, options: { onUsageError?: (error: unknown) => void } = {}) {
     // A database that cannot be reached fails calls closed within seconds instead of hanging them.
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
@@ -93,6 +96,9 @@ export class AuditBatcher {
     });
     // A connection that breaks while idle is dropped by the pool; the next batch opens a fresh one.
     this.pool.on('error', () => {});
+    this.usage = new UsageAggregator(databaseUrl, options.onUsageError);
+    // Catch up with what earlier runs (or other replicas) left unfolded.
+    this.usage.arm();
   }
 
   append(record: AuditRecord): Promise<void> {
@@ -160,6 +166,7 @@ export class AuditBatcher {
     this.inFlight--;
     if (outcome === 'written') {
       for (const item of batch) item.resolve();
+      this.usage.arm();
     } else {
       this.tip = undefined;
       const retry: Pending[] = [];
@@ -240,9 +247,10 @@ export class AuditBatcher {
     });
   }
 
-  /** Drains, then closes the pool. */
+  /** Drains, then closes the pool and the usage folder. */
   async close(): Promise<void> {
     await this.drain();
+    await this.usage.close();
     await this.pool.end();
   }
 }

@@ -157,6 +157,13 @@ export async function enforceAuditRetention(
         'all',
         txCtx,
       );
+      // No usage fold runs while a month's rollup rows go (ADR 0027): it could re-add rows for the month.
+      await connection.execute(
+        `select pg_advisory_xact_lock(hashtext('gatehouse audit usage'))`,
+        [],
+        'all',
+        txCtx,
+      );
       const [present] = await connection.execute<{ found: string | null }[]>(
         'select to_regclass(?) as found',
         [name],

@@ -53,8 +53,10 @@ export class AuditReader {
 
 /** Collects WHERE conditions with numbered parameters: values always travel as parameters, never as text. */
 export class SqlConditions {
-  readonly params: unknown[] = [];
   private readonly conditions: string[] = [];
+
+  /** `params` of another SqlConditions numbers this one's after its own, for two parts of one statement. */
+  constructor(readonly params: unknown[] = []) {}
 
   param(value: unknown): string {
     this.params.push(value);

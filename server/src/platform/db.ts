@@ -263,6 +263,8 @@ export async function migrate(orm: Orm, config: Pick<Config, 'dbAppRole'>): Prom
     await connection.execute(
       `grant execute on function audit_ensure_partitions(timestamptz, timestamptz) to "${role}"`,
     );
+    await connection.execute(`grant select on audit_usage_watermark to "${role}"`);
+    await connection.execute(`grant execute on function audit_fold_usage(integer) to "${role}"`);
   }
   return applied.map((migration) => migration.name);
 }

@@ -93,6 +93,7 @@ describe('audit partitions and retention', () => {
   it('stores each event in its month, keeps the rollup, and stays append-only on every partition', async () => {
     expect(await partitionOf(1)).toBe(partitionName(OLDEST));
     expect(await partitionOf(6)).toBe(partitionName(OLDER));
+    await batcher.usage.fold();
     const [rollup] = await db.query<{ calls: string }>(
       'select sum(calls) as calls from audit_usage_hourly where period_start < $1',
       [monthStart(NOW, -12)],
@@ -249,6 +250,7 @@ describe('audit partitions and retention', () => {
     try {
       await appBatcher.append(toolCall(NOW, 100));
       await appBatcher.drain();
+      await appBatcher.usage.fold();
       await app.query("select audit_ensure_partitions($1, $1::timestamptz + interval '6 months')", [NOW]);
       const [rollup] = (await app.query('select sum(calls) as calls from audit_usage_hourly')).rows;
       expect(Number(rollup.calls)).toBeGreaterThan(3);
@@ -262,6 +264,7 @@ describe('audit partitions and retention', () => {
          values ($1, $4, 'tool.call', 'client', 'success', '{"tool":"shadow","status":"ok","durationMs":1}', $2, $3)`,
         [Number(head.last_seq) + 1, '0'.repeat(64), '1'.repeat(64), NOW],
       );
+      await app.query('select audit_fold_usage(1000)');
       const real = (
         await app.query("select count(*)::int as n from public.audit_usage_hourly where tool = 'shadow'")
       ).rows[0];

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { AuditAction } from './audit.js';
+
+/**
+ * The `details` of each audit action (ADR 0027), checked when a record is emitted: a record whose details do
+ * not match is a bug in the emitter and is never written. The data-plane actions are strict (an unknown or
+ * renamed key is refused), because migration 0008's generated usage columns read their keys by name; see
+ * `server/test/audit/details.test.ts`, which checks every key those columns read against these shapes.
+ */
+
+/** Facts every data-plane record carries: the MCP session, when the call had one. */
+const dataPlane = { session: z.string().optional() };
+/** Size and keyed digest of a call's arguments (never the arguments themselves). */
+const argsFacts = { argsBytes: z.number().int().nonnegative(), argsDigest: z.string() };
+
+export const ToolCallDetails = z.strictObject({
+  ...dataPlane,
+  ...argsFacts,
+  tool: z.string(),
+  status: z.enum(['ok', 'tool_error', 'failed']),
+  durationMs: z.number().nonnegative(),
+  resultBytes: z.number().int().nonnegative(),
+  definitionHash: z.string().optional(),
+});
+export type ToolCallDetails = z.infer<typeof ToolCallDetails>;
+
+export const ToolDeniedDetails = z.strictObject({
+  ...dataPlane,
+  ...argsFacts,
+  /** The downstream tool's name when it resolved (so usage counts it with its calls), else as requested. */
+  tool: z.string(),
+  requested: z.string().optional(),
+});
+export type ToolDeniedDetails = z.infer<typeof ToolDeniedDetails>;
+
+const PromptDetails = z.strictObject({ ...dataPlane, prompt: z.string() });
+const ResourceDetails = z.strictObject({ ...dataPlane, uri: z.string() });
+const SessionDetails = z.strictObject({
+  ...dataPlane,
+  terminatedBy: z.enum(['admin']).optional(),
+});
+const NoDetails = z.strictObject({ ...dataPlane });
+
+/** Control-plane details: JSON facts not read by any generated column (not yet typed key by key). */
+const ControlDetails = z.record(z.string(), z.unknown());
+
+const typed = {
+  'tool.call': ToolCallDetails,
+  'tool.denied': ToolDeniedDetails,
+  'prompt.get': PromptDetails,
+  'prompt.denied': PromptDetails,
+  'resource.read': ResourceDetails,
+  'resource.denied': ResourceDetails,
+  'mcp_session.start': SessionDetails,
+  'mcp_session.end': SessionDetails,
+  'client.auth_denied': NoDetails,
+} satisfies Partial<Record<AuditAction, z.ZodType>>;
+
+/** The details schema of every action. */
+export const AuditDetails = Object.fromEntries(
+  AuditAction.options.map((action) => [
+    action,
+    (typed as Partial<Record<AuditAction, z.ZodType>>)[action] ?? ControlDetails,
+  ]),
+) as Record<AuditAction, z.ZodType<Record<string, unknown>>> & typeof typed;
+
+/** The actions whose details are checked key by key. */
+export const typedDetailActions = Object.keys(typed) as (keyof typeof typed)[];
