@@ -8,6 +8,9 @@ import { verifyAuditChain } from '../../server/src/audit/verify.js';
 import { ormConfig } from '../../server/src/platform/db.js';
 import { fixtureStdioCommand, startFixtureHttp } from '../../server/test/fixtures/fixture-launch.js';
 import { type AuditIngestResult, INGEST_USER_ID, measureAuditIngest } from './audit-ingest.js';
+import { PostgresCpu } from './cpu.js';
+import { leanArms } from './lean-arms.js';
+import { type LeanOptions, type LeanReport, runLeanComparison } from './lean-bench.js';
 import {
   type ArmResult,
   closeAll,
@@ -25,7 +28,9 @@ import {
   startGatehouseProcess,
   temporaryDataDir,
 } from './processes.js';
+import { type PeerProcess, startCivicPassthrough, startMcpProxy } from './peers.js';
 import { type Provisioner, provision } from './provision.js';
+import { formatLean, formatTargets, judgeTargets, type TargetVerdict } from './targets.js';
 
 export interface BenchmarkOptions {
   /** Concurrent clients per throughput step against the Streamable HTTP downstream. */
@@ -48,6 +53,8 @@ export interface BenchmarkOptions {
   auditEvents: number;
   /** Seconds of load before Gatehouse is killed with SIGKILL, and with how many clients. */
   crash: { seconds: number; concurrency: number };
+  /** The lean generator's comparison of Gatehouse with direct and the peer gateways. */
+  lean: LeanOptions;
   /** The PostgreSQL server to create the run's database on; embedded PostgreSQL when absent. */
   databaseUrl?: string;
   log?: (line: string) => void;
@@ -64,6 +71,14 @@ export const defaultOptions: Omit<BenchmarkOptions, 'databaseUrl' | 'log'> = {
   idleSessions: 1000,
   auditEvents: 50_000,
   crash: { seconds: 3, concurrency: 16 },
+  lean: {
+    concurrency: [1, 16, 64],
+    seconds: 5,
+    rounds: 3,
+    warmupSeconds: 0.5,
+    idleSeconds: 10,
+    idleSessions: 1000,
+  },
 };
 
 export interface StepResult {
@@ -100,6 +115,10 @@ export interface BenchmarkReport {
     perSessionKiB: number;
   };
   auditIngest: AuditIngestResult;
+  /** Gatehouse, direct and the peers under the lean generator; CPU per call first. */
+  lean: LeanReport;
+  /** Each target of issue 15, met or missed in this run. */
+  targets: TargetVerdict[];
   /** Successful tool calls through Gatehouse before the crash test, and the `tool.call` records for them. */
   auditCheck: { successfulCalls: number; auditRecords: number };
   crash: {
@@ -128,9 +147,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     FIXTURE_TOOL_COUNT: String(options.catalog.toolsPerMcp),
   });
   let gatehouse: GatehouseProcess | undefined;
+  const peers: PeerProcess[] = [];
   const sql = new pg.Pool({ connectionString: database.url, max: 2 });
   try {
     gatehouse = await startGatehouseProcess(database.url, dataDir);
+    peers.push(await startCivicPassthrough(downstream.url), await startMcpProxy());
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idleRssMiB = Math.round(processUsage(gatehouse.pid).rssMiB);
     log(`audit ingest, ${options.auditEvents} events, first, while everything is quiet…`);
@@ -149,6 +170,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const keyCount = Math.max(
       ...options.concurrency,
       ...options.stdioConcurrency,
+      ...options.lean.concurrency,
       Math.ceil(options.idleSessions / sessionsPerKey),
     );
     log(`provisioning ${keyCount} clients…`);
@@ -160,6 +182,15 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       idleRssMiB,
       ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
     };
+
+    log('lean generator: direct, Gatehouse and the peers, alternating…');
+    const lean = await runLeanComparison(
+      leanArms(gatehouse, keys, sessionsPerKey, downstream.url, peers),
+      options.lean,
+      await PostgresCpu.of(sql),
+      log,
+    );
+    counter.gatehouseCalls += lean.gatehouseCalls;
 
     const steps: StepResult[] = [];
     for (const concurrency of options.concurrency) {
@@ -222,11 +253,14 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       perUser,
       memory,
       auditIngest,
+      lean,
+      targets: judgeTargets({ lean, auditIngest, crash }),
       auditCheck,
       crash,
     };
   } finally {
     await gatehouse?.stop();
+    for (const peer of peers) await peer.stop();
     await sql.end();
     await downstream.close();
     await catalogFixture.close();
@@ -543,6 +577,11 @@ export function formatTable(report: BenchmarkReport): string {
   const d = (x: Distribution) => `p50 ${x.p50.toFixed(2)} ms, p95 ${x.p95.toFixed(2)} ms (n=${x.count})`;
   const { sessionSetup, toolsList, perUser, memory, auditIngest, auditCheck, crash } = report;
   return [
+    formatLean(report.lean),
+    '',
+    formatTargets(report.targets),
+    '',
+    'SDK-client generator (each client a full MCP SDK Client):',
     table(rows),
     '',
     `session setup (initialize + tools/list): gatehouse ${d(sessionSetup.gatehouse)}; direct ${d(sessionSetup.direct)}`,
