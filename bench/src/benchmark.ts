@@ -176,11 +176,13 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     log(`provisioning ${keyCount} clients…`);
     const keys = (await provisioner.clientKeys(keyCount, [httpMcp, stdioMcp])).map((client) => client.key);
     const counter = { gatehouseCalls: 0 };
+    // RSS is read after the heap settles: 2 s, less in a smoke run with a short idle window.
+    const settleSeconds = Math.min(2, options.lean.idleSeconds);
 
     log(`${options.idleSessions} idle sessions (on a fresh process, before any load)…`);
     const memory = {
       idleRssMiB,
-      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
+      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey, settleSeconds)),
     };
 
     log('lean generator: direct, Gatehouse and the peers, alternating…');
@@ -240,8 +242,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     log('crash test: SIGKILL under load, restart, compare…');
     const crashKeys = await provisioner.clientKeys(options.crash.concurrency, [httpMcp]);
     const crashed = await crashTest(gatehouse, crashKeys, options.crash.seconds);
+    log('crash test: restarting…');
     gatehouse = await startGatehouseProcess(database.url, dataDir);
+    log('crash test: comparing with the trail…');
     const crash = await compareWithTrail(sql, database.url, crashKeys, crashed);
+    log('crash test: done');
 
     return {
       startedAt,
@@ -259,6 +264,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       crash,
     };
   } finally {
+    log('stopping…');
     await gatehouse?.stop();
     for (const peer of peers) await peer.stop();
     await sql.end();
@@ -433,8 +439,9 @@ async function idleSessionMemory(
   keys: string[],
   count: number,
   sessionsPerKey: number,
+  settleSeconds: number,
 ): Promise<Omit<BenchmarkReport['memory'], 'idleRssMiB'>> {
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 2000));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
   await settle();
   const rssBeforeMiB = processUsage(gatehouse.pid).rssMiB;
   const clients: Client[] = [];
@@ -469,10 +476,12 @@ async function crashTest(
   seconds: number,
 ): Promise<Crashed> {
   const clients = await Promise.all(keys.map(({ key }) => connectHttp(`${gatehouse.client}/mcp`, key)));
-  // Calls in flight at the kill would wait out the SDK's request timeout; closing the clients fails them now.
+  // Calls in flight at the kill would wait out the SDK's request timeout: closing the clients fails them now.
+  // Only close them: a DELETE to the dead process would itself wait out a timeout.
   const killed = new Promise<void>((resolve) => setTimeout(resolve, seconds * 1000))
     .then(() => gatehouse.kill())
-    .then(() => closeAll(clients));
+    .then(() => Promise.all(clients.map((client) => client.close().catch(() => undefined))))
+    .then(() => undefined);
   const run = await drive(clients, 'bench__echo', seconds + 60, killed);
   await killed;
   return { okPerClient: run.okPerClient };

@@ -12,7 +12,7 @@ describe('benchmark smoke run', () => {
   it('runs every measurement, with one audit record per successful call, also across a crash', async () => {
     const report = await runBenchmark({
       concurrency: [2],
-      stdioConcurrency: [2],
+      stdioConcurrency: [1],
       seconds: 0.5,
       rounds: 1,
       sessionSetups: 2,
