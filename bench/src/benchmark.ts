@@ -21,6 +21,7 @@ import {
   type Run,
   summarize,
 } from './load.js';
+import { type PeerProcess, startCivicPassthrough, startMcpProxy } from './peers.js';
 import {
   benchDatabase,
   type GatehouseProcess,
@@ -28,7 +29,6 @@ import {
   startGatehouseProcess,
   temporaryDataDir,
 } from './processes.js';
-import { type PeerProcess, startCivicPassthrough, startMcpProxy } from './peers.js';
 import { type Provisioner, provision } from './provision.js';
 import { formatLean, formatTargets, judgeTargets, type TargetVerdict } from './targets.js';
 

@@ -147,14 +147,15 @@ async function step(
     for (const list of sessions.values()) await closeSessions(list);
     for (const agent of agents.values()) agent.destroy();
   }
-  const results = arms.map((arm) => summarizeArm(arm, concurrency, options.seconds, rounds.get(arm.name) ?? []));
+  const results = arms.map((arm) =>
+    summarizeArm(arm, concurrency, options.seconds, rounds.get(arm.name) ?? []),
+  );
   const direct = results.find((result) => result.arm === 'direct')?.callsPerSecond ?? 0;
   for (const result of results) {
     result.ratioToDirect = direct ? round3(result.callsPerSecond / direct) : 0;
     const peers = results.filter(
       (other) =>
-        other.downstream === result.downstream &&
-        arms.find((arm) => arm.name === other.arm)?.kind === 'peer',
+        other.downstream === result.downstream && arms.find((arm) => arm.name === other.arm)?.kind === 'peer',
     );
     const bestPeer = Math.max(0, ...peers.map((peer) => peer.callsPerSecond));
     result.ratioToBestPeer = bestPeer ? round3(result.callsPerSecond / bestPeer) : null;
@@ -205,7 +206,9 @@ async function idleAndSessions(arms: LeanArm[], options: LeanOptions): Promise<G
   await pause(options.idleSeconds);
   const idle = gateways.map((arm, index) => ({
     arm: arm.name,
-    idleCpuMsPerSecond: round3(((cpuSeconds(arm.pid ?? 0) - (before[index] ?? 0)) * 1000) / options.idleSeconds),
+    idleCpuMsPerSecond: round3(
+      ((cpuSeconds(arm.pid ?? 0) - (before[index] ?? 0)) * 1000) / options.idleSeconds,
+    ),
     idleRssMiB: Math.round(rssMiB(arm.pid ?? 0)),
   }));
   const results: GatewayIdle[] = [];

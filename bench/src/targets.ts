@@ -26,7 +26,12 @@ export function judgeTargets({ lean, auditIngest, crash }: Inputs): TargetVerdic
   const at = (arm: LeanArmName, n: number): LeanArmResult | undefined =>
     lean.steps.find((step) => step.arm === arm && step.concurrency === n);
   const verdicts: TargetVerdict[] = [];
-  const check = (target: string, value: number | null | undefined, ok: (v: number) => boolean, shown: string) =>
+  const check = (
+    target: string,
+    value: number | null | undefined,
+    ok: (v: number) => boolean,
+    shown: string,
+  ) =>
     verdicts.push({
       target,
       result: value === null || value === undefined ? 'not measured' : shown,
@@ -46,7 +51,12 @@ export function judgeTargets({ lean, auditIngest, crash }: Inputs): TargetVerdic
     (v) => v <= 0.25,
     `${fixed(g64?.postgresCpuMsPerCall, 3)} ms`,
   );
-  check('calls/s ≥ 0.6 × direct, N = 64, HTTP', g64?.ratioToDirect, (v) => v >= 0.6, fixed(g64?.ratioToDirect));
+  check(
+    'calls/s ≥ 0.6 × direct, N = 64, HTTP',
+    g64?.ratioToDirect,
+    (v) => v >= 0.6,
+    fixed(g64?.ratioToDirect),
+  );
   check(
     'calls/s ≥ 1.0 × best peer, N = 64, HTTP (civic passthrough)',
     g64?.ratioToBestPeer,

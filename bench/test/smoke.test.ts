@@ -21,7 +21,14 @@ describe('benchmark smoke run', () => {
       idleSessions: 10,
       auditEvents: 300,
       crash: { seconds: 1, concurrency: 3 },
-      lean: { concurrency: [2], seconds: 0.3, rounds: 1, warmupSeconds: 0.1, idleSeconds: 0.3, idleSessions: 6 },
+      lean: {
+        concurrency: [2],
+        seconds: 0.3,
+        rounds: 1,
+        warmupSeconds: 0.1,
+        idleSeconds: 0.3,
+        idleSessions: 6,
+      },
       databaseUrl: inject('pgAdminUrl'),
     });
     for (const step of report.steps) {
@@ -50,7 +57,11 @@ describe('benchmark smoke run', () => {
     }
     // Gatehouse's calls reach its run database, so its backends were found and read.
     expect(report.lean.steps.find((arm) => arm.arm === 'gatehouse')?.postgresCpuMsPerCall).not.toBeNull();
-    expect(report.lean.idle.map((gateway) => gateway.arm)).toEqual(['gatehouse', 'civic-passthrough', 'mcp-proxy']);
+    expect(report.lean.idle.map((gateway) => gateway.arm)).toEqual([
+      'gatehouse',
+      'civic-passthrough',
+      'mcp-proxy',
+    ]);
     for (const gateway of report.lean.idle) {
       expect(gateway.sessions, gateway.arm).toBe(6);
       expect(gateway.idleRssMiB, gateway.arm).toBeGreaterThan(0);
@@ -65,7 +76,9 @@ describe('benchmark smoke run', () => {
     expect(report.crash.missing).toBe(0);
     expect(report.crash.maxUnacknowledgedPerClient).toBeLessThanOrEqual(1);
     expect(report.crash.chainVerified).toBe(true);
-    expect(formatTable(report)).toMatch(/civic-passthrough[\s\S]*mcp-proxy[\s\S]*targets[\s\S]*A gatehouse[\s\S]*crash test/);
+    expect(formatTable(report)).toMatch(
+      /civic-passthrough[\s\S]*mcp-proxy[\s\S]*targets[\s\S]*A gatehouse[\s\S]*crash test/,
+    );
   }, 300_000);
 
   it('seeds the audit trail and times every explorer query, each answering with real rows', async () => {
