@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -97,7 +97,8 @@ export { formatTable } from './format.js';
 
 export interface BenchmarkReport {
   startedAt: string;
-  machine: { cpus: number; node: string };
+  /** The 1-minute load average when the run started and ended: other work on a shared machine shows here. */
+  machine: { cpus: number; node: string; loadAverage: { start: number; end: number } };
   options: Omit<BenchmarkOptions, 'log' | 'databaseUrl'>;
   steps: StepResult[];
   sessionSetup: { gatehouse: Distribution; direct: Distribution };
@@ -142,6 +143,7 @@ const ECHO_ARGS = { message: 'bench' };
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
   const log = options.log ?? (() => undefined);
   const startedAt = new Date().toISOString();
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 10) / 10;
   const database = await benchDatabase(options.databaseUrl);
   const dataDir = temporaryDataDir();
   const downstream = await startFixtureHttp('http');
@@ -252,7 +254,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
 
     return {
       startedAt,
-      machine: { cpus: cpus().length, node: process.version },
+      machine: {
+        cpus: cpus().length,
+        node: process.version,
+        loadAverage: { start: loadAtStart, end: Math.round((loadavg()[0] ?? 0) * 10) / 10 },
+      },
       options: { ...defaultOptions, ...withoutRuntime(options) },
       steps,
       sessionSetup,

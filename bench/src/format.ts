@@ -67,7 +67,10 @@ export function formatTable(report: BenchmarkReport): string {
   }
   const d = (x: Distribution) => `p50 ${x.p50.toFixed(2)} ms, p95 ${x.p95.toFixed(2)} ms (n=${x.count})`;
   const { sessionSetup, toolsList, perUser, memory, auditIngest, auditCheck, crash } = report;
+  const { machine } = report;
   return [
+    `${machine.cpus} CPUs, Node.js ${machine.node}, 1-minute load average ${machine.loadAverage.start} at the start, ${machine.loadAverage.end} at the end`,
+    '',
     formatLean(report.lean),
     '',
     formatTargets(report.targets),
