@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -8,6 +8,9 @@ import { verifyAuditChain } from '../../server/src/audit/verify.js';
 import { ormConfig } from '../../server/src/platform/db.js';
 import { fixtureStdioCommand, startFixtureHttp } from '../../server/test/fixtures/fixture-launch.js';
 import { type AuditIngestResult, INGEST_USER_ID, measureAuditIngest } from './audit-ingest.js';
+import { PostgresCpu } from './cpu.js';
+import { leanArms } from './lean-arms.js';
+import { type LeanOptions, type LeanReport, runLeanComparison } from './lean-bench.js';
 import {
   type ArmResult,
   closeAll,
@@ -18,6 +21,7 @@ import {
   type Run,
   summarize,
 } from './load.js';
+import { type PeerProcess, startCivicPassthrough, startMcpProxy } from './peers.js';
 import {
   benchDatabase,
   type GatehouseProcess,
@@ -26,6 +30,7 @@ import {
   temporaryDataDir,
 } from './processes.js';
 import { type Provisioner, provision } from './provision.js';
+import { judgeTargets, type TargetVerdict } from './targets.js';
 
 export interface BenchmarkOptions {
   /** Concurrent clients per throughput step against the Streamable HTTP downstream. */
@@ -48,6 +53,8 @@ export interface BenchmarkOptions {
   auditEvents: number;
   /** Seconds of load before Gatehouse is killed with SIGKILL, and with how many clients. */
   crash: { seconds: number; concurrency: number };
+  /** The lean generator's comparison of Gatehouse with direct and the peer gateways. */
+  lean: LeanOptions;
   /** The PostgreSQL server to create the run's database on; embedded PostgreSQL when absent. */
   databaseUrl?: string;
   log?: (line: string) => void;
@@ -64,6 +71,14 @@ export const defaultOptions: Omit<BenchmarkOptions, 'databaseUrl' | 'log'> = {
   idleSessions: 1000,
   auditEvents: 50_000,
   crash: { seconds: 3, concurrency: 16 },
+  lean: {
+    concurrency: [1, 16, 64],
+    seconds: 5,
+    rounds: 3,
+    warmupSeconds: 0.5,
+    idleSeconds: 10,
+    idleSessions: 1000,
+  },
 };
 
 export interface StepResult {
@@ -78,9 +93,12 @@ export interface StepResult {
 
 type Distribution = ReturnType<typeof distribution>;
 
+export { formatTable } from './format.js';
+
 export interface BenchmarkReport {
   startedAt: string;
-  machine: { cpus: number; node: string };
+  /** The 1-minute load average when the run started and ended: other work on a shared machine shows here. */
+  machine: { cpus: number; node: string; loadAverage: { start: number; end: number } };
   options: Omit<BenchmarkOptions, 'log' | 'databaseUrl'>;
   steps: StepResult[];
   sessionSetup: { gatehouse: Distribution; direct: Distribution };
@@ -100,6 +118,10 @@ export interface BenchmarkReport {
     perSessionKiB: number;
   };
   auditIngest: AuditIngestResult;
+  /** Gatehouse, direct and the peers under the lean generator; CPU per call first. */
+  lean: LeanReport;
+  /** Each target of issue 15, met or missed in this run. */
+  targets: TargetVerdict[];
   /** Successful tool calls through Gatehouse before the crash test, and the `tool.call` records for them. */
   auditCheck: { successfulCalls: number; auditRecords: number };
   crash: {
@@ -121,6 +143,7 @@ const ECHO_ARGS = { message: 'bench' };
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
   const log = options.log ?? (() => undefined);
   const startedAt = new Date().toISOString();
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 10) / 10;
   const database = await benchDatabase(options.databaseUrl);
   const dataDir = temporaryDataDir();
   const downstream = await startFixtureHttp('http');
@@ -128,9 +151,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     FIXTURE_TOOL_COUNT: String(options.catalog.toolsPerMcp),
   });
   let gatehouse: GatehouseProcess | undefined;
+  const peers: PeerProcess[] = [];
   const sql = new pg.Pool({ connectionString: database.url, max: 2 });
   try {
     gatehouse = await startGatehouseProcess(database.url, dataDir);
+    peers.push(await startCivicPassthrough(downstream.url), await startMcpProxy());
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idleRssMiB = Math.round(processUsage(gatehouse.pid).rssMiB);
     log(`audit ingest, ${options.auditEvents} events, first, while everything is quiet…`);
@@ -149,17 +174,29 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const keyCount = Math.max(
       ...options.concurrency,
       ...options.stdioConcurrency,
+      ...options.lean.concurrency,
       Math.ceil(options.idleSessions / sessionsPerKey),
     );
     log(`provisioning ${keyCount} clients…`);
     const keys = (await provisioner.clientKeys(keyCount, [httpMcp, stdioMcp])).map((client) => client.key);
     const counter = { gatehouseCalls: 0 };
+    // RSS is read after the heap settles: 2 s, less in a smoke run with a short idle window.
+    const settleSeconds = Math.min(2, options.lean.idleSeconds);
 
     log(`${options.idleSessions} idle sessions (on a fresh process, before any load)…`);
     const memory = {
       idleRssMiB,
-      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey)),
+      ...(await idleSessionMemory(gatehouse, keys, options.idleSessions, sessionsPerKey, settleSeconds)),
     };
+
+    log('lean generator: direct, Gatehouse and the peers, alternating…');
+    const lean = await runLeanComparison(
+      leanArms(gatehouse, keys, sessionsPerKey, downstream.url, peers),
+      options.lean,
+      await PostgresCpu.of(sql),
+      log,
+    );
+    counter.gatehouseCalls += lean.gatehouseCalls;
 
     const steps: StepResult[] = [];
     for (const concurrency of options.concurrency) {
@@ -209,12 +246,19 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     log('crash test: SIGKILL under load, restart, compare…');
     const crashKeys = await provisioner.clientKeys(options.crash.concurrency, [httpMcp]);
     const crashed = await crashTest(gatehouse, crashKeys, options.crash.seconds);
+    log('crash test: restarting…');
     gatehouse = await startGatehouseProcess(database.url, dataDir);
+    log('crash test: comparing with the trail…');
     const crash = await compareWithTrail(sql, database.url, crashKeys, crashed);
+    log('crash test: done');
 
     return {
       startedAt,
-      machine: { cpus: cpus().length, node: process.version },
+      machine: {
+        cpus: cpus().length,
+        node: process.version,
+        loadAverage: { start: loadAtStart, end: Math.round((loadavg()[0] ?? 0) * 10) / 10 },
+      },
       options: { ...defaultOptions, ...withoutRuntime(options) },
       steps,
       sessionSetup,
@@ -222,11 +266,15 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       perUser,
       memory,
       auditIngest,
+      lean,
+      targets: judgeTargets({ lean, auditIngest, crash }),
       auditCheck,
       crash,
     };
   } finally {
+    log('stopping…');
     await gatehouse?.stop();
+    for (const peer of peers) await peer.stop();
     await sql.end();
     await downstream.close();
     await catalogFixture.close();
@@ -399,8 +447,9 @@ async function idleSessionMemory(
   keys: string[],
   count: number,
   sessionsPerKey: number,
+  settleSeconds: number,
 ): Promise<Omit<BenchmarkReport['memory'], 'idleRssMiB'>> {
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 2000));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
   await settle();
   const rssBeforeMiB = processUsage(gatehouse.pid).rssMiB;
   const clients: Client[] = [];
@@ -435,10 +484,12 @@ async function crashTest(
   seconds: number,
 ): Promise<Crashed> {
   const clients = await Promise.all(keys.map(({ key }) => connectHttp(`${gatehouse.client}/mcp`, key)));
-  // Calls in flight at the kill would wait out the SDK's request timeout; closing the clients fails them now.
+  // Calls in flight at the kill would wait out the SDK's request timeout: closing the clients fails them now.
+  // Only close them: a DELETE to the dead process would itself wait out a timeout.
   const killed = new Promise<void>((resolve) => setTimeout(resolve, seconds * 1000))
     .then(() => gatehouse.kill())
-    .then(() => closeAll(clients));
+    .then(() => Promise.all(clients.map((client) => client.close().catch(() => undefined))))
+    .then(() => undefined);
   const run = await drive(clients, 'bench__echo', seconds + 60, killed);
   await killed;
   return { okPerClient: run.okPerClient };
@@ -477,85 +528,4 @@ async function compareWithTrail(
     maxUnacknowledgedPerClient,
     chainVerified: chain.ok,
   };
-}
-
-const table = (rows: string[][]): string => {
-  const widths = (rows[0] ?? []).map((_, column) =>
-    Math.max(...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return rows
-    .map((row) => row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '))
-    .join('\n');
-};
-
-/** The table the issue asks for (per downstream, N and arm), then the other measurements. */
-export function formatTable(report: BenchmarkReport): string {
-  const rows: string[][] = [
-    [
-      'downstream',
-      'N',
-      'arm',
-      'calls/s',
-      'p50 ms',
-      'p95 ms',
-      'p99 ms',
-      'errors',
-      'A/B calls/s',
-      'A−B p50 ms',
-      'A−B p99 ms',
-      'CPU ms/call',
-      'RSS MiB',
-    ],
-  ];
-  for (const step of report.steps) {
-    const { gatehouse: a, direct: b } = step;
-    rows.push([
-      step.downstream,
-      String(step.concurrency),
-      'A gatehouse',
-      String(a.callsPerSecond),
-      a.p50.toFixed(2),
-      a.p95.toFixed(2),
-      a.p99.toFixed(2),
-      String(a.errors),
-      b.callsPerSecond ? (a.callsPerSecond / b.callsPerSecond).toFixed(2) : '-',
-      (a.p50 - b.p50).toFixed(2),
-      (a.p99 - b.p99).toFixed(2),
-      step.gatehouseCpuMsPerCall.toFixed(3),
-      String(step.gatehouseRssMiB),
-    ]);
-    rows.push([
-      '',
-      '',
-      'B direct',
-      String(b.callsPerSecond),
-      b.p50.toFixed(2),
-      b.p95.toFixed(2),
-      b.p99.toFixed(2),
-      String(b.errors),
-      '',
-      '',
-      '',
-      '',
-      '',
-    ]);
-  }
-  const d = (x: Distribution) => `p50 ${x.p50.toFixed(2)} ms, p95 ${x.p95.toFixed(2)} ms (n=${x.count})`;
-  const { sessionSetup, toolsList, perUser, memory, auditIngest, auditCheck, crash } = report;
-  return [
-    table(rows),
-    '',
-    `session setup (initialize + tools/list): gatehouse ${d(sessionSetup.gatehouse)}; direct ${d(sessionSetup.direct)}`,
-    `tools/list, ${toolsList.tools} tools in ${toolsList.pages} pages through gatehouse: ${d(toolsList.gatehouse)}; ` +
-      `direct, ${toolsList.directTools} tools of one MCP: ${d(toolsList.direct)}`,
-    `per-user instance: cold first call ${d(perUser.cold)}; warm ${d(perUser.warm)}`,
-    `memory: idle RSS ${memory.idleRssMiB} MiB; ${memory.sessions} idle sessions ${memory.rssBeforeMiB} → ` +
-      `${memory.rssAfterMiB} MiB = ${memory.perSessionKiB} KiB per session`,
-    `audit ingest (group commit alone): median ${auditIngest.eventsPerSecond} events/s ` +
-      `(runs ${auditIngest.runs.join(', ')}; ${auditIngest.events} events each from ${auditIngest.concurrency} concurrent writers)`,
-    `audit check: ${auditCheck.successfulCalls} successful calls, ${auditCheck.auditRecords} tool.call records`,
-    `crash test (SIGKILL under load): ${crash.acknowledged} acknowledged, ${crash.audited} audited, ` +
-      `${crash.missing} missing, ${crash.unacknowledged} audited but unacknowledged ` +
-      `(at most ${crash.maxUnacknowledgedPerClient} per client), chain verified: ${crash.chainVerified}`,
-  ].join('\n');
 }
