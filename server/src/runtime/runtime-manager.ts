@@ -120,16 +120,6 @@ export class RuntimeManager {
     return instance;
   }
 
-  async callTool(
-    target: RuntimeTarget,
-    userId: string | null,
-    tool: string,
-    args: Record<string, unknown>,
-    options?: CallOptions,
-  ): Promise<CallToolResult> {
-    return this.instanceFor(target, userId).callTool(tool, args, options);
-  }
-
   /** Eager start for shared MCPs on publish; failures are logged and follow the normal backoff. */
   warm(target: RuntimeTarget): void {
     const failed = (error: unknown) =>
