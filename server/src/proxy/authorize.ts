@@ -89,7 +89,8 @@ function connectDenial(access: ClientAccess, snapshot: Snapshot, request: Author
   if (snapshot.kills.clients.has(access.clientId)) {
     return deny(request, 'client_killed', 'client killed by an admin', true);
   }
-  if (snapshot.kills.users.has(access.userId)) return deny(request, 'user_killed', 'user killed by an admin', true);
+  if (snapshot.kills.users.has(access.userId))
+    return deny(request, 'user_killed', 'user killed by an admin', true);
   return null;
 }
 
@@ -101,9 +102,11 @@ function mcpDenial(
   view: View,
   mcp: LiveMcp | undefined,
 ): Denial | null {
-  if (!mcp || !access.subscriptions.has(mcp.mcpId)) return deny(request, 'not_subscribed', 'not subscribed', false);
+  if (!mcp || !access.subscriptions.has(mcp.mcpId))
+    return deny(request, 'not_subscribed', 'not subscribed', false);
   if (!view.includes(mcp.slug)) return deny(request, 'not_in_view', 'not in this view', false, mcp);
-  if (snapshot.kills.mcps.has(mcp.mcpId)) return deny(request, 'mcp_killed', 'mcp killed by an admin', true, mcp);
+  if (snapshot.kills.mcps.has(mcp.mcpId))
+    return deny(request, 'mcp_killed', 'mcp killed by an admin', true, mcp);
   if (mcp.status !== 'published') return deny(request, 'mcp_archived', 'mcp archived', false, mcp);
   for (const group of mcp.groupIds) if (access.groupIds.has(group)) return null;
   return deny(request, 'mcp_not_granted', 'mcp not granted to the user', false, mcp);
@@ -123,7 +126,14 @@ function pinDenial(request: AuthorizationRequest, mcp: LiveMcp, tool: string, st
         tool,
       );
     case 'new':
-      return deny(request, 'tool_new', `${which} is new and held until an admin approves it`, true, mcp, tool);
+      return deny(
+        request,
+        'tool_new',
+        `${which} is new and held until an admin approves it`,
+        true,
+        mcp,
+        tool,
+      );
     case 'rejected':
       return deny(
         request,

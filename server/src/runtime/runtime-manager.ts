@@ -1,12 +1,11 @@
 import type { InstanceStatus, McpConfig } from '@gatehouse/schema';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { ChangeBus } from '../platform/change-bus.js';
 import { type Clock, systemClock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError, notFound } from '../platform/errors.js';
 import type { ToolAndPromptListing } from './downstream.js';
-import { type CallOptions, type InstanceSpec, McpInstance } from './instance.js';
+import { type InstanceSpec, McpInstance } from './instance.js';
 import type { LogLine } from './stderr-ring.js';
 
 /** The published config version to run, as the live catalog knows it. */

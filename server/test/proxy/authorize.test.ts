@@ -7,12 +7,13 @@ import {
   authorize,
   type DenialReason,
   NO_LONGER_VALID,
-  permittedTools,
 } from '../../src/proxy/authorize.js';
 import { buildSnapshot, type KillSets, NO_KILLS } from '../../src/proxy/snapshot.js';
 import { AGGREGATE_VIEW, exposedToolName, passthroughView, type View } from '../../src/proxy/view.js';
 
-const CONFIG = McpConfig.parse({ connection: { transport: 'streamable-http', url: 'https://example.test/mcp' } });
+const CONFIG = McpConfig.parse({
+  connection: { transport: 'streamable-http', url: 'https://example.test/mcp' },
+});
 
 const pin = (state: PinState, definition = state !== 'new'): LivePin => ({
   state,

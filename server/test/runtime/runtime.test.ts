@@ -354,7 +354,8 @@ describe('supervision', () => {
     const { runtime } = harness();
     const mcp = target(fixture());
     const progress: number[] = [];
-    const result = await callOn(runtime, 
+    const result = await callOn(
+      runtime,
       mcp,
       null,
       'progress',
