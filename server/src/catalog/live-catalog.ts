@@ -28,6 +28,8 @@ export const pinKey = (kind: PinKind, name: string) => `${kind}:${name}`;
  */
 export class LiveCatalog {
   private readonly entries = new Map<string, Promise<LiveMcp | null>>();
+  private ids: Promise<string[]> | null = null;
+  private changes = 0;
 
   constructor(private readonly orm: Orm) {}
 
@@ -43,8 +45,36 @@ export class LiveCatalog {
     return entry;
   }
 
+  /** Every MCP with a live version (published or archived); only invalidated entries are read again. */
+  async all(): Promise<LiveMcp[]> {
+    let ids = this.ids;
+    if (!ids) {
+      const loading = this.loadIds();
+      ids = loading;
+      this.ids = loading;
+      loading.catch(() => {
+        if (this.ids === loading) this.ids = null;
+      });
+    }
+    const loaded = await Promise.all((await ids).map((id) => this.get(id)));
+    return loaded.filter((live): live is LiveMcp => live !== null);
+  }
+
+  /** Counts invalidations, so a cache built from this one knows when it is stale. */
+  get version(): number {
+    return this.changes;
+  }
+
   invalidate(mcpId: string): void {
     this.entries.delete(mcpId);
+    this.ids = null;
+    this.changes += 1;
+  }
+
+  private async loadIds(): Promise<string[]> {
+    const em = this.orm.em.fork() as EntityManager;
+    const rows = await em.find(McpServerEntity, { liveVersionId: { $ne: null } }, { fields: ['id'] });
+    return rows.map((row) => row.id);
   }
 
   private async load(mcpId: string): Promise<LiveMcp | null> {

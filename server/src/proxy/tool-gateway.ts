@@ -13,7 +13,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { toAuditRecord } from '../audit/emit.js';
 import type { AuditBatcher } from '../audit/group-commit.js';
 import type { LiveCatalog, LiveMcp } from '../catalog/live-catalog.js';
-import { canonicalJson, hmacSha256Hex, sha256Hex } from '../crypto/index.js';
+import { canonicalJson, hmacSha256Hex } from '../crypto/index.js';
 import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { DownstreamOAuth } from '../oauth/oauth.service.js';
 import type { ChangeBus } from '../platform/change-bus.js';
@@ -22,78 +22,29 @@ import type { Config } from '../platform/config.js';
 import type { Actor } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
 import { type CallOptions, type McpInstance, responseBytes } from '../runtime/instance.js';
-import { callApprovedTool, toolRefusal } from '../runtime/invoke.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import type { ClientAccess } from './access.js';
+import { authorize, type Denial, permittedMcps, permittedTools, type ToolPermit } from './authorize.js';
+import { type Snapshot, SnapshotSource } from './snapshot.js';
+import { AGGREGATE_VIEW, slugOfName, type View } from './view.js';
 
-const URI_PREFIX = 'gatehouse://';
+export {
+  AGGREGATE_VIEW,
+  exposedToolName,
+  gatewayUri,
+  parseGatewayUri,
+  passthroughView,
+  type View,
+} from './view.js';
 
-/** Resource URIs are namespaced so a read routes back to the MCP that listed it, and only there. */
-export const gatewayUri = (slug: string, uri: string) => `${URI_PREFIX}${slug}/${uri}`;
-
-export function parseGatewayUri(uri: string): { slug: string; uri: string } | null {
-  if (!uri.startsWith(URI_PREFIX)) return null;
-  const rest = uri.slice(URI_PREFIX.length);
-  const slash = rest.indexOf('/');
-  return slash > 0 ? { slug: rest.slice(0, slash), uri: rest.slice(slash + 1) } : null;
-}
-
-/** Client-facing tool names: `<slug>__<tool>`, at most 64 characters. */
-const SEPARATOR = '__';
-const MAX_NAME = 64;
-
-export function exposedToolName(slug: string, tool: string): string {
-  const full = `${slug}${SEPARATOR}${tool}`;
-  if (full.length <= MAX_NAME) return full;
-  // Stable and unique: a truncated name plus 8 hex characters of the original's hash.
-  const room = MAX_NAME - slug.length - SEPARATOR.length - 9;
-  return `${slug}${SEPARATOR}${tool.slice(0, room)}-${sha256Hex(tool).slice(0, 8)}`;
-}
-
-/**
- * How a session sees its MCPs. The aggregate view (`/mcp`) prefixes names with the slug and namespaces
- * resource URIs; a passthrough view (`/mcp/<slug>`) shows one MCP exactly as the downstream names things.
- */
-export interface View {
-  readonly only: string | null;
-  includes(slug: string): boolean;
-  name(slug: string, name: string): string;
-  uri(slug: string, uri: string): string;
-  parseUri(uri: string): { slug: string; uri: string } | null;
-}
-
-export const AGGREGATE_VIEW: View = {
-  only: null,
-  includes: () => true,
-  name: exposedToolName,
-  uri: gatewayUri,
-  parseUri: parseGatewayUri,
-};
-
-export const passthroughView = (slug: string): View => ({
-  only: slug,
-  includes: (candidate) => candidate === slug,
-  name: (_slug, name) => name,
-  uri: (_slug, uri) => uri,
-  parseUri: (uri) => ({ slug, uri }),
-});
-
-export interface ExposedTool {
-  readonly name: string;
-  readonly mcp: LiveMcp;
-  readonly tool: string;
-  readonly definitionHash: string;
-  readonly definition: Record<string, unknown>;
-}
+/** A tool this client may call, as {@link authorize} permitted it. */
+export type ExposedTool = ToolPermit;
 
 export interface CallContext {
   readonly requestId: string;
   readonly ip: string;
   readonly sessionId: string;
 }
-
-/** Why a tool the client asked for is not visible to it; the audit trail records it, the client learns less. */
-type Denial = { reason: string; entitled: boolean; mcp?: LiveMcp; tool?: string };
 
 /**
  * The tool-call hot path, transport-agnostic: what a client may see, and authorize → route → call → audit for
@@ -113,67 +64,31 @@ export class ToolGateway {
       oauth: DownstreamOAuth;
       clock: Clock;
     },
-  ) {}
+  ) {
+    this.snapshots = new SnapshotSource(deps);
+  }
+
+  private readonly snapshots: SnapshotSource;
+
+  /** The current authorization snapshot (cached; rebuilt only after a catalog or kill-switch change). */
+  snapshot(): Promise<Snapshot> {
+    return this.snapshots.current();
+  }
+
+  /** Whether a known client may connect now: null, or the reason the audit trail records. */
+  async admission(access: ClientAccess): Promise<string | null> {
+    const decision = authorize(access, await this.snapshot(), { kind: 'connect' });
+    return decision.ok ? null : decision.detail;
+  }
 
   /** The tools this client may call right now, in a stable order. */
   async visibleTools(access: ClientAccess, view: View = AGGREGATE_VIEW): Promise<ExposedTool[]> {
-    if (!access.clientActive || !access.userActive) return [];
-    const visible: ExposedTool[] = [];
-    for (const [mcpId, selection] of access.subscriptions) {
-      const live = await this.deps.liveCatalog.get(mcpId);
-      if (!live || !view.includes(live.slug) || !this.mayUse(access, live)) continue;
-      if (await this.deps.kills.isKilled('mcp', mcpId)) continue;
-      for (const [key, pin] of live.pins) {
-        if (pin.state !== 'approved' || !key.startsWith('tool:') || !pin.approvedDefinition) continue;
-        const tool = key.slice('tool:'.length);
-        if (selection && !selection.has(tool)) continue;
-        visible.push({
-          name: view.name(live.slug, tool),
-          mcp: live,
-          tool,
-          definitionHash: pin.approvedHash ?? '',
-          definition: pin.approvedDefinition,
-        });
-      }
-    }
-    return visible.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  }
-
-  private mayUse(access: ClientAccess, live: LiveMcp): boolean {
-    return live.status === 'published' && [...live.groupIds].some((group) => access.groupIds.has(group));
+    return permittedTools(access, await this.snapshot(), view);
   }
 
   /** The MCP-facing definition: the approved copy, renamed. */
   static describe(exposed: ExposedTool): Tool {
     return { ...(exposed.definition as Omit<Tool, 'name'>), name: exposed.name } as Tool;
-  }
-
-  private async deny(access: ClientAccess, name: string, view: View): Promise<Denial> {
-    const separator = name.indexOf(SEPARATOR);
-    const slug = view.only ?? (separator > 0 ? name.slice(0, separator) : '');
-    for (const [mcpId, selection] of access.subscriptions) {
-      const live = await this.deps.liveCatalog.get(mcpId);
-      if (!live || live.slug !== slug) continue;
-      if (await this.deps.kills.isKilled('mcp', mcpId)) {
-        return { reason: 'mcp killed by an admin', entitled: true, mcp: live };
-      }
-      if (!this.mayUse(access, live)) {
-        return {
-          reason: live.status !== 'published' ? 'mcp archived' : 'mcp not granted to the user',
-          entitled: false,
-          mcp: live,
-        };
-      }
-      for (const key of live.pins.keys()) {
-        const tool = key.slice('tool:'.length);
-        if (!key.startsWith('tool:') || view.name(slug, tool) !== name) continue;
-        if (selection && !selection.has(tool))
-          return { reason: 'tool not selected', entitled: false, mcp: live, tool };
-        return { reason: toolRefusal(live, tool) ?? 'tool not callable', entitled: true, mcp: live, tool };
-      }
-      return { reason: 'no such tool', entitled: false, mcp: live };
-    }
-    return { reason: 'not subscribed', entitled: false };
   }
 
   private actorOf(access: ClientAccess): Actor {
@@ -215,6 +130,10 @@ export class ToolGateway {
     }
   }
 
+  /**
+   * One tool call, in four steps: authorize → route → forward → audit. A denial is audited and answered
+   * without contacting any downstream; a call that cannot be audited fails closed.
+   */
   async callTool(
     access: ClientAccess,
     name: string,
@@ -228,34 +147,18 @@ export class ToolGateway {
       argsBytes: Buffer.byteLength(argsJson),
       argsDigest: hmacSha256Hex(this.deps.argsKey, argsJson),
     };
-    const exposed = (await this.visibleTools(access, view)).find((tool) => tool.name === name);
-    if (!exposed) {
-      const denial = await this.deny(access, name, view);
-      await this.audit(access, call, {
-        action: 'tool.denied',
-        outcome: 'denied',
-        mcp: denial.mcp,
-        reason: denial.reason,
-        // The downstream tool's name when it resolved (so usage counts it with its calls), else as requested.
-        details: { tool: denial.tool ?? name, ...(denial.tool && { requested: name }), ...argsFacts },
-      });
-      if (denial.entitled) {
-        throw new McpError(ErrorCode.InvalidRequest, `Tool call refused: ${denial.reason}`);
-      }
-      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    }
-    const { mcp, tool } = exposed;
-    const userId = mcp.config.isolation === 'per-user' ? access.userId : null;
+    // 1. Authorize.
+    const permit = authorize(access, await this.snapshot(), { kind: 'tool', view, name });
+    if (!permit.ok) return this.refuseCall(access, call, name, permit, argsFacts);
     const started = performance.now();
     let result: CallToolResult;
     let status: 'ok' | 'tool_error' | 'failed';
     let failure: string | undefined;
     try {
-      await this.freshCredentials(mcp, userId);
-      result = await callApprovedTool(this.deps, mcp, userId, tool, args, {
-        ...options,
-        caller: access.userId,
-      });
+      // 2. Route (re-authorizing when the instance had to start), 3. forward.
+      const routed = await this.route(access, permit, view);
+      if (!routed.ok) return await this.refuseCall(access, call, name, routed, argsFacts);
+      result = await routed.instance.callTool(permit.tool, args, { ...options, caller: access.userId });
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
@@ -264,22 +167,60 @@ export class ToolGateway {
       status = 'failed';
       result = { content: [{ type: 'text', text: `Gatehouse: ${error.message}` }], isError: true };
     }
+    // 4. Audit, durably, before the answer leaves.
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     await this.audit(access, call, {
       action: 'tool.call',
       outcome: status === 'failed' ? 'failure' : 'success',
-      mcp,
+      mcp: permit.mcp,
       reason: failure,
       details: {
-        tool,
+        tool: permit.tool,
         status,
         durationMs,
         resultBytes: responseBytes(result),
-        definitionHash: exposed.definitionHash,
+        definitionHash: permit.definitionHash,
         ...argsFacts,
       },
     });
     return result;
+  }
+
+  /**
+   * The instance that serves this permit. An instance that was not running is started first, and its start
+   * re-lists and reconciles pins: the call is then judged again, by what the new process reported.
+   */
+  private async route(
+    access: ClientAccess,
+    permit: ToolPermit,
+    view: View,
+  ): Promise<{ ok: true; instance: McpInstance } | Denial> {
+    const userId = this.userFor(access, permit.mcp);
+    await this.freshCredentials(permit.mcp, userId);
+    const instance = this.deps.runtime.instanceFor(permit.mcp, userId);
+    if (instance.isReady) return { ok: true, instance };
+    await instance.ensureStarted();
+    const again = authorize(access, await this.snapshot(), { kind: 'tool', view, name: permit.name });
+    return again.ok ? { ok: true, instance } : again;
+  }
+
+  /** A refused call: audited with the precise reason, answered with only what the client may know. */
+  private async refuseCall(
+    access: ClientAccess,
+    call: CallContext,
+    name: string,
+    denial: Denial,
+    argsFacts: Record<string, unknown>,
+  ): Promise<never> {
+    await this.audit(access, call, {
+      action: 'tool.denied',
+      outcome: 'denied',
+      mcp: denial.mcp ?? undefined,
+      reason: denial.detail,
+      // The downstream tool's name when it resolved (so usage counts it with its calls), else as requested.
+      details: { tool: denial.tool ?? name, ...(denial.tool && { requested: name }), ...argsFacts },
+    });
+    throw new McpError(denial.entitled ? ErrorCode.InvalidRequest : ErrorCode.InvalidParams, denial.message);
   }
 
   /** A known client refused at authentication (suspended, revoked, killed). */
@@ -304,14 +245,7 @@ export class ToolGateway {
 
   /** The MCPs whose prompts and resources this client may reach: subscribed, granted, published, not killed. */
   async visibleMcps(access: ClientAccess, view: View = AGGREGATE_VIEW): Promise<LiveMcp[]> {
-    if (!access.clientActive || !access.userActive) return [];
-    const visible: LiveMcp[] = [];
-    for (const mcpId of access.subscriptions.keys()) {
-      const live = await this.deps.liveCatalog.get(mcpId);
-      if (!live || !view.includes(live.slug) || !this.mayUse(access, live)) continue;
-      if (!(await this.deps.kills.isKilled('mcp', mcpId))) visible.push(live);
-    }
-    return visible.sort((a, b) => (a.slug < b.slug ? -1 : 1));
+    return permittedMcps(access, await this.snapshot(), view);
   }
 
   async visiblePrompts(
@@ -332,6 +266,31 @@ export class ToolGateway {
       }
     }
     return prompts;
+  }
+
+  /** The MCP this client may reach under a slug of the view, or null (one {@link authorize} decision). */
+  private async reachable(access: ClientAccess, slug: string, view: View): Promise<LiveMcp | null> {
+    const decision = authorize(access, await this.snapshot(), { kind: 'mcp', view, slug });
+    return decision.ok ? decision.mcp : null;
+  }
+
+  /** A visible prompt by its client-facing name: its MCP authorized once, then its approved pin. */
+  private async promptOf(access: ClientAccess, name: string, view: View) {
+    const live = await this.reachable(access, slugOfName(view, name), view);
+    if (!live) return undefined;
+    for (const [key, pin] of live.pins) {
+      if (!key.startsWith('prompt:') || pin.state !== 'approved' || !pin.approvedDefinition) continue;
+      const prompt = key.slice('prompt:'.length);
+      if (view.name(live.slug, prompt) === name) return { mcp: live, prompt };
+    }
+    return undefined;
+  }
+
+  /** The MCP behind a client-facing resource URI, when this client may reach it. */
+  private async resourceOwner(access: ClientAccess, uri: string, view: View) {
+    const parsed = view.parseUri(uri);
+    const live = parsed && (await this.reachable(access, parsed.slug, view));
+    return parsed && live ? { live, uri: parsed.uri } : null;
   }
 
   private userFor(access: ClientAccess, live: LiveMcp): string | null {
@@ -358,7 +317,7 @@ export class ToolGateway {
     options: CallOptions = {},
     view: View = AGGREGATE_VIEW,
   ): Promise<GetPromptResult> {
-    const found = (await this.visiblePrompts(access, view)).find((prompt) => prompt.name === name);
+    const found = await this.promptOf(access, name, view);
     if (!found) {
       await this.audit(access, call, {
         action: 'prompt.denied',
@@ -439,9 +398,8 @@ export class ToolGateway {
     options: CallOptions = {},
     view: View = AGGREGATE_VIEW,
   ): Promise<ReadResourceResult> {
-    const parsed = view.parseUri(uri);
-    const live = parsed && (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug);
-    if (!parsed || !live) {
+    const owner = await this.resourceOwner(access, uri, view);
+    if (!owner) {
       await this.audit(access, call, {
         action: 'resource.denied',
         outcome: 'denied',
@@ -450,14 +408,15 @@ export class ToolGateway {
       });
       throw new McpError(-32002, `Resource not found: ${uri}`);
     }
+    const { live } = owner;
     const instance = await this.instanceOf(access, live);
     const result = await this.audited(
       access,
       call,
-      { action: 'resource.read', mcp: live, details: { uri: parsed.uri } },
+      { action: 'resource.read', mcp: live, details: { uri: owner.uri } },
       () =>
         instance.request(
-          (client, requestOptions) => client.readResource({ uri: parsed.uri }, requestOptions),
+          (client, requestOptions) => client.readResource({ uri: owner.uri }, requestOptions),
           { ...options, caller: access.userId },
           'The resource',
         ),
@@ -507,16 +466,13 @@ export class ToolGateway {
     let live: LiveMcp | undefined;
     let ref: CompleteRequest['params']['ref'] | undefined;
     if (params.ref.type === 'ref/prompt') {
-      const name = params.ref.name;
-      const found = (await this.visiblePrompts(access, view)).find((prompt) => prompt.name === name);
+      const found = await this.promptOf(access, params.ref.name, view);
       live = found?.mcp;
       ref = found && { type: 'ref/prompt', name: found.prompt };
     } else {
-      const parsed = view.parseUri(params.ref.uri);
-      live = parsed
-        ? (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug)
-        : undefined;
-      ref = parsed ? { type: 'ref/resource', uri: parsed.uri } : undefined;
+      const owner = await this.resourceOwner(access, params.ref.uri, view);
+      live = owner?.live;
+      ref = owner ? { type: 'ref/resource', uri: owner.uri } : undefined;
     }
     if (!live || !ref) throw new McpError(ErrorCode.InvalidParams, 'Unknown prompt or resource template');
     const target = live;
@@ -537,9 +493,8 @@ export class ToolGateway {
     uri: string,
     view: View = AGGREGATE_VIEW,
   ): Promise<{ instance: McpInstance; uri: string } | null> {
-    const parsed = view.parseUri(uri);
-    const live = parsed && (await this.visibleMcps(access, view)).find((mcp) => mcp.slug === parsed.slug);
-    if (!parsed || !live) return null;
-    return { instance: await this.instanceOf(access, live), uri: parsed.uri };
+    const owner = await this.resourceOwner(access, uri, view);
+    if (!owner) return null;
+    return { instance: await this.instanceOf(access, owner.live), uri: owner.uri };
   }
 }

@@ -1,12 +1,11 @@
 import type { InstanceStatus, McpConfig } from '@gatehouse/schema';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { ChangeBus } from '../platform/change-bus.js';
 import { type Clock, systemClock } from '../platform/clock.js';
 import type { RuntimeSettings } from '../platform/config.js';
 import { DomainError, notFound } from '../platform/errors.js';
 import type { ToolAndPromptListing } from './downstream.js';
-import { type CallOptions, type InstanceSpec, McpInstance } from './instance.js';
+import { type InstanceSpec, McpInstance } from './instance.js';
 import type { LogLine } from './stderr-ring.js';
 
 /** The published config version to run, as the live catalog knows it. */
@@ -118,16 +117,6 @@ export class RuntimeManager {
     );
     this.instances.set(key, instance);
     return instance;
-  }
-
-  async callTool(
-    target: RuntimeTarget,
-    userId: string | null,
-    tool: string,
-    args: Record<string, unknown>,
-    options?: CallOptions,
-  ): Promise<CallToolResult> {
-    return this.instanceFor(target, userId).callTool(tool, args, options);
   }
 
   /** Eager start for shared MCPs on publish; failures are logged and follow the normal backoff. */

@@ -3,13 +3,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { McpConfigInput } from '@gatehouse/schema';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatehouse } from '../../src/main.js';
 import { loadConfig } from '../../src/platform/config.js';
-import { invokeTool } from '../../src/runtime/invoke.js';
 import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
+  connectMcpClient,
   failureOf,
   type PortalClient,
   portalClient,
@@ -37,6 +38,7 @@ describe('catalog lifecycle', () => {
   let adminId: string;
 
   let childrenBefore: number[];
+  const open: Client[] = [];
 
   beforeAll(async () => {
     childrenBefore = descendantPids();
@@ -45,6 +47,7 @@ describe('catalog lifecycle', () => {
     adminId = (await admin.auth.me.query()).user.id;
   });
   afterAll(async () => {
+    await Promise.all(open.map((client) => client.close().catch(() => undefined)));
     await gh.stop();
     // Shutting Gatehouse down reaps every downstream it started.
     expect(descendantPids().filter((pid) => !childrenBefore.includes(pid))).toEqual([]);
@@ -63,6 +66,19 @@ describe('catalog lifecycle', () => {
     await client.signIn(username, PASSWORD);
     return { user, client };
   }
+
+  /** A user of the MCP's groups whose client is subscribed to it and calls through `/mcp`, as production does. */
+  async function mcpCaller(username: string, mcpId: string, groupIds: string[]) {
+    const { user, client: portal } = await signedInUser(username, groupIds);
+    const created = await portal.clients.create.mutate({ name: `${username} agent`, kind: 'agent' });
+    await portal.subscriptions.create.mutate({ clientId: created.client.id, mcpId });
+    const mcp = await connectMcpClient(gh, created.key);
+    open.push(mcp);
+    return { user, mcp };
+  }
+
+  const fixtureUsers = async () =>
+    (await admin.groups.list.query()).items.find((group) => group.name === 'fixture-users')?.id ?? '';
 
   it('runs create → validate → discover → publish through tRPC, auditing each step with its actor', async () => {
     const group = await admin.groups.create.mutate({ name: 'fixture-users', description: '' });
@@ -346,9 +362,8 @@ describe('catalog lifecycle', () => {
   it('keeps the live version serving while an edit is validated and discovered, then switches on publish', async () => {
     const mcp = (await admin.catalog.list.query({})).items.find((item) => item.slug === 'fixture');
     if (!mcp) throw new Error('fixture MCP missing');
-    const deps = { liveCatalog: gh.liveCatalog, runtime: gh.runtime };
-    const call = () =>
-      invokeTool(deps, { mcpId: mcp.id, userId: adminId, tool: 'echo', args: { message: 'hi' } });
+    const caller = await mcpCaller('live-version-user', mcp.id, [await fixtureUsers()]);
+    const call = () => caller.mcp.callTool({ name: 'fixture__echo', arguments: { message: 'hi' } });
     expect((await call()).content).toEqual([{ type: 'text', text: 'hi' }]);
     const livePid = gh.runtime.list(mcp.id)[0]?.pid;
 
@@ -446,8 +461,12 @@ describe('catalog lifecycle', () => {
     await admin.catalog.validate.mutate({ id: mcp.id });
     await admin.catalog.discover.mutate({ id: mcp.id });
     await admin.catalog.publish.mutate({ id: mcp.id });
-    const deps = { liveCatalog: gh.liveCatalog, runtime: gh.runtime };
-    await invokeTool(deps, { mcpId: mcp.id, userId: user.id, tool: 'echo', args: { message: 'x' } });
+    const created = await client.clients.create.mutate({ name: 'archiver agent', kind: 'agent' });
+    await client.subscriptions.create.mutate({ clientId: created.client.id, mcpId: mcp.id });
+    const agent = await connectMcpClient(gh, created.key);
+    open.push(agent);
+    const echo = () => agent.callTool({ name: 'to-archive__echo', arguments: { message: 'x' } });
+    expect((await echo()).content).toEqual([{ type: 'text', text: 'x' }]);
     expect(gh.runtime.list(mcp.id)).toHaveLength(1);
     expect((await client.catalog.marketplace.query()).items.map((entry) => entry.slug)).toEqual([
       'to-archive',
@@ -456,16 +475,20 @@ describe('catalog lifecycle', () => {
     await admin.catalog.archive.mutate({ id: mcp.id, reason: 'replaced by another server' });
     expect(gh.runtime.list(mcp.id)).toEqual([]);
     expect((await client.catalog.marketplace.query()).items).toEqual([]);
-    const refused = await invokeTool(deps, {
-      mcpId: mcp.id,
-      userId: user.id,
-      tool: 'echo',
-      args: { message: 'x' },
-    }).then(
+    const refused = await echo().then(
       () => null,
       (error: Error) => error.message,
     );
-    expect(refused).toBe('MCP "to-archive" is archived');
+    // The client is not told more than that the tool does not exist; the trail records why, and nothing
+    // was started to serve it.
+    expect(refused).toContain('Unknown tool: to-archive__echo');
+    expect((await auditRows(gh, 'tool.denied')).at(-1)).toMatchObject({
+      actor_user_id: user.id,
+      reason: 'mcp archived',
+      target_id: mcp.id,
+    });
+    expect(gh.runtime.list(mcp.id)).toEqual([]);
+    expect((await agent.listTools()).tools).toEqual([]);
     const detail = await admin.catalog.get.query({ id: mcp.id });
     expect(detail).toMatchObject({ status: 'archived', liveVersion: 1 });
     expect((await auditRows(gh, 'mcp.archive')).at(-1)).toMatchObject({
@@ -478,8 +501,8 @@ describe('catalog lifecycle', () => {
   it('lets admins see, restart and stop instances, with stderr, each action audited', async () => {
     const mcp = (await admin.catalog.list.query({})).items.find((item) => item.slug === 'fixture');
     if (!mcp) throw new Error('fixture MCP missing');
-    const deps = { liveCatalog: gh.liveCatalog, runtime: gh.runtime };
-    await invokeTool(deps, { mcpId: mcp.id, userId: adminId, tool: 'echo', args: { message: 'x' } });
+    const caller = await mcpCaller('instances-user', mcp.id, [await fixtureUsers()]);
+    await caller.mcp.callTool({ name: 'fixture__echo', arguments: { message: 'x' } });
     const [instance] = (await admin.runtime.instances.query({ mcpId: mcp.id })).items;
     expect(instance).toMatchObject({
       state: 'ready',

@@ -1,11 +1,13 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokeTool } from '../../src/runtime/invoke.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
+  connectMcpClient,
   failureOf,
   type PortalClient,
   setUpAdmin,
@@ -24,13 +26,21 @@ describe('tool pinning (rug-pull protection)', () => {
   let mcpId: string;
   const overridesFile = path.join(tmpdir(), `gatehouse-overrides-${process.pid}.json`);
 
+  let mcp: Client;
+
+  /** A real MCP client calling through `/mcp`, the path production takes. */
   const call = (tool: string, args: Record<string, unknown> = {}) =>
-    invokeTool({ liveCatalog: gh.liveCatalog, runtime: gh.runtime }, { mcpId, userId: adminId, tool, args });
+    mcp.callTool({ name: `pinned__${tool}`, arguments: args });
   const refusal = (tool: string, args: Record<string, unknown> = {}) =>
     call(tool, args).then(
       () => null,
-      (error: Error & { code?: string }) => ({ code: error.code, message: error.message }),
+      (error: Error & { code?: number }) => ({
+        code: error.code,
+        message: error.message.replace(/^(MCP error -?\d+: )+/, ''),
+      }),
     );
+  /** A refused call is audited with the precise reason. */
+  const lastDenial = async () => (await auditRows(gh, 'tool.denied')).at(-1)?.reason;
   const pin = async (kind: 'tool' | 'prompt', name: string) =>
     (await admin.catalog.pins.query({ id: mcpId })).items.find((p) => p.kind === kind && p.name === name);
   const pinEvents = async () =>
@@ -52,8 +62,10 @@ describe('tool pinning (rug-pull protection)', () => {
     gh = await startTestGatehouse();
     admin = await setUpAdmin(gh);
     adminId = (await admin.auth.me.query()).user.id;
+    const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn)?.id ?? '';
     const created = await admin.catalog.create.mutate({
       slug: 'pinned',
+      groupIds: [everyone],
       name: 'Pinned fixture',
       config: {
         connection: {
@@ -68,8 +80,12 @@ describe('tool pinning (rug-pull protection)', () => {
     await admin.catalog.validate.mutate({ id: mcpId });
     await admin.catalog.discover.mutate({ id: mcpId });
     await admin.catalog.publish.mutate({ id: mcpId });
+    const client = await admin.clients.create.mutate({ name: 'pinning agent', kind: 'agent' });
+    await admin.subscriptions.create.mutate({ clientId: client.client.id, mcpId });
+    mcp = await connectMcpClient(gh, client.key);
   });
   afterAll(async () => {
+    await mcp.close();
     await gh.stop();
     rmSync(overridesFile, { force: true });
     expect(descendantPids().filter((pid) => !childrenBefore.includes(pid))).toEqual([]);
@@ -83,11 +99,15 @@ describe('tool pinning (rug-pull protection)', () => {
     await call('set-description', { tool: 'echo', description: POISONED });
     await waitFor(async () => (await pin('tool', 'echo'))?.state === 'changed', 'echo to be quarantined');
 
+    const quarantined =
+      'Tool "echo" of MCP "pinned" is quarantined: its definition changed after an admin approved it, and an admin must review the change';
     expect(await refusal('echo', { message: 'after' })).toEqual({
-      code: 'FORBIDDEN',
-      message:
-        'Tool "echo" of MCP "pinned" is quarantined: its definition changed after an admin approved it, and an admin must review the change',
+      code: ErrorCode.InvalidRequest,
+      message: `Tool call refused: ${quarantined}`,
     });
+    expect(await lastDenial()).toBe(quarantined);
+    // The client no longer lists it: listing and calling agree.
+    expect((await mcp.listTools()).tools.map((t) => t.name)).not.toContain('pinned__echo');
     // Every other tool keeps serving.
     expect((await call('whoami')).isError).toBeFalsy();
     const pins = (await admin.catalog.pins.query({ id: mcpId })).items;
@@ -154,7 +174,7 @@ describe('tool pinning (rug-pull protection)', () => {
     await call('add-tool', { name: 'exfiltrate' });
     await waitFor(async () => (await pin('tool', 'exfiltrate'))?.state === 'new', 'the new tool to be held');
     expect((await refusal('exfiltrate'))?.message).toBe(
-      'Tool "exfiltrate" of MCP "pinned" is new and held until an admin approves it',
+      'Tool call refused: Tool "exfiltrate" of MCP "pinned" is new and held until an admin approves it',
     );
     expect((await pin('tool', 'exfiltrate'))?.diff).toEqual([
       { field: 'name', before: null, after: 'exfiltrate' },
@@ -170,13 +190,13 @@ describe('tool pinning (rug-pull protection)', () => {
       observedHash: held?.observedHash ?? '',
     });
     expect((await refusal('exfiltrate'))?.message).toBe(
-      'Tool "exfiltrate" of MCP "pinned" was rejected by an admin after its definition changed',
+      'Tool call refused: Tool "exfiltrate" of MCP "pinned" was rejected by an admin after its definition changed',
     );
 
     await call('remove-tool', { name: 'large' });
     await waitFor(async () => (await pin('tool', 'large'))?.state === 'removed', 'the removed tool');
     expect((await refusal('large'))?.message).toBe(
-      'Tool "large" of MCP "pinned" is no longer offered by the server',
+      'Tool call refused: Tool "large" of MCP "pinned" is no longer offered by the server',
     );
 
     const events = (await pinEvents()).slice(2);
@@ -242,11 +262,20 @@ describe('tool pinning (rug-pull protection)', () => {
     await admin.runtime.stop.mutate({ key: instance?.key ?? '' });
     // This call starts a new process whose `progress` differs from the approved one: it must not reach it.
     expect((await refusal('progress', { steps: 1 }))?.message).toContain(
-      'Tool "progress" of MCP "pinned" is quarantined',
+      'Tool call refused: Tool "progress" of MCP "pinned" is quarantined',
     );
+    expect(await lastDenial()).toContain('Tool "progress" of MCP "pinned" is quarantined');
+    // Nothing reached the quarantined tool: its call was refused after the start, before forwarding.
+    expect((await auditRows(gh, 'tool.call')).filter((row) => row.details.tool === 'progress')).toEqual([]);
     rmSync(overridesFile);
     const [restarted] = gh.runtime.list(mcpId);
     await admin.runtime.stop.mutate({ key: restarted?.key ?? '' });
+    // While quarantined, `progress` starts nothing; any other call starts a process, whose listing (back to
+    // the approved definition) restores it.
+    expect(await refusal('progress', { steps: 1 })).not.toBeNull();
+    expect(gh.runtime.list(mcpId)).toEqual([]);
+    expect((await call('whoami')).isError).toBeFalsy();
+    expect((await pin('tool', 'progress'))?.state).toBe('approved');
     expect((await call('progress', { steps: 1 })).content).toEqual([{ type: 'text', text: 'done 1' }]);
   });
 

@@ -104,9 +104,10 @@ describe("disabling a user stops that user's per-user instances at once", () => 
     const live = await gh.liveCatalog.get(mcpId);
     if (!live) throw new Error('the MCP is not live');
     const spawnedBefore = descendantPids();
-    await expect(gh.runtime.callTool(live, user.id, 'whoami', {})).rejects.toMatchObject({
-      code: 'FORBIDDEN',
-    });
+    // The runtime itself refuses to create an instance for the fenced user.
+    expect(() => gh.runtime.instanceFor(live, user.id)).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN' }),
+    );
     expect(descendantPids().filter((pid) => !spawnedBefore.includes(pid))).toEqual([]);
     expect(gh.runtime.list(mcpId).some((i) => i.userId === user.id)).toBe(false);
 

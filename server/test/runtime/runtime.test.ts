@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSettings } from '../../src/platform/config.js';
 import { DomainError } from '../../src/platform/errors.js';
 import type { ToolAndPromptListing } from '../../src/runtime/downstream.js';
+import type { McpInstance } from '../../src/runtime/instance.js';
 import { RuntimeManager, type RuntimeTarget } from '../../src/runtime/runtime-manager.js';
 import { fixtureStdioCommand, startFixtureHttp } from '../fixtures/fixture-launch.js';
 import { descendantPids, isAlive, waitFor } from '../support/processes.js';
@@ -82,6 +83,14 @@ const perUserFixture = (overrides: Partial<McpConfigInput> = {}): McpConfigInput
     { FIXTURE_STDERR_CREDENTIAL: '1' },
   );
 
+/** A call straight on the instance serving `userId` (this suite tests the runtime, not authorization). */
+const callOn = async (
+  runtime: RuntimeManager,
+  target: RuntimeTarget,
+  userId: string | null,
+  ...call: Parameters<McpInstance['callTool']>
+) => runtime.instanceFor(target, userId).callTool(...call);
+
 const textOf = (result: { content: unknown }) =>
   (result.content as { type: string; text?: string }[]).map((block) => block.text ?? '').join('');
 
@@ -121,8 +130,8 @@ describe('per-user instances', () => {
     );
     const mcp = target(perUserFixture());
     const [alice, bob] = await Promise.all([
-      runtime.callTool(mcp, 'usr_alice', 'whoami', {}),
-      runtime.callTool(mcp, 'usr_bob', 'whoami', {}),
+      callOn(runtime, mcp, 'usr_alice', 'whoami', {}),
+      callOn(runtime, mcp, 'usr_bob', 'whoami', {}),
     ]);
     const aliceInfo = JSON.parse(textOf(alice));
     const bobInfo = JSON.parse(textOf(bob));
@@ -134,7 +143,7 @@ describe('per-user instances', () => {
     expect(textOf(alice)).not.toContain('alice-key-123');
 
     // A second call of the same user reuses that user's process.
-    const again = JSON.parse(textOf(await runtime.callTool(mcp, 'usr_alice', 'whoami', {})));
+    const again = JSON.parse(textOf(await callOn(runtime, mcp, 'usr_alice', 'whoami', {})));
     expect(again.pid).toBe(aliceInfo.pid);
     expect(runtime.list(mcp.mcpId).map((status) => status.userId)).toEqual(['usr_alice', 'usr_bob']);
 
@@ -149,7 +158,7 @@ describe('per-user instances', () => {
   it('refuses to start without the required credentials, with a clear error', async () => {
     const { runtime } = harness();
     const mcp = target(perUserFixture());
-    const error = await failureOf(runtime.callTool(mcp, 'usr_nobody', 'echo', { message: 'x' }));
+    const error = await failureOf(callOn(runtime, mcp, 'usr_nobody', 'echo', { message: 'x' }));
     expect(error.code).toBe('PRECONDITION_FAILED');
     expect(error.message).toContain('needs credentials that are not set: API key');
     expect(runtime.list(mcp.mcpId)).toEqual([]);
@@ -161,15 +170,15 @@ describe('per-user instances', () => {
       { usr_idle: { API_KEY: 'idle-key' }, usr_busy: { API_KEY: 'busy-key' } },
     );
     const mcp = target(perUserFixture());
-    const idlePid = JSON.parse(textOf(await runtime.callTool(mcp, 'usr_idle', 'whoami', {}))).pid;
-    const busyPid = JSON.parse(textOf(await runtime.callTool(mcp, 'usr_busy', 'whoami', {}))).pid;
-    const longCall = runtime.callTool(mcp, 'usr_busy', 'sleep', { ms: 3000 });
+    const idlePid = JSON.parse(textOf(await callOn(runtime, mcp, 'usr_idle', 'whoami', {}))).pid;
+    const busyPid = JSON.parse(textOf(await callOn(runtime, mcp, 'usr_busy', 'whoami', {}))).pid;
+    const longCall = callOn(runtime, mcp, 'usr_busy', 'sleep', { ms: 3000 });
     await waitFor(() => !isAlive(idlePid), 'the idle instance to be reaped', 5000);
     expect(runtime.list(mcp.mcpId).map((s) => s.userId)).toEqual(['usr_busy']);
     expect(isAlive(busyPid)).toBe(true);
     expect(textOf(await longCall)).toBe('slept 3000');
     // The idle user's next call simply starts a fresh process.
-    const fresh = JSON.parse(textOf(await runtime.callTool(mcp, 'usr_idle', 'whoami', {})));
+    const fresh = JSON.parse(textOf(await callOn(runtime, mcp, 'usr_idle', 'whoami', {})));
     expect(fresh.pid).not.toBe(idlePid);
   });
 
@@ -179,7 +188,7 @@ describe('per-user instances', () => {
       connection: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] },
       isolation: 'per-user',
     });
-    await failureOf(runtime.callTool(mcp, 'usr_f', 'echo', { message: 'x' }));
+    await failureOf(callOn(runtime, mcp, 'usr_f', 'echo', { message: 'x' }));
     expect(runtime.list(mcp.mcpId)[0]?.state).toBe('backoff');
     await waitFor(() => runtime.list(mcp.mcpId).length === 0, 'the failed instance to be reaped', 5000);
   });
@@ -188,15 +197,15 @@ describe('per-user instances', () => {
     const creds = { usr_a: { API_KEY: 'key-a' }, usr_b: { API_KEY: 'key-b' }, usr_c: { API_KEY: 'key-c' } };
     const { runtime } = harness({ maxInstances: 3 }, creds);
     const mcp = target(perUserFixture({ limits: { maxInstances: 2, maxConcurrentCalls: 4 } }));
-    await runtime.callTool(mcp, 'usr_a', 'echo', { message: 'a' });
-    await runtime.callTool(mcp, 'usr_b', 'echo', { message: 'b' });
-    const error = await failureOf(runtime.callTool(mcp, 'usr_c', 'echo', { message: 'c' }));
+    await callOn(runtime, mcp, 'usr_a', 'echo', { message: 'a' });
+    await callOn(runtime, mcp, 'usr_b', 'echo', { message: 'b' });
+    const error = await failureOf(callOn(runtime, mcp, 'usr_c', 'echo', { message: 'c' }));
     expect(error.code).toBe('CAPACITY_EXCEEDED');
     expect(error.message).toContain('already runs 2 per-user instances, its limit');
 
     const shared = target(fixture());
-    await runtime.callTool(shared, null, 'echo', { message: 'shared' });
-    const global = await failureOf(runtime.callTool(target(fixture()), null, 'echo', { message: 'over' }));
+    await callOn(runtime, shared, null, 'echo', { message: 'shared' });
+    const global = await failureOf(callOn(runtime, target(fixture()), null, 'echo', { message: 'over' }));
     expect(global.code).toBe('CAPACITY_EXCEEDED');
     expect(global.message).toContain('3 downstream instances, its limit');
   });
@@ -206,9 +215,9 @@ describe('supervision', () => {
   it('fails a call fast when the process crashes mid-call, then restarts it with backoff', async () => {
     const { runtime } = harness();
     const mcp = target(fixture({ timeouts: { connectMs: 20_000, callMs: 20_000 } }));
-    const firstPid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
+    const firstPid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
     const started = Date.now();
-    const error = await failureOf(runtime.callTool(mcp, null, 'crash', { afterMs: 100 }));
+    const error = await failureOf(callOn(runtime, mcp, null, 'crash', { afterMs: 100 }));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error.code).toBe('DOWNSTREAM_UNAVAILABLE');
     expect(error.message).toContain('stopped during the call (process exited with code 1)');
@@ -221,12 +230,12 @@ describe('supervision', () => {
     expect(delay).toBeGreaterThan(0);
     expect(delay).toBeLessThanOrEqual(1000);
     // While backing off, calls are refused at once rather than left hanging.
-    const refused = await failureOf(runtime.callTool(mcp, null, 'echo', { message: 'x' }));
+    const refused = await failureOf(callOn(runtime, mcp, null, 'echo', { message: 'x' }));
     expect(refused.message).toMatch(/restarting after a failure .* next attempt in \ds/);
 
     await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', 10_000);
     expect(runtime.list(mcp.mcpId)[0]?.restarts).toBe(1);
-    const secondPid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
+    const secondPid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
     expect(secondPid).not.toBe(firstPid);
     expect(isAlive(firstPid)).toBe(false);
   });
@@ -241,7 +250,7 @@ describe('supervision', () => {
       connection: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] },
       timeouts: { connectMs: 5000, callMs: 5000 },
     });
-    const first = await failureOf(runtime.callTool(mcp, null, 'echo', { message: 'x' }));
+    const first = await failureOf(callOn(runtime, mcp, null, 'echo', { message: 'x' }));
     expect(first.code).toBe('DOWNSTREAM_UNAVAILABLE');
     expect(first.message).toContain('could not start');
     // Remaining wait, as first seen after each failure (the poll runs every 50 ms).
@@ -265,21 +274,21 @@ describe('supervision', () => {
     const [status] = runtime.list(mcp.mcpId);
     // Open circuit: the next probe waits for the longest backoff, and calls are refused immediately.
     expect(Date.parse(status?.nextRestartAt ?? '') - Date.now()).toBeGreaterThan(50_000);
-    const refused = await failureOf(runtime.callTool(mcp, null, 'echo', { message: 'x' }));
+    const refused = await failureOf(callOn(runtime, mcp, null, 'echo', { message: 'x' }));
     expect(refused.message).toContain('failed 3 times recently');
   });
 
   it('times out a hanging call and sends the downstream a cancellation it observes', async () => {
     const { runtime } = harness();
     const mcp = target(fixture({ timeouts: { connectMs: 20_000, callMs: 1000 } }));
-    await runtime.callTool(mcp, null, 'echo', { message: 'warm' });
+    await callOn(runtime, mcp, null, 'echo', { message: 'warm' });
     const started = Date.now();
-    const error = await failureOf(runtime.callTool(mcp, null, 'sleep', { ms: 30_000 }));
+    const error = await failureOf(callOn(runtime, mcp, null, 'sleep', { ms: 30_000 }));
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error.code).toBe('DOWNSTREAM_TIMEOUT');
     expect(error.message).toContain('did not answer within 1s; the call was cancelled');
     const cancellations = await waitFor(async () => {
-      const list = JSON.parse(textOf(await runtime.callTool(mcp, null, 'cancellations', {})));
+      const list = JSON.parse(textOf(await callOn(runtime, mcp, null, 'cancellations', {})));
       return list.length > 0 ? list : null;
     }, 'the fixture to observe the cancellation');
     expect(cancellations[0].reason).toContain('Request timed out');
@@ -288,13 +297,13 @@ describe('supervision', () => {
   it('forwards a client cancellation downstream', async () => {
     const { runtime } = harness();
     const mcp = target(fixture());
-    await runtime.callTool(mcp, null, 'echo', { message: 'warm' });
+    await callOn(runtime, mcp, null, 'echo', { message: 'warm' });
     const controller = new AbortController();
-    const call = runtime.callTool(mcp, null, 'sleep', { ms: 30_000 }, { signal: controller.signal });
+    const call = callOn(runtime, mcp, null, 'sleep', { ms: 30_000 }, { signal: controller.signal });
     setTimeout(() => controller.abort('user pressed stop'), 200);
     await expect(call).rejects.toThrow();
     const cancellations = await waitFor(async () => {
-      const list = JSON.parse(textOf(await runtime.callTool(mcp, null, 'cancellations', {})));
+      const list = JSON.parse(textOf(await callOn(runtime, mcp, null, 'cancellations', {})));
       return list.length > 0 ? list : null;
     }, 'the fixture to observe the cancellation');
     expect(cancellations[0].reason).toContain('user pressed stop');
@@ -303,7 +312,7 @@ describe('supervision', () => {
   it('marks an unresponsive instance unhealthy, kills it and restarts it', async () => {
     const { runtime } = harness({ healthIntervalMs: 500, restartBackoffMs: 200 });
     const mcp = target(fixture());
-    const pid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
+    const pid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
     process.kill(pid, 'SIGSTOP');
     await waitFor(
       () => runtime.list(mcp.mcpId)[0]?.lastError?.includes('health ping'),
@@ -312,23 +321,23 @@ describe('supervision', () => {
     );
     await waitFor(() => !isAlive(pid), 'the frozen process to be killed', 10_000);
     await waitFor(() => runtime.list(mcp.mcpId)[0]?.state === 'ready', 'the restart', 15_000);
-    const fresh = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {})));
+    const fresh = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {})));
     expect(fresh.pid).not.toBe(pid);
   });
 
   it('refuses responses above the size limit with a clear error and keeps serving', async () => {
     const { runtime } = harness({ maxResponseBytes: 64 * 1024 });
     const mcp = target(fixture());
-    const error = await failureOf(runtime.callTool(mcp, null, 'large', { bytes: 100 * 1024 }));
+    const error = await failureOf(callOn(runtime, mcp, null, 'large', { bytes: 100 * 1024 }));
     expect(error.code).toBe('DOWNSTREAM_FAILED');
     expect(error.message).toMatch(/returned 1\d\d KiB, more than the 64 KiB response limit/);
-    expect(textOf(await runtime.callTool(mcp, null, 'large', { bytes: 1000 }))).toHaveLength(1000);
+    expect(textOf(await callOn(runtime, mcp, null, 'large', { bytes: 1000 }))).toHaveLength(1000);
   });
 
   it('ends the connection with a clear reason when one message exceeds what can be buffered', async () => {
     const { runtime } = harness({ maxResponseBytes: 64 * 1024 });
     const mcp = target(fixture());
-    const error = await failureOf(runtime.callTool(mcp, null, 'large', { bytes: 400 * 1024 }));
+    const error = await failureOf(callOn(runtime, mcp, null, 'large', { bytes: 400 * 1024 }));
     expect(error.code).toBe('DOWNSTREAM_UNAVAILABLE');
     expect(error.message).toContain('sent a message larger than 192 KiB');
   });
@@ -336,16 +345,17 @@ describe('supervision', () => {
   it('survives a stray non-JSON line on stdout', async () => {
     const { runtime } = harness();
     const mcp = target(fixture());
-    const pid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
-    expect(textOf(await runtime.callTool(mcp, null, 'stdout-noise', {}))).toBe('ok');
-    expect(JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid).toBe(pid);
+    const pid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
+    expect(textOf(await callOn(runtime, mcp, null, 'stdout-noise', {}))).toBe('ok');
+    expect(JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid).toBe(pid);
   });
 
   it('relays progress notifications to the caller', async () => {
     const { runtime } = harness();
     const mcp = target(fixture());
     const progress: number[] = [];
-    const result = await runtime.callTool(
+    const result = await callOn(
+      runtime,
       mcp,
       null,
       'progress',
@@ -359,10 +369,10 @@ describe('supervision', () => {
   it('bounds concurrent calls per instance with a short queue and refuses beyond it', async () => {
     const { runtime } = harness();
     const mcp = target(fixture({ limits: { maxConcurrentCalls: 1, maxInstances: 1 } }));
-    await runtime.callTool(mcp, null, 'echo', { message: 'warm' });
-    const running = runtime.callTool(mcp, null, 'sleep', { ms: 800 });
-    const queued = runtime.callTool(mcp, null, 'echo', { message: 'queued' });
-    const error = await failureOf(runtime.callTool(mcp, null, 'echo', { message: 'refused' }));
+    await callOn(runtime, mcp, null, 'echo', { message: 'warm' });
+    const running = callOn(runtime, mcp, null, 'sleep', { ms: 800 });
+    const queued = callOn(runtime, mcp, null, 'echo', { message: 'queued' });
+    const error = await failureOf(callOn(runtime, mcp, null, 'echo', { message: 'refused' }));
     expect(error.code).toBe('CAPACITY_EXCEEDED');
     expect(error.message).toContain('limit of 1 concurrent calls with 1 waiting');
     expect(runtime.list(mcp.mcpId)[0]).toMatchObject({ inFlight: 1, queued: 1 });
@@ -373,8 +383,8 @@ describe('supervision', () => {
   it('an admin stop ends the process and fails the in-flight call with the reason', async () => {
     const { runtime } = harness();
     const mcp = target(fixture());
-    const pid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
-    const call = runtime.callTool(mcp, null, 'sleep', { ms: 30_000 });
+    const pid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
+    const call = callOn(runtime, mcp, null, 'sleep', { ms: 30_000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await runtime.stop(mcp.versionId, 'maintenance');
     const error = await failureOf(call);
@@ -399,7 +409,7 @@ describe('supervision', () => {
       connection: { transport: 'stdio', command: process.execPath, args: [launcher] },
       timeouts: { connectMs: 20_000, callMs: 5000 },
     });
-    const serverPid = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {}))).pid;
+    const serverPid = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {}))).pid;
     const launcherPid = runtime.list(mcp.mcpId)[0]?.pid ?? 0;
     expect(serverPid).not.toBe(launcherPid);
     await runtime.shutdown();
@@ -422,7 +432,7 @@ describe('transports and real servers', () => {
         isolation: 'per-user',
         credentials: [{ name: 'TOKEN', label: 'Token' }],
       });
-      const info = JSON.parse(textOf(await runtime.callTool(mcp, 'usr_h', 'whoami', {})));
+      const info = JSON.parse(textOf(await callOn(runtime, mcp, 'usr_h', 'whoami', {})));
       expect(info.headerCredentialHash).toBe(sha256('header-secret-1'));
     } finally {
       await server.close();
@@ -439,8 +449,8 @@ describe('transports and real servers', () => {
           { name: 'TOKEN', label: 'Token', inject: { into: 'header', name: 'x-fixture-credential' } },
         ],
       });
-      expect(textOf(await runtime.callTool(mcp, null, 'echo', { message: 'over sse' }))).toBe('over sse');
-      const info = JSON.parse(textOf(await runtime.callTool(mcp, null, 'whoami', {})));
+      expect(textOf(await callOn(runtime, mcp, null, 'echo', { message: 'over sse' }))).toBe('over sse');
+      const info = JSON.parse(textOf(await callOn(runtime, mcp, null, 'whoami', {})));
       expect(info.headerCredentialHash).toBe(sha256('sse-secret'));
       expect(listings[0]?.listing.tools.map((tool) => tool.name)).toContain('echo');
     } finally {
@@ -462,10 +472,10 @@ describe('transports and real servers', () => {
     const everything = target({
       connection: { transport: 'stdio', command: process.execPath, args: [everythingEntry, 'stdio'] },
     });
-    const echoed = await runtime.callTool(everything, null, 'echo', { message: 'hello' });
+    const echoed = await callOn(runtime, everything, null, 'echo', { message: 'hello' });
     expect(textOf(echoed)).toBe('Echo: hello');
     // get-env shows exactly what the downstream received: our allow-list, not Gatehouse's environment.
-    const env = JSON.parse(textOf(await runtime.callTool(everything, null, 'get-env', {})));
+    const env = JSON.parse(textOf(await callOn(runtime, everything, null, 'get-env', {})));
     expect(env.GATEHOUSE_PARENT_SECRET).toBeUndefined();
     expect(Object.keys(env)).not.toContain('DATABASE_URL');
 
@@ -477,7 +487,7 @@ describe('transports and real servers', () => {
         env: { MEMORY_FILE_PATH: path.join(tmpdir(), `gatehouse-memory-${process.pid}.jsonl`) },
       },
     });
-    const created = await runtime.callTool(memory, null, 'create_entities', {
+    const created = await callOn(runtime, memory, null, 'create_entities', {
       entities: [{ name: 'gatehouse', entityType: 'project', observations: ['governs MCP'] }],
     });
     expect(textOf(created)).toContain('gatehouse');
