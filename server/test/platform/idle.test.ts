@@ -93,6 +93,8 @@ beforeAll(async () => {
   gh = await startTestGatehouse({
     GATEHOUSE_LOG_LEVEL: 'warn',
     GATEHOUSE_RUNTIME_HEALTH_INTERVAL_SECONDS: '3600',
+    // A short refusal window, so the last test sees the flush disarm without a long wait.
+    GATEHOUSE_AUTH_AUDIT_WINDOW_SECONDS: '1',
   });
   // Settled: listening (the start resolved) and the start-up chain walk finished. No HTTP request here: its
   // keep-alive socket would hold timers of its own on both sides.
@@ -143,5 +145,24 @@ describe('an idle Gatehouse', () => {
     );
     expect(gh.runtime.periodicJobsArmed).toBe(false);
     expect(gh.runtime.list()).toEqual([]);
+  });
+});
+
+describe('the refusal audit of an idle Gatehouse', () => {
+  it('arms its flush while refusals are remembered and disarms it once their window is written', async () => {
+    const refusalTimers = () =>
+      armedTimers().filter((timer) => timer.origin === 'gatehouse:audit/refusal-audit.ts');
+    expect(refusalTimers()).toEqual([]);
+    const refused = await fetch(`${gh.clientUrl}/mcp`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer gw_notAKeyOfThisGatehouse', 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+    expect(refused.status).toBe(401);
+    expect(refusalTimers()).toEqual([
+      { origin: 'gatehouse:audit/refusal-audit.ts', periodMs: 1000, repeats: true },
+    ]);
+    // The window (1 s here) ends, the flush forgets the source, and nothing periodic is left.
+    await waitFor(() => refusalTimers().length === 0, 'the refusal flush to disarm', 10_000);
   });
 });
