@@ -54,7 +54,8 @@ export class RefusalAudit {
   private readonly pending = new Map<string, Pending>();
   private readonly immediate = new Map<RefusalKind, { windowStart: number; written: number }>();
   private readonly writes = new Set<Promise<void>>();
-  private readonly timer: NodeJS.Timeout;
+  /** The flush, armed only while some (kind, source) is remembered: an unattacked Gatehouse has no timer. */
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: {
@@ -63,9 +64,21 @@ export class RefusalAudit {
       windowMs: number;
       log: Logger;
     },
-  ) {
-    this.timer = setInterval(() => this.flush(), deps.windowMs);
-    this.timer.unref();
+  ) {}
+
+  /** Whether the periodic flush is armed (exactly while refusals are remembered). */
+  get flushArmed(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private syncTimer(): void {
+    if (this.pending.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    } else if (!this.timer) {
+      this.timer = setInterval(() => this.flush(), this.deps.windowMs);
+      this.timer.unref();
+    }
   }
 
   /**
@@ -102,6 +115,7 @@ export class RefusalAudit {
     if (entry) this.write(entry);
     const at = source === OVERFLOW_IP ? OVERFLOW_IP : ip;
     this.pending.set(key, { kind, ip: at, source, windowStart, count: 0, requestId });
+    this.syncTimer();
     return this.write({ kind, ip: at, source, windowStart, count: 1, requestId }, details);
   }
 
@@ -127,16 +141,17 @@ export class RefusalAudit {
       }
       if (entry.windowStart + this.deps.windowMs <= now) this.pending.delete(key);
     }
+    this.syncTimer();
     return this.settled();
   }
 
   /** Flushes and waits for every write; later refusals are still accepted (and flushed by the caller). */
   async close(): Promise<void> {
-    clearInterval(this.timer);
     for (const entry of this.pending.values()) {
       if (entry.count > 0) this.write(entry);
     }
     this.pending.clear();
+    this.syncTimer();
     await this.settled();
   }
 

@@ -42,7 +42,9 @@ export function ormConfig(
     extensions: [Migrator],
     allowGlobalContext: false,
     forceUtcTimezone: true,
-    pool: { min: 0, max: 10 },
+    // Idle connections close after 30 s; the reaper that closes them (1 s by default, armed only while a
+    // connection is pooled) looks every 5 s instead, so a quiet Gatehouse wakes up less (ADR 0029).
+    pool: { min: 0, max: 10, idleTimeoutMillis: 30_000, reapIntervalMillis: 5_000 },
     discovery: { warnWhenNoEntities: false },
     // Migration 0008 alone describes these (monthly partitions, generated columns, expression and partial
     // indexes, trigger-kept rollups): more than entities can say, so the schema diff leaves them alone.

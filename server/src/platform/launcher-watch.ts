@@ -46,9 +46,10 @@ export function launcherChain(): LauncherProcess[] {
 /**
  * Calls `onGone` once when any process of the launcher chain has ended. npm and pnpm do not pass a SIGTERM
  * on to their children: a SIGTERM to `npx pnpm start` ends npm and left Gatehouse serving as an orphan.
- * Checking a handful of /proc entries once a second costs nothing on the request path.
+ * Checking a handful of /proc entries every two seconds costs nothing on the request path and next to nothing
+ * idle (ADR 0029); a stop through the launcher is noticed within that period.
  */
-export function watchLauncher(onGone: (launcher: LauncherProcess) => void, intervalMs = 500): () => void {
+export function watchLauncher(onGone: (launcher: LauncherProcess) => void, intervalMs = 2_000): () => void {
   const chain = launcherChain();
   if (chain.length === 0) return () => undefined;
   const timer = setInterval(() => {

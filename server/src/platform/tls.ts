@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { generate } from 'selfsigned';
 import { certificateValidTo } from '../crypto/index.js';
 import type { Config } from './config.js';
 
@@ -26,6 +25,8 @@ async function selfSigned(config: Config, log: FastifyBaseLogger): Promise<TlsMa
     log.info({ certFile }, 'self-signed certificate expires soon; generating a new one');
   }
   const now = new Date();
+  // Loaded only to make a certificate: node-forge is ~8 MiB resident that other modes never need (ADR 0029).
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'gatehouse.local' }], {
     keySize: 2048,
     algorithm: 'sha256',

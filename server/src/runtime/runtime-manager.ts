@@ -44,7 +44,8 @@ export class RuntimeManager {
   private readonly instances = new Map<string, McpInstance>();
   /** Instances replaced after a credential change, finishing their calls; still stopped at shutdown. */
   private readonly renewing = new Set<McpInstance>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** Health pings and idle reaping: armed only while an instance exists, so an idle Gatehouse sleeps (ADR 0029). */
+  private timers: NodeJS.Timeout[] = [];
   /**
    * Users stopped because they were suspended, killed or deleted: no per-user instance starts for them again,
    * not even for a call authorized just before the change, until `allowUser`. One set lookup per new instance.
@@ -54,12 +55,27 @@ export class RuntimeManager {
   private readonly userStops = new Map<string, Promise<void>>();
   private closed = false;
 
-  constructor(private readonly options: RuntimeManagerOptions) {
-    const { healthIntervalMs, idleTimeoutMs } = options.settings;
-    this.timers.push(setInterval(() => void this.pingAll(), healthIntervalMs));
-    this.timers.push(
+  constructor(private readonly options: RuntimeManagerOptions) {}
+
+  /** Whether the health ping and the idle reaper are armed (they are exactly while an instance exists). */
+  get periodicJobsArmed(): boolean {
+    return this.timers.length > 0;
+  }
+
+  /** Arms the periodic jobs when the first instance appears, disarms them when the last one is gone. */
+  private syncTimers(): void {
+    const wanted = this.instances.size > 0 && !this.closed;
+    if (wanted === this.timers.length > 0) return;
+    if (!wanted) {
+      for (const timer of this.timers) clearInterval(timer);
+      this.timers = [];
+      return;
+    }
+    const { healthIntervalMs, idleTimeoutMs } = this.options.settings;
+    this.timers = [
+      setInterval(() => void this.pingAll(), healthIntervalMs),
       setInterval(() => void this.reapIdle(), Math.max(250, Math.min(idleTimeoutMs / 4, 30_000))),
-    );
+    ];
     for (const timer of this.timers) timer.unref();
   }
 
@@ -70,6 +86,7 @@ export class RuntimeManager {
       onListing: (spec: InstanceSpec, listing: ToolAndPromptListing) => this.options.onListing(spec, listing),
       onStopped: (instance: McpInstance) => {
         if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+        this.syncTimers();
       },
       settings: this.options.settings,
       log: this.options.log,
@@ -116,6 +133,7 @@ export class RuntimeManager {
       this.hooksFor(),
     );
     this.instances.set(key, instance);
+    this.syncTimers();
     return instance;
   }
 
@@ -163,6 +181,7 @@ export class RuntimeManager {
       this.instances.delete(instance.key);
       this.renewing.add(instance);
     }
+    this.syncTimers();
     await Promise.all(
       stale.map((i) => i.retire('its credentials changed').finally(() => this.renewing.delete(i))),
     );
@@ -262,7 +281,7 @@ export class RuntimeManager {
   /** Stops every instance and reaps every child process. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearInterval(timer);
+    this.syncTimers();
     await Promise.all(
       [...this.matching(() => true), ...this.renewing].map((i) => i.stop('Gatehouse is shutting down')),
     );
