@@ -159,7 +159,6 @@ export async function startGatehouse(
     gateway,
     config,
     changes,
-    kills,
     store: new SessionStore(database.orm, clock, {
       onFlushError: (error) => logger.warn({ err: error }, 'could not record MCP session activity'),
     }),

@@ -2,7 +2,6 @@ import type { McpSessionInfo } from '@gatehouse/schema';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { RefusalAudit } from '../audit/refusal-audit.js';
-import type { KillSwitchBoard } from '../kill-switches/kill-switch-board.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
@@ -37,7 +36,6 @@ export class McpEndpoint {
       gateway: ToolGateway;
       config: Config;
       changes: ChangeBus;
-      kills: KillSwitchBoard;
       store: SessionStore;
       clock: Clock;
       log: Logger;
@@ -66,7 +64,7 @@ export class McpEndpoint {
       sessions: this.sessions,
       methods: methodTable(deps.gateway),
       log: deps.log,
-      refusalOf: (access) => this.refusalOf(access),
+      admission: (access) => deps.gateway.admission(access),
       recordRefusal: (access, reason, request) => this.recordRefusal(access, reason, request),
     });
     this.unsubscribe = deps.changes.subscribe(() => void this.announceToolChanges());
@@ -122,15 +120,6 @@ export class McpEndpoint {
     // The admin's action is already audited with the admin as actor.
     await this.sessions.end(session, reason, { audited: true });
     return true;
-  }
-
-  /** Why a known client may not connect now, or null. */
-  private async refusalOf(access: ClientAccess): Promise<string | null> {
-    if (!access.clientActive) return 'client suspended or revoked';
-    if (!access.userActive) return 'user suspended';
-    if (await this.deps.kills.isKilled('client', access.clientId)) return 'client killed by an admin';
-    if (await this.deps.kills.isKilled('user', access.userId)) return 'user killed by an admin';
-    return null;
   }
 
   /** A known but refused client is audited, at most once a minute per client so a retry loop cannot flood. */

@@ -80,8 +80,6 @@ const method = <P>(schema: ZodType, handle: (params: P, call: MethodCall) => Pro
  * downstream call and the audit record all happen there.
  */
 export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
-  // TODO(h/authorize): `ToolGateway.admission(access)` replaces the connect check (`refusalOf`) that the key
-  // check in `onRequest` runs today; the access it admits is the one every method below uses.
   return new Map<string, Method>([
     ['ping', method(PingRequestSchema, async () => ({}))],
     [

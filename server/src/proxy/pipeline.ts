@@ -45,8 +45,8 @@ export interface PipelineDeps {
   readonly sessions: McpSessions;
   readonly methods: ReadonlyMap<string, Method>;
   readonly log: Logger;
-  /** Why a known client may not connect now (suspended, revoked, killed), or null. */
-  refusalOf(access: ClientAccess): Promise<string | null>;
+  /** Why a known client may not connect now (suspended, revoked, killed), or null: `ToolGateway.admission`. */
+  admission(access: ClientAccess): Promise<string | null>;
   /** Audits a refused known client (rate-limited by the caller). */
   recordRefusal(access: ClientAccess, reason: string, request: FastifyRequest): void;
 }
@@ -78,8 +78,8 @@ export class McpPipeline {
       id: requestId,
     });
     if (verdict.ok) {
-      // TODO(h/authorize): `ToolGateway.admission(verdict.access)` replaces `refusalOf`.
-      const refusal = await this.deps.refusalOf(verdict.access);
+      // The connect rules of the one pure `authorize` (client and user active, neither killed).
+      const refusal = await this.deps.admission(verdict.access);
       if (!refusal) {
         request.mcp = { requestId, ip: request.ip, access: verdict.access, view };
         return undefined;

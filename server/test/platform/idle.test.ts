@@ -62,8 +62,6 @@ const ALLOWED: { origin: string; why: string; minPeriodMs?: number }[] = [
   { origin: 'library:pg-pool', why: 'idle connection close (one-shot)' },
   // Node's own check of request and header timeouts on each listening HTTP server (slow-client defence).
   { origin: 'node:_http_server', why: "Node's HTTP request-timeout check", minPeriodMs: 30_000 },
-  // The MCP endpoint's session sweeper belongs to the transport work (armed only while sessions exist there).
-  { origin: 'gatehouse:proxy/mcp-endpoint.ts', why: 'session sweeper (transport)', minPeriodMs: 30_000 },
 ];
 
 /** Gatehouse's and its libraries' timers still armed: repeating ones, and one-shots that have not fired. */
