@@ -58,6 +58,8 @@ const ALLOWED: { origin: string; why: string; minPeriodMs?: number }[] = [
   },
   // Armed while a connection is pooled; closes idle connections after 30 s, then disarms (pool empty).
   { origin: 'library:tarn', why: 'ORM pool reaper while connections are pooled', minPeriodMs: 5_000 },
+  // One-shot, armed only by an audit write (start-up's own records): folds them into the usage rollups, then is gone.
+  { origin: 'gatehouse:audit/usage-aggregator.ts', why: 'usage fold after a write (one-shot)' },
   // One-shot per idle pooled connection of the audit pools: closes it, then is gone.
   { origin: 'library:pg-pool', why: 'idle connection close (one-shot)' },
   // Node's own check of request and header timeouts on each listening HTTP server (slow-client defence).
