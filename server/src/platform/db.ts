@@ -250,6 +250,9 @@ export async function openDatabase(
   }
 }
 
+const USAGE_ROLLUPS =
+  'audit_usage_hourly, audit_usage_daily, audit_actor_usage_hourly, audit_actor_usage_daily';
+
 /** Applies pending migrations, then the append-only grants when a separate application role is configured. */
 export async function migrate(orm: Orm, config: Pick<Config, 'dbAppRole'>): Promise<string[]> {
   const applied = await orm.getMigrator().up();
@@ -259,9 +262,11 @@ export async function migrate(orm: Orm, config: Pick<Config, 'dbAppRole'>): Prom
     await connection.execute(`revoke update, delete, truncate on audit_event from "${role}"`);
     await connection.execute(`grant select, insert on audit_event to "${role}"`);
     // Partitions are created through a SECURITY DEFINER function; retention (detach, drop) stays the owner's.
-    await connection.execute(
-      `grant select on audit_usage_hourly, audit_usage_daily, audit_actor_usage_hourly, audit_actor_usage_daily, audit_checkpoint to "${role}"`,
-    );
+    // Only the SECURITY DEFINER fold writes the rollups and their watermark: the default privileges an
+    // operator grants on every table must not let the application move the watermark or edit usage.
+    const usage = `${USAGE_ROLLUPS}, audit_usage_watermark`;
+    await connection.execute(`revoke insert, update, delete, truncate on ${usage} from "${role}"`);
+    await connection.execute(`grant select on ${USAGE_ROLLUPS}, audit_checkpoint to "${role}"`);
     await connection.execute(
       `grant execute on function audit_ensure_partitions(timestamptz, timestamptz) to "${role}"`,
     );

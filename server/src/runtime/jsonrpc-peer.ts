@@ -19,6 +19,7 @@ export interface PeerHandlers {
 }
 
 interface Pending {
+  method: string;
   resolve(value: Record<string, unknown>): void;
   reject(error: unknown): void;
   sending: Sending | undefined;
@@ -86,6 +87,7 @@ export class JsonRpcPeer {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const entry: Pending = {
+        method,
         resolve,
         reject,
         sending: undefined,
@@ -138,13 +140,16 @@ export class JsonRpcPeer {
     this.abandon(id, error, `Request timed out after ${ms} ms`);
   }
 
-  /** Ends a call we no longer wait for: freed now, its exchange ended, the downstream told. */
+  /**
+   * Ends a call we no longer wait for: freed now, its exchange ended, the downstream told (except for
+   * `initialize`, which MCP says must never be cancelled).
+   */
   private abandon(id: number, error: Error, reason: string): void {
     const entry = this.pending.get(id);
     if (!entry) return;
     this.settle(id, undefined, error);
     entry.sending?.abort();
-    this.notify('notifications/cancelled', { requestId: id, reason });
+    if (entry.method !== 'initialize') this.notify('notifications/cancelled', { requestId: id, reason });
   }
 
   private settle(id: number, result: Record<string, unknown> | undefined, error?: unknown): void {

@@ -7,6 +7,8 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSettings } from '../../src/platform/config.js';
 import { DomainError } from '../../src/platform/errors.js';
+import { HttpLink, type HttpLinkOptions } from '../../src/runtime/http-link.js';
+import { JsonRpcPeer } from '../../src/runtime/jsonrpc-peer.js';
 import { RuntimeManager, type RuntimeTarget } from '../../src/runtime/runtime-manager.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import { ManualClock } from '../support/clock.js';
@@ -85,13 +87,21 @@ interface FaultStats {
   hugeClosedEarly: number;
   hangOpen: number;
   hangClosed: number;
+  hangPeak: number;
   calls: number;
+  lists: number;
+  getOpened: number;
+  getClosed: number;
+  cancelOpen: number;
+  cancelClosed: number;
+  lingerClosed: number;
+  slowInit: string[];
 }
 
 let faultServer: ChildProcess;
 let faultUrl: string;
-const stats = async (): Promise<FaultStats> =>
-  (await fetch(new URL('/stats', faultUrl))).json() as Promise<FaultStats>;
+const stats = async (query = ''): Promise<FaultStats> =>
+  (await fetch(new URL(`/stats${query}`, faultUrl))).json() as Promise<FaultStats>;
 
 let childrenBefore: number[];
 beforeAll(async () => {
@@ -179,6 +189,103 @@ describe('HTTP downstream faults', () => {
       process.off('warning', onWarning);
     }
     expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+});
+
+describe('HTTP downstream: the standing stream and exchanges that end', () => {
+  const peers: JsonRpcPeer[] = [];
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((peer) => peer.close()));
+  });
+  /** The lean client alone (no runtime), so the link's limits can be made small. */
+  async function leanPeer(options: Partial<HttpLinkOptions> = {}): Promise<JsonRpcPeer> {
+    const link = new HttpLink({ url: faultUrl, headers: {}, maxMessageBytes: 1 << 20, ...options });
+    const peer = new JsonRpcPeer(
+      link,
+      { onNotification: () => undefined, onRequest: async () => ({}) },
+      () => {},
+    );
+    peers.push(peer);
+    await peer.start();
+    return peer;
+  }
+
+  it('opens the GET stream on a 200 to initialized, reopens it once cut, and hears list_changed on it', async () => {
+    const before = await stats();
+    const runtime = harness();
+    const instance = runtime.instanceFor(httpTarget(5000), null);
+    expect(textOf(await instance.callTool('echo', { message: 'hi' }))).toBe('hi');
+    await waitFor(async () => (await stats()).getOpened - before.getOpened === 1, 'the standing stream');
+    expect(textOf(await instance.callTool('cut-streams', {}))).toBe('1');
+    const reopened = await waitFor(async () => {
+      const now = await stats();
+      return now.getOpened - before.getOpened === 2 ? now : null;
+    }, 'the standing stream to be reopened');
+    expect(reopened.getClosed - before.getClosed).toBe(1);
+    // The downstream's announcement on the new stream makes the instance list its tools again.
+    const listed = reopened.lists;
+    await instance.callTool('announce', {});
+    await waitFor(async () => (await stats()).lists > listed, 'the re-listing after list_changed');
+    await runtime.shutdown();
+    await waitFor(
+      async () => (await stats()).getClosed - before.getClosed === 2,
+      'the stream closed with the link',
+    );
+  });
+
+  it('abandons a notification to a hung downstream after the short exchange limit', async () => {
+    const peer = await leanPeer({ shortExchangeMs: 200 });
+    const before = await stats();
+    await expect(
+      peer.request('tools/call', { name: 'hang', arguments: {} }, { timeout: 300 }),
+    ).rejects.toThrow(/timed out/);
+    // The downstream never answers the cancellation; its exchange is ended all the same.
+    const after = await waitFor(async () => {
+      const now = await stats();
+      return now.cancelClosed - before.cancelClosed === 1 ? now : null;
+    }, 'the cancellation exchange to end');
+    expect(after.cancelOpen).toBe(before.cancelOpen);
+    expect(after.hangClosed - before.hangClosed).toBe(1);
+  });
+
+  it('ends an event-stream answer once the response to its id has arrived', async () => {
+    const peer = await leanPeer();
+    const before = await stats();
+    const result = await peer.request('tools/call', { name: 'linger', arguments: {} }, { timeout: 5000 });
+    expect(textOf(result as { content: unknown })).toBe('lingered');
+    await waitFor(
+      async () => (await stats()).lingerClosed - before.lingerClosed === 1,
+      'the answer stream to end',
+    );
+  });
+
+  it('never holds more sockets than its connection cap, however many calls hang', async () => {
+    const peer = await leanPeer({ connections: 2, shortExchangeMs: 100 });
+    await stats('?reset=peak');
+    const hung = Array.from({ length: 6 }, () =>
+      peer
+        .request('tools/call', { name: 'hang', arguments: {} }, { timeout: 300 })
+        .catch((error: Error) => error),
+    );
+    for (const outcome of await Promise.all(hung)) expect(String(outcome)).toContain('timed out');
+    const after = await stats();
+    expect(after.hangPeak).toBeGreaterThan(0);
+    expect(after.hangPeak).toBeLessThanOrEqual(2);
+  });
+
+  it('does not cancel a timed-out initialize, as MCP requires', async () => {
+    const peer = await leanPeer({ url: new URL('/mcp-slow-init', faultUrl).toString(), connections: 1 });
+    const before = (await stats()).slowInit.length;
+    await expect(
+      peer.request(
+        'initialize',
+        { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+        { timeout: 300 },
+      ),
+    ).rejects.toThrow(/timed out/);
+    // One socket: anything sent after the timeout reaches the server before this ping.
+    await peer.request('ping', undefined, { timeout: 5000 });
+    expect((await stats()).slowInit.slice(before)).toEqual(['initialize', 'ping']);
   });
 });
 
