@@ -1,4 +1,6 @@
+import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,10 +43,56 @@ async function readUntil(
   }
 }
 
+/**
+ * A bare Streamable HTTP MCP server that records the params of every `completion/complete` it receives, to
+ * see exactly what Gatehouse forwards (the SDK's server would not show `_meta`).
+ */
+function startRecordingServer(completions: Record<string, unknown>[]): Promise<Server> {
+  const results: Record<string, object> = {
+    initialize: {
+      protocolVersion: '2025-06-18',
+      capabilities: { completions: {}, resources: {} },
+      serverInfo: { name: 'recorder', version: '1' },
+    },
+    ping: {},
+    'tools/list': { tools: [] },
+    'prompts/list': { prompts: [] },
+    'resources/list': { resources: [] },
+    'resources/templates/list': { resourceTemplates: [] },
+    'completion/complete': { completion: { values: ['done'] } },
+  };
+  const server = createServer((req, res) => {
+    if (req.method !== 'POST') return void res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        id?: number | string;
+        method: string;
+        params?: Record<string, unknown>;
+      };
+      if (message.id === undefined) return void res.writeHead(202).end();
+      if (message.method === 'completion/complete') completions.push(message.params ?? {});
+      const result = results[message.method];
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'recorder' });
+      res.end(
+        JSON.stringify(
+          result
+            ? { jsonrpc: '2.0', id: message.id, result }
+            : { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: 'Method not found' } },
+        ),
+      );
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
 /** Fixes for the reviewer's findings on the `/mcp` data plane, each against a real Gatehouse and real MCPs. */
 describe('/mcp review fixes', () => {
   let gh: TestGatehouse;
   let key = '';
+  let recorder: Server;
+  const completions: Record<string, unknown>[] = [];
 
   const post = (body: object, headers: Record<string, string> = {}) =>
     fetch(`${gh.clientUrl}/mcp`, {
@@ -95,6 +143,7 @@ describe('/mcp review fixes', () => {
 
   beforeAll(async () => {
     gh = await startTestGatehouse();
+    recorder = await startRecordingServer(completions);
     const admin = await setUpAdmin(gh);
     const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn)?.id ?? '';
     const publish = async (slug: string, config: object) => {
@@ -122,6 +171,13 @@ describe('/mcp review fixes', () => {
         connection: { transport: 'stdio', ...fixtureStdioCommand() },
         timeouts: { connectMs: 20_000, callMs: 1_000 },
       }),
+      await publish('rec', {
+        connection: {
+          transport: 'streamable-http',
+          url: `http://127.0.0.1:${(recorder.address() as AddressInfo).port}/mcp`,
+        },
+        timeouts: { connectMs: 20_000, callMs: 10_000 },
+      }),
     ];
     const { portal } = await createSignedInUser(gh, admin, 'rev', PASSWORD);
     const made = await portal.clients.create.mutate({ name: 'review client', kind: 'agent' });
@@ -131,6 +187,7 @@ describe('/mcp review fixes', () => {
 
   afterAll(async () => {
     await gh.stop();
+    await new Promise((resolve) => recorder.close(resolve));
   });
 
   it('holds the subscription cap and one listener per session under parallel subscribes', async () => {
@@ -267,5 +324,21 @@ describe('/mcp review fixes', () => {
     // A session id taken already: a retryable 503.
     expect(await refuse('unique_violation')).toEqual({ status: 503, code: -32000 });
     expect(gh.logs.join('\n')).not.toContain('"statusCode":500');
+  });
+
+  it('forwards only the fields of a completion, never the _meta of the client', async () => {
+    const headers = await openSession();
+    const answer = await request(headers, 11, 'completion/complete', {
+      ref: { type: 'ref/resource', uri: 'gatehouse://rec/test://items/{id}' },
+      argument: { name: 'id', value: '1' },
+      context: { arguments: { other: 'x' } },
+      _meta: { progressToken: 'client-token' },
+    });
+    expect(answer.result).toEqual({ completion: { values: ['done'] } });
+    expect(completions.at(-1)).toEqual({
+      ref: { type: 'ref/resource', uri: 'test://items/{id}' },
+      argument: { name: 'id', value: '1' },
+      context: { arguments: { other: 'x' } },
+    });
   });
 });
