@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { McpInstance } from '../../src/runtime/instance.js';
 import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
+  auditRows,
   createSignedInUser,
   setUpAdmin,
   startTestGatehouse,
@@ -178,6 +179,19 @@ describe('/mcp review fixes', () => {
         },
         timeouts: { connectMs: 20_000, callMs: 10_000 },
       }),
+      // Per user with OAuth: until the user connects their account, it cannot serve them.
+      await publish('oa', {
+        connection: { transport: 'stdio', ...fixtureStdioCommand() },
+        isolation: 'per-user',
+        oauth: {
+          authorizationEndpoint: 'https://as.example.test/authorize',
+          tokenEndpoint: 'https://as.example.test/token',
+          clientId: 'gatehouse',
+          scopes: [],
+          inject: { into: 'env', name: 'FIXTURE_CREDENTIAL' },
+        },
+        timeouts: { connectMs: 20_000, callMs: 10_000 },
+      }),
     ];
     const { portal } = await createSignedInUser(gh, admin, 'rev', PASSWORD);
     const made = await portal.clients.create.mutate({ name: 'review client', kind: 'agent' });
@@ -340,5 +354,40 @@ describe('/mcp review fixes', () => {
       argument: { name: 'id', value: '1' },
       context: { arguments: { other: 'x' } },
     });
+  });
+
+  it('answers requests to an MCP the user has not connected as invalid requests, audited', async () => {
+    const headers = await openSession();
+    const before = await auditRows(gh);
+    const prompt = await request(headers, 21, 'prompts/get', {
+      name: 'oa__greeting',
+      arguments: { name: 'x' },
+    });
+    const read = await request(headers, 22, 'resources/read', { uri: 'gatehouse://oa/fixture://readme' });
+    const subscribe = await request(headers, 23, 'resources/subscribe', {
+      uri: 'gatehouse://oa/fixture://readme',
+    });
+    const completion = await request(headers, 24, 'completion/complete', {
+      ref: { type: 'ref/prompt', name: 'oa__greeting' },
+      argument: { name: 'name', value: 'x' },
+    });
+    for (const answer of [prompt, read, subscribe, completion]) {
+      expect(answer.error?.code).toBe(-32600);
+      expect(answer.error?.message).toContain('oa');
+    }
+    const added = (await auditRows(gh)).slice(before.length);
+    expect(added.map((row) => [row.action, row.outcome])).toEqual(
+      expect.arrayContaining([
+        ['prompt.get', 'failure'],
+        ['resource.read', 'failure'],
+      ]),
+    );
+    // Nothing was started for the user, and no subscription was kept.
+    expect(gh.runtime.list().filter((instance) => instance.slug === 'oa')).toEqual([]);
+    const rows = await gh.db.query<{ subscriptions: string[] }>('select subscriptions from mcp_session');
+    expect(rows.some((row) => row.subscriptions.some((uri) => uri.startsWith('gatehouse://oa/')))).toBe(
+      false,
+    );
+    expect(gh.logs.join('\n')).not.toContain('MCP request handler failed');
   });
 });
