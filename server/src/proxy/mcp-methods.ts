@@ -220,7 +220,7 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
           return {};
         }
         try {
-          await session.persist({ subscriptions: [...session.subscriptions.keys()] });
+          await session.saveSubscriptions();
         } catch (error) {
           await release();
           if (error instanceof SessionBoundsError)
@@ -239,7 +239,7 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
           await subscription.instance
             .unsubscribeResource(subscription.uri, session.id, subscription.listener)
             .catch(() => undefined);
-          await session.persist({ subscriptions: [...session.subscriptions.keys()] });
+          await session.saveSubscriptions();
         }
         return {};
       }),

@@ -63,6 +63,7 @@ export class McpSession implements TrackedSession {
     undefined;
   private streams = 0;
   private requests = 0;
+  private savingSubscriptions: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -112,6 +113,18 @@ export class McpSession implements TrackedSession {
   /** Whether a log message at `level` passes the level the client set. */
   wantsLog(level: LoggingLevel): boolean {
     return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(this.logLevel);
+  }
+
+  /**
+   * Writes the subscriptions to the session's row, one write at a time, each with the set as it is when
+   * it runs: parallel changes cannot leave an older list written last.
+   */
+  saveSubscriptions(): Promise<unknown> {
+    const write = this.savingSubscriptions.then(() =>
+      this.persist({ subscriptions: [...this.subscriptions.keys()] }),
+    );
+    this.savingSubscriptions = write.catch(() => undefined);
+    return write;
   }
 
   /**

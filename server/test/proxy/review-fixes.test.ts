@@ -147,7 +147,10 @@ describe('/mcp review fixes', () => {
     recorder = await startRecordingServer(completions);
     const admin = await setUpAdmin(gh);
     const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn)?.id ?? '';
-    const publish = async (slug: string, config: object) => {
+    const publish = async (
+      slug: string,
+      config: Parameters<typeof admin.catalog.create.mutate>[0]['config'],
+    ) => {
       const created = await admin.catalog.create.mutate({ slug, name: slug, config, groupIds: [everyone] });
       await admin.catalog.validate.mutate({ id: created.id });
       await admin.catalog.discover.mutate({ id: created.id });
