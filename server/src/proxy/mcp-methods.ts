@@ -22,6 +22,7 @@ import type { ZodType } from 'zod';
 import type { ServerToClientRequest } from '../runtime/downstream.js';
 import { MAX_SUBSCRIPTIONS_PER_SESSION, type McpSession } from './mcp-session.js';
 import { callFacts, type RequestContext } from './request-context.js';
+import { boundedString, SESSION_LIMITS, SessionBoundsError } from './session-bounds.js';
 import { ToolGateway } from './tool-gateway.js';
 
 const PAGE_SIZE = 200;
@@ -179,22 +180,53 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
     [
       'resources/subscribe',
       method<{ uri: string }>(SubscribeRequestSchema, async (params, { context, session, signal }) => {
-        const target = await gateway.resourceTarget(context.access, params.uri, context.view);
-        if (!target) throw new McpError(-32002, `Resource not found: ${params.uri}`);
-        if (session.subscriptions.has(params.uri)) return {};
+        const uri = params.uri;
+        // Bounded as the session row stores it, before anything downstream is touched.
+        try {
+          boundedString('uri', uri, SESSION_LIMITS.subscriptionUriLength);
+        } catch (error) {
+          throw new McpError(ErrorCode.InvalidParams, `Invalid params: ${(error as Error).message}`);
+        }
+        const target = await gateway.resourceTarget(context.access, uri, context.view);
+        if (!target) throw new McpError(-32002, `Resource not found: ${uri}`);
+        if (session.subscriptions.has(uri)) return {};
         if (session.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SESSION) {
           throw new McpError(
             ErrorCode.InvalidRequest,
             `At most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`,
           );
         }
-        const uri = params.uri;
         // Updates go to this session only, on its GET stream.
         const listener = () =>
           session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
-        await target.instance.subscribeResource(target.uri, listener, { signal });
-        session.subscriptions.set(uri, { ...target, listener });
-        await session.persist({ subscriptions: [...session.subscriptions.keys()] });
+        // Reserved before any await, so parallel subscribes of the session see it (and the cap holds).
+        const entry = { ...target, listener };
+        session.subscriptions.set(uri, entry);
+        const release = async () => {
+          if (session.subscriptions.get(uri) === entry) session.subscriptions.delete(uri);
+          await target.instance.unsubscribeResource(target.uri, session.id, listener).catch(() => undefined);
+        };
+        try {
+          await gateway.forward(() =>
+            target.instance.subscribeResource(target.uri, session.id, listener, { signal }),
+          );
+        } catch (error) {
+          await release();
+          throw error;
+        }
+        // Unsubscribed or closed meanwhile: the downstream subscription goes too.
+        if (session.subscriptions.get(uri) !== entry) {
+          await release();
+          return {};
+        }
+        try {
+          await session.saveSubscriptions();
+        } catch (error) {
+          await release();
+          if (error instanceof SessionBoundsError)
+            throw new McpError(ErrorCode.InvalidParams, `Invalid params: ${error.message}`);
+          throw error;
+        }
         return {};
       }),
     ],
@@ -205,9 +237,9 @@ export function methodTable(gateway: ToolGateway): ReadonlyMap<string, Method> {
         if (subscription) {
           session.subscriptions.delete(params.uri);
           await subscription.instance
-            .unsubscribeResource(subscription.uri, subscription.listener)
+            .unsubscribeResource(subscription.uri, session.id, subscription.listener)
             .catch(() => undefined);
-          await session.persist({ subscriptions: [...session.subscriptions.keys()] });
+          await session.saveSubscriptions();
         }
         return {};
       }),

@@ -63,6 +63,7 @@ export class McpSession implements TrackedSession {
     undefined;
   private streams = 0;
   private requests = 0;
+  private savingSubscriptions: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -114,15 +115,35 @@ export class McpSession implements TrackedSession {
     return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(this.logLevel);
   }
 
-  /** Registers a request in flight, so `notifications/cancelled` from the client can abort it. */
-  begin(id: RequestId): AbortSignal {
+  /**
+   * Writes the subscriptions to the session's row, one write at a time, each with the set as it is when
+   * it runs: parallel changes cannot leave an older list written last.
+   */
+  saveSubscriptions(): Promise<unknown> {
+    const write = this.savingSubscriptions.then(() =>
+      this.persist({ subscriptions: [...this.subscriptions.keys()] }),
+    );
+    this.savingSubscriptions = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Registers a request in flight, so `notifications/cancelled` from the client can abort it; undefined when
+   * a request with the same id is still in flight (the client must not reuse it, JSON-RPC 2.0).
+   */
+  begin(id: RequestId): AbortSignal | undefined {
+    if (this.inflight.has(id)) return undefined;
     const controller = new AbortController();
     this.inflight.set(id, controller);
     return controller.signal;
   }
 
-  done(id: RequestId): void {
+  /** The request ended: anything still waiting on it (a question to the client) is released. */
+  done(id: RequestId, signal: AbortSignal): void {
+    const controller = this.inflight.get(id);
+    if (controller?.signal !== signal) return;
     this.inflight.delete(id);
+    controller.abort(new McpError(ErrorCode.RequestTimeout, 'The call finished'));
   }
 
   /** The client cancelled request `id`: its downstream call is aborted with the client's reason. */
@@ -172,6 +193,11 @@ export class McpSession implements TrackedSession {
     return true;
   }
 
+  /** How many requests to the client are waiting for its answer. */
+  get awaitingCount(): number {
+    return this.awaiting.size;
+  }
+
   /** Ends everything the session holds: calls in flight, waits, streams, subscriptions, replay. */
   close(): void {
     for (const controller of this.inflight.values()) controller.abort(new Error('session ended'));
@@ -182,7 +208,7 @@ export class McpSession implements TrackedSession {
     this.standalone.end();
     for (const subscription of this.subscriptions.values()) {
       void subscription.instance
-        .unsubscribeResource(subscription.uri, subscription.listener)
+        .unsubscribeResource(subscription.uri, this.id, subscription.listener)
         .catch(() => undefined);
     }
     this.subscriptions.clear();

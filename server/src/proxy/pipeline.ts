@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { Config } from '../platform/config.js';
+import { DomainError } from '../platform/errors.js';
 import type { ClientAccess, ClientAccessCache } from './access.js';
 import { paramsProblem, sendWireError, toWireError } from './jsonrpc-errors.js';
 import type { KeyGuard } from './key-guard.js';
@@ -181,8 +182,15 @@ export class McpPipeline {
         clientInfo: params.clientInfo,
       });
     } catch (error) {
-      if (!(error instanceof SessionBoundsError)) throw error;
-      return sendWireError(reply, 'INVALID_PARAMS', { detail: error.message, id: message.id ?? null });
+      if (error instanceof SessionBoundsError)
+        return sendWireError(reply, 'INVALID_PARAMS', { detail: error.message, id: message.id ?? null });
+      // The key's client was deleted meanwhile: its key is no longer valid.
+      if (error instanceof DomainError && error.code === 'UNAUTHENTICATED')
+        return sendWireError(reply, 'UNAUTHORIZED', { id: message.id ?? null });
+      // A session id taken already (vanishingly rare): retrying opens another.
+      if (error instanceof DomainError && error.code === 'CONFLICT')
+        return sendWireError(reply, 'UNAVAILABLE', { id: message.id ?? null });
+      throw error;
     }
     if (session === 'too many') {
       return sendWireError(reply, 'TOO_MANY_SESSIONS', {
@@ -236,7 +244,18 @@ export class McpPipeline {
     if ((message.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined) {
       answer.openStream();
     }
-    const call: MethodCall = { context, session, signal: session.begin(id), send: answer.send };
+    const signal = session.begin(id);
+    if (!signal) {
+      return answer.finish({
+        jsonrpc: '2.0',
+        id,
+        error: {
+          code: ErrorCode.InvalidRequest,
+          message: 'Invalid Request: a request with this id is in flight',
+        },
+      });
+    }
+    const call: MethodCall = { context, session, signal, send: answer.send };
     try {
       const result = await method.handle(message.params as never, call);
       answer.finish({ jsonrpc: '2.0', id, result });
@@ -254,7 +273,7 @@ export class McpPipeline {
         },
       });
     } finally {
-      session.done(id);
+      session.done(id, signal);
     }
   }
 }

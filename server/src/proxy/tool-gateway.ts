@@ -327,13 +327,12 @@ export class ToolGateway {
       });
       throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
     }
-    const instance = await this.instanceOf(access, found.mcp);
     const result = await this.audited(
       access,
       call,
       { action: 'prompt.get', mcp: found.mcp, details: { prompt: found.prompt } },
-      () =>
-        instance.request(
+      async () =>
+        (await this.instanceOf(access, found.mcp)).request(
           (client, requestOptions) =>
             client.getPrompt({ name: found.prompt, arguments: args }, requestOptions),
           { ...options, caller: access.userId },
@@ -409,13 +408,12 @@ export class ToolGateway {
       throw new McpError(-32002, `Resource not found: ${uri}`);
     }
     const { live } = owner;
-    const instance = await this.instanceOf(access, live);
     const result = await this.audited(
       access,
       call,
       { action: 'resource.read', mcp: live, details: { uri: owner.uri } },
-      () =>
-        instance.request(
+      async () =>
+        (await this.instanceOf(access, live)).request(
           (client, requestOptions) => client.readResource({ uri: owner.uri }, requestOptions),
           { ...options, caller: access.userId },
           'The resource',
@@ -445,13 +443,17 @@ export class ToolGateway {
     }
   }
 
-  /** Runtime failures become JSON-RPC errors for prompts and resources (tools report them as tool errors). */
-  private async forward<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runtime failures become JSON-RPC errors for prompts, resources and completions (tools report them as tool
+   * errors): what the caller can act on (not connected, not allowed, bad value) is an invalid request or
+   * params; a downstream that failed stays an internal error of Gatehouse's, with its one-line reason.
+   */
+  async forward<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
       if (error instanceof DomainError)
-        throw new McpError(ErrorCode.InternalError, `Gatehouse: ${error.message}`);
+        throw new McpError(jsonRpcCodeOf(error), `Gatehouse: ${error.message}`);
       throw error;
     }
   }
@@ -477,10 +479,15 @@ export class ToolGateway {
     if (!live || !ref) throw new McpError(ErrorCode.InvalidParams, 'Unknown prompt or resource template');
     const target = live;
     const downstreamRef = ref;
-    const instance = await this.instanceOf(access, target);
-    return this.forward(() =>
-      instance.request(
-        (client, requestOptions) => client.complete({ ...params, ref: downstreamRef }, requestOptions),
+    // Only the request's own fields: the client's `_meta` (a progress token) must not reach a shared instance.
+    const forwarded = {
+      ref: downstreamRef,
+      argument: params.argument,
+      ...(params.context !== undefined && { context: params.context }),
+    };
+    return this.forward(async () =>
+      (await this.instanceOf(access, target)).request(
+        (client, requestOptions) => client.complete(forwarded, requestOptions),
         { ...options, caller: access.userId },
         'The completion',
       ),
@@ -495,6 +502,14 @@ export class ToolGateway {
   ): Promise<{ instance: McpInstance; uri: string } | null> {
     const owner = await this.resourceOwner(access, uri, view);
     if (!owner) return null;
-    return { instance: await this.instanceOf(access, owner.live), uri: owner.uri };
+    return { instance: await this.forward(() => this.instanceOf(access, owner.live)), uri: owner.uri };
   }
+}
+
+/** The JSON-RPC code of a runtime failure: the caller's own problem, or Gatehouse's (see `forward`). */
+function jsonRpcCodeOf(error: DomainError): number {
+  if (error.code === 'VALIDATION_FAILED') return ErrorCode.InvalidParams;
+  if (['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'PRECONDITION_FAILED'].includes(error.code))
+    return ErrorCode.InvalidRequest;
+  return ErrorCode.InternalError;
 }

@@ -93,7 +93,8 @@ export class McpInstance {
   /** Calls in flight that can answer server-to-client requests. */
   private readonly callRoutes = new Set<CallRoute>();
   /** Subscribed resource URI → who wants `resources/updated` for it. */
-  private readonly resourceListeners = new Map<string, Set<(uri: string) => void>>();
+  /** Per downstream URI, each subscriber's (a session's) one listener: subscribing again replaces it. */
+  private readonly resourceListeners = new Map<string, Map<string, (uri: string) => void>>();
   /** This start's credential values, kept only to redact them from captured output and error messages. */
   private secrets: readonly string[] = [];
 
@@ -223,7 +224,7 @@ export class McpInstance {
       onServerRequest: (request) => this.routeServerRequest(request),
       onLog: (params) => this.soleCallRoute()?.onLog?.(params),
       onResourceUpdated: (uri) => {
-        for (const listener of this.resourceListeners.get(uri) ?? []) listener(uri);
+        for (const listener of this.resourceListeners.get(uri)?.values() ?? []) listener(uri);
       },
     });
     let handedOver = false;
@@ -592,35 +593,45 @@ export class McpInstance {
     return answer(request);
   }
 
-  /** Shares one downstream subscription per URI among every session that asked for it. */
+  /** Shares one downstream subscription per URI among every session (`subscriber`) that asked for it. */
   async subscribeResource(
     uri: string,
+    subscriber: string,
     listener: (uri: string) => void,
     options: CallOptions = {},
   ): Promise<void> {
-    const listeners = this.resourceListeners.get(uri) ?? new Set();
-    if (listeners.size === 0) {
+    if (!this.resourceListeners.get(uri)?.size) {
       await this.request(
         (client, requestOptions) => client.subscribeResource({ uri }, requestOptions),
         options,
       );
     }
-    listeners.add(listener);
+    const listeners = this.resourceListeners.get(uri) ?? new Map<string, (uri: string) => void>();
+    listeners.set(subscriber, listener);
     this.resourceListeners.set(uri, listeners);
   }
 
+  /** Removes `subscriber`'s listener, when it is still `listener` (a newer one stays). */
   async unsubscribeResource(
     uri: string,
+    subscriber: string,
     listener: (uri: string) => void,
     options: CallOptions = {},
   ): Promise<void> {
     const listeners = this.resourceListeners.get(uri);
-    if (!listeners?.delete(listener) || listeners.size > 0) return;
+    if (listeners?.get(subscriber) !== listener) return;
+    listeners.delete(subscriber);
+    if (listeners.size > 0) return;
     this.resourceListeners.delete(uri);
     await this.request(
       (client, requestOptions) => client.unsubscribeResource({ uri }, requestOptions),
       options,
     );
+  }
+
+  /** How many sessions listen for updates of `uri` (for tests and status). */
+  resourceSubscribers(uri: string): number {
+    return this.resourceListeners.get(uri)?.size ?? 0;
   }
 
   logs(): LogLine[] {
