@@ -59,7 +59,7 @@ for (const doc of documents()) {
 }
 
 if (problems.length > 0) {
-  console.error(`Dead references in the docs (${problems.length}):\n${problems.join('\n')}`);
+  process.stderr.write(`Dead references in the docs (${problems.length}):\n${problems.join('\n')}\n`);
   process.exit(1);
 }
-console.log('docs: every referenced file exists');
+process.stdout.write('docs: every referenced file exists\n');
