@@ -1,17 +1,8 @@
 import type { BenchmarkReport } from './benchmark.js';
 import type { distribution } from './load.js';
-import { formatLean, formatTargets } from './targets.js';
+import { formatLean, formatTargets, table } from './targets.js';
 
 type Distribution = ReturnType<typeof distribution>;
-
-const table = (rows: string[][]): string => {
-  const widths = (rows[0] ?? []).map((_, column) =>
-    Math.max(...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return rows
-    .map((row) => row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '))
-    .join('\n');
-};
 
 /** The table the issue asks for (per downstream, N and arm), then the other measurements. */
 export function formatTable(report: BenchmarkReport): string {

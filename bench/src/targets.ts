@@ -104,7 +104,8 @@ export function judgeTargets({ lean, auditIngest, crash }: Inputs): TargetVerdic
   return verdicts;
 }
 
-const table = (rows: string[][]): string => {
+/** Right-aligned columns, two spaces apart (every table the bench prints). */
+export const table = (rows: string[][]): string => {
   const widths = (rows[0] ?? []).map((_, column) =>
     Math.max(...rows.map((row) => (row[column] ?? '').length)),
   );
