@@ -26,6 +26,8 @@ const LOG_LEVELS: readonly LoggingLevel[] = [
 export const MAX_SUBSCRIPTIONS_PER_SESSION = 100;
 /** Server-to-client requests a session may have waiting for the client's answer at once. */
 const MAX_AWAITING = 100;
+/** What a question to the client still waiting when its call ends is rejected with (built once: every call ends). */
+const CALL_FINISHED = new McpError(ErrorCode.RequestTimeout, 'The call finished');
 const STANDALONE = 'get';
 
 interface Subscription {
@@ -143,7 +145,7 @@ export class McpSession implements TrackedSession {
     const controller = this.inflight.get(id);
     if (controller?.signal !== signal) return;
     this.inflight.delete(id);
-    controller.abort(new McpError(ErrorCode.RequestTimeout, 'The call finished'));
+    controller.abort(CALL_FINISHED);
   }
 
   /** The client cancelled request `id`: its downstream call is aborted with the client's reason. */

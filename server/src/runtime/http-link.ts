@@ -33,6 +33,11 @@ const STREAM_RETRY_MS = 1_000;
 const STREAM_RETRY_MAX_MS = 30_000;
 /** Error bodies are read only this far, for the message. */
 const ERROR_BODY_BYTES = 2048;
+/**
+ * Why an SSE answer is closed once its response is delivered: built once, because an abort without a reason
+ * builds a DOMException per call whose stack undici formats (ADR 0023; the issue 15 profile).
+ */
+const RESPONSE_DELIVERED = new Error('the response was delivered');
 
 type Body = Dispatcher.ResponseData['body'];
 
@@ -209,7 +214,7 @@ export class HttpLink implements Link {
           events++;
           if (this.deliverEvent(payload, awaited)) {
             // Leaving the loop destroys the body; aborting frees the socket the server kept open.
-            controller.abort();
+            controller.abort(RESPONSE_DELIVERED);
             break reading;
           }
         } else if (line.startsWith('data:')) {
