@@ -21,7 +21,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import type { Actor } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
-import { type CallOptions, type McpInstance, responseBytes } from '../runtime/instance.js';
+import type { CallOptions, McpInstance } from '../runtime/instance.js';
 import type { RuntimeManager } from '../runtime/runtime-manager.js';
 import type { ClientAccess } from './access.js';
 import { authorize, type Denial, permittedMcps, permittedTools, type ToolPermit } from './authorize.js';
@@ -152,13 +152,17 @@ export class ToolGateway {
     if (!permit.ok) return this.refuseCall(access, call, name, permit, argsFacts);
     const started = performance.now();
     let result: CallToolResult;
+    let resultBytes: number;
     let status: 'ok' | 'tool_error' | 'failed';
     let failure: string | undefined;
     try {
       // 2. Route (re-authorizing when the instance had to start), 3. forward.
       const routed = await this.route(access, permit, view);
       if (!routed.ok) return await this.refuseCall(access, call, name, routed, argsFacts);
-      result = await routed.instance.callTool(permit.tool, args, { ...options, caller: access.userId });
+      ({ result, bytes: resultBytes } = await routed.instance.callToolSized(permit.tool, args, {
+        ...options,
+        caller: access.userId,
+      }));
       status = result.isError ? 'tool_error' : 'ok';
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
@@ -166,6 +170,7 @@ export class ToolGateway {
       failure = error.code;
       status = 'failed';
       result = { content: [{ type: 'text', text: `Gatehouse: ${error.message}` }], isError: true };
+      resultBytes = Buffer.byteLength(JSON.stringify(result));
     }
     // 4. Audit, durably, before the answer leaves.
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
@@ -178,7 +183,7 @@ export class ToolGateway {
         tool: permit.tool,
         status,
         durationMs,
-        resultBytes: responseBytes(result),
+        resultBytes,
         definitionHash: permit.definitionHash,
         ...argsFacts,
       },

@@ -380,8 +380,21 @@ export class McpInstance {
   }
 
   /** Calls one tool, waiting for a concurrency slot if needed; every failure is a clear DomainError. */
-  callTool(name: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<CallToolResult> {
-    return this.request(
+  async callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<CallToolResult> {
+    return (await this.callToolSized(name, args, options)).result;
+  }
+
+  /** `callTool`, with the result's serialized size as measured for the response limit (the audit records it). */
+  callToolSized(
+    name: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<{ result: CallToolResult; bytes: number }> {
+    return this.sizedRequest(
       (client, requestOptions) =>
         client.callTool({ name, arguments: args }, undefined, {
           ...requestOptions,
@@ -402,6 +415,15 @@ export class McpInstance {
     options: CallOptions = {},
     what = 'The answer',
   ): Promise<T> {
+    return (await this.sizedRequest(send, options, what)).result;
+  }
+
+  /** `request`, with the answer's serialized size (measured once, for the response limit). */
+  private async sizedRequest<T>(
+    send: (client: DownstreamClient, options: DownstreamRequestOptions) => Promise<T>,
+    options: CallOptions,
+    what: string,
+  ): Promise<{ result: T; bytes: number }> {
     this.lastUsedAt = new Date();
     const caller = options.caller ?? UNKNOWN_CALLER;
     const callerTrial = this.admitCaller(caller);
@@ -435,7 +457,6 @@ export class McpInstance {
       }
       answered = true;
       const size = Buffer.byteLength(JSON.stringify(result) ?? '');
-      if (typeof result === 'object' && result !== null) measuredSizes.set(result, size);
       if (size > this.hooks.settings.maxResponseBytes) {
         throw new DomainError(
           'DOWNSTREAM_FAILED',
@@ -443,7 +464,7 @@ export class McpInstance {
             `${formatBytes(this.hooks.settings.maxResponseBytes)} response limit`,
         );
       }
-      return result;
+      return { result, bytes: size };
     } finally {
       if (answered) {
         // The downstream works: a breaker closes (and forgets its failures) only when this was its trial.
@@ -674,13 +695,6 @@ const CALL_MAX_TOTAL_FACTOR = 10;
 
 /** What each forwarded request gets: the idle timeout, the total bound, and the caller's signal. */
 export type DownstreamRequestOptions = Pick<PeerRequestOptions, 'timeout' | 'maxTotalTimeout' | 'signal'>;
-
-/** Sizes measured for the response limit, so the audit reuses them instead of serializing again. */
-const measuredSizes = new WeakMap<object, number>();
-
-/** The serialized size of a downstream result, measured once. */
-export const responseBytes = (result: object): number =>
-  measuredSizes.get(result) ?? Buffer.byteLength(JSON.stringify(result));
 
 /** What a call in flight can receive from the downstream besides its result. */
 interface CallRoute {
