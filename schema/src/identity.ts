@@ -117,7 +117,13 @@ export const Group = z.object({
   createdAt: IsoDateTime,
 });
 export type Group = z.infer<typeof Group>;
-export const GroupMember = z.object({ id: UserId, username: z.string(), displayName: z.string() });
+export const GroupMember = z.object({
+  id: UserId,
+  username: z.string(),
+  displayName: z.string(),
+  /** The SSO provider (display name) that manages this membership; null for a membership set by hand. */
+  managedBy: z.string().nullable(),
+});
 export const GroupDetail = Group.extend({ members: z.array(GroupMember) });
 export type GroupDetail = z.infer<typeof GroupDetail>;
 export const GroupList = z.object({ items: z.array(Group) });
