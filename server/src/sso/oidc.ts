@@ -84,6 +84,10 @@ export function classifyOidcFailure(error: unknown): SsoProblem {
     return error.error === 'access_denied' ? 'disabled' : 'provider_error';
   }
   if (error instanceof client.ResponseBodyError) return 'token_exchange';
-  if (error instanceof Error && error.message.includes('"nonce"')) return 'nonce';
+  // openid-client wraps the check that failed; its cause names the claim ("nonce") that did not match.
+  const cause = error instanceof Error ? (error.cause as { claim?: unknown; message?: unknown } | undefined) : undefined;
+  if (cause?.claim === 'nonce' || (typeof cause?.message === 'string' && cause.message.includes('"nonce"'))) {
+    return 'nonce';
+  }
   return 'id_token';
 }
