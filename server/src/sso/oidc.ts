@@ -85,7 +85,8 @@ export function classifyOidcFailure(error: unknown): SsoProblem {
   }
   if (error instanceof client.ResponseBodyError) return 'token_exchange';
   // openid-client wraps the check that failed; its cause names the claim ("nonce") that did not match.
-  const cause = error instanceof Error ? (error.cause as { claim?: unknown; message?: unknown } | undefined) : undefined;
+  const cause =
+    error instanceof Error ? (error.cause as { claim?: unknown; message?: unknown } | undefined) : undefined;
   if (cause?.claim === 'nonce' || (typeof cause?.message === 'string' && cause.message.includes('"nonce"'))) {
     return 'nonce';
   }

@@ -110,9 +110,12 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(first.location).toBe('/#/my/clients');
     expect(await sessions()).toBe(before + 1);
     const sessionCookie = first.browser.jar.get('gh_session') ?? '';
-    const me = await fetch(`${gh.portalUrl}/trpc/auth.me`, { headers: { cookie: `gh_session=${sessionCookie}` } });
-    const principal = ((await me.json()) as { result: { data: { user: { username: string; role: string } } } })
-      .result.data.user;
+    const me = await fetch(`${gh.portalUrl}/trpc/auth.me`, {
+      headers: { cookie: `gh_session=${sessionCookie}` },
+    });
+    const principal = (
+      (await me.json()) as { result: { data: { user: { username: string; role: string } } } }
+    ).result.data.user;
     expect(principal).toMatchObject({ username: 'alice', role: 'user' });
     expect((await auditRows(gh, 'auth.sso_login')).at(-1)?.details).toEqual({ provider: 'acme' });
 
@@ -180,10 +183,14 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(detail.members.find((member) => member.id === alice.id)?.managedBy).toBe('Acme ID');
 
     const removals = (await auditRows(gh, 'group.remove_member')).length;
-    const refused = await failureOf(admin.groups.removeMember.mutate({ groupId: engineering.id, userId: alice.id }));
+    const refused = await failureOf(
+      admin.groups.removeMember.mutate({ groupId: engineering.id, userId: alice.id }),
+    );
     expect(refused.code).toBe('PRECONDITION_FAILED');
     expect(refused.message).toContain('Acme ID');
-    expect((await admin.groups.get.query({ id: engineering.id })).members.map((m) => m.id)).toContain(alice.id);
+    expect((await admin.groups.get.query({ id: engineering.id })).members.map((m) => m.id)).toContain(
+      alice.id,
+    );
     expect(await auditRows(gh, 'group.remove_member')).toHaveLength(removals);
 
     const manual = await admin.groups.create.mutate({ name: 'hand-picked' });
@@ -261,10 +268,18 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
 
   it('never shows the client secret in an answer, the audit trail or the logs', async () => {
     const newSecret = `rotated-${idp.clientSecret}`;
-    answers.push(await admin.sso.updateProvider.mutate({ id: providerId, clientSecret: newSecret, displayName: 'Acme ID' }));
+    answers.push(
+      await admin.sso.updateProvider.mutate({
+        id: providerId,
+        clientSecret: newSecret,
+        displayName: 'Acme ID',
+      }),
+    );
     answers.push(await admin.sso.providers.query());
     expect((answers.at(-1) as { items: { clientSecret: string }[] }).items[0]?.clientSecret).toBe('set');
-    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({ clientSecret: 'set' });
+    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({
+      clientSecret: 'set',
+    });
     // Put the real secret back (the IdP knows only that one) and show sign-in still works with it.
     await admin.sso.updateProvider.mutate({ id: providerId, clientSecret: idp.clientSecret });
     expect((await signIn('erin')).location).toBe('/');

@@ -68,7 +68,14 @@ export async function startTestIdp(options: {
     },
     // The claims of the granted scopes go into the ID token itself (as Keycloak, Entra ID and Okta can do).
     conformIdTokenClaims: false,
-    ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 600, Grant: 600, Session: 600 },
+    ttl: {
+      AccessToken: 300,
+      AuthorizationCode: 60,
+      IdToken: 300,
+      Interaction: 600,
+      Grant: 600,
+      Session: 600,
+    },
     findAccount: async (_ctx, sub) => {
       const account = bySub(sub);
       if (!account) return undefined;
