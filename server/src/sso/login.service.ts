@@ -1,4 +1,5 @@
 import { SSO_RETURN_TO, type SsoFailureReason } from '@gatehouse/schema';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import * as client from 'openid-client';
 import { emitStandaloneAudit } from '../audit/emit.js';
@@ -13,6 +14,8 @@ import { clientSecretSlot } from './providers.service.js';
 import { provisionAndSignIn, type SsoClaims } from './provisioning.js';
 
 const STATE_TTL_MS = 10 * 60 * 1000;
+/** Sign-ins in flight are created before anyone is authenticated: their number is bounded. */
+const MAX_LIVE_STATES = 10_000;
 const VERIFIER_SLOT = (providerId: string) => ({
   owner: providerId,
   mcpId: 'sso',
@@ -79,8 +82,16 @@ export class SsoLogin {
     const verifier = client.randomPKCECodeVerifier();
     const browserSecret = randomBase62(32);
     const now = ctx.clock.now();
+    await ctx.em.nativeDelete(SsoLoginStateEntity, { expiresAt: { $lt: now } });
+    if ((await ctx.em.count(SsoLoginStateEntity, {})) >= MAX_LIVE_STATES) {
+      throw new DomainError(
+        'RATE_LIMITED',
+        'Too many sign-ins in progress; try again in a few minutes',
+        undefined,
+        60,
+      );
+    }
     await withTransaction(ctx, async (tx) => {
-      await tx.em.nativeDelete(SsoLoginStateEntity, { expiresAt: { $lt: now } });
       const { sealed } = await this.deps.vault.seal(tx.em, VERIFIER_SLOT(provider.id), verifier);
       tx.em.create(SsoLoginStateEntity, {
         id: sha256Hex(state),
@@ -159,7 +170,14 @@ export class SsoLogin {
       if (error instanceof SsoRefused) throw error;
       return this.refuse(ctx, slug, classifyOidcFailure(error));
     }
-    const outcome = await provisionAndSignIn(ctx, provider, claims, session);
+    // Two first sign-ins of one person at once: the loser of the (provider, sub) or username race retries
+    // once and finds the account the winner created.
+    const outcome = await provisionAndSignIn(ctx, provider, claims, session).catch((error: unknown) => {
+      if (error instanceof UniqueConstraintViolationException) {
+        return provisionAndSignIn({ ...ctx, em: ctx.em.fork() as EntityManager }, provider, claims, session);
+      }
+      throw error;
+    });
     if ('refused' in outcome) return this.refuse(ctx, slug, outcome.refused, outcome.userId);
     return { sessionToken: outcome.sessionToken, returnTo: row.returnTo };
   }

@@ -80,7 +80,14 @@ export async function provisionAndSignIn(
   const existing = await ctx.em.findOne(UserEntity, { ssoProvider: provider.id, ssoSubject: subject });
   if (existing && existing.status !== 'active') return { refused: 'suspended', userId: existing.id };
   const values = claimValues(claims, provider.groupsClaim);
-  const role = mappedRole(provider, values);
+  const claimedRole = mappedRole(provider, values);
+  // The installation keeps an active admin (ADR 0007): the claims never demote the last one.
+  const role =
+    existing?.role === 'admin' &&
+    claimedRole !== 'admin' &&
+    (await ctx.em.count(UserEntity, { role: 'admin', status: 'active', id: { $ne: existing.id } })) === 0
+      ? 'admin'
+      : claimedRole;
   const wantedGroups = new Set(
     provider.groupMappings.filter((mapping) => values.has(mapping.claim)).map((mapping) => mapping.groupId),
   );

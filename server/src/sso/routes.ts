@@ -70,6 +70,7 @@ export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): vo
       if (error instanceof SsoRefused) return failed(reply, error.reason);
       if (error instanceof DomainError && error.code === 'NOT_FOUND')
         return failed(reply, 'unknown_provider');
+      if (error instanceof DomainError && error.code === 'RATE_LIMITED') return failed(reply, 'busy');
       if (error instanceof DomainError) return failed(reply, 'provider_unavailable');
       throw error;
     }

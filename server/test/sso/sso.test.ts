@@ -81,6 +81,8 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
         dave: person('dave', ['eng'], 'elsewhere.test'),
         erin: person('erin', ['eng']),
         gus: person('gus', ['eng']),
+        ivy: person('ivy', ['eng', 'gatehouse-admins']),
+        jon: person('jon', ['eng']),
       },
     });
     admin = await setUpAdmin(gh);
@@ -289,5 +291,41 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
       gh.logs.join('\n'),
     ].join('\n');
     for (const secret of [idp.clientSecret, newSecret]) expect(everything).not.toContain(secret);
+  });
+  it('bounds the sign-ins in flight: over the bound, start refuses and stores nothing', async () => {
+    await gh.db.query(
+      `insert into sso_login_state (id, provider_id, nonce, verifier_sealed, browser_hash, return_to, created_at, expires_at)
+       select md5(n::text) || md5((n + 1)::text), $1, 'n', 'v', 'b', '', now(), now() + interval '1 hour'
+       from generate_series(1, 10000) as n`,
+      [providerId],
+    );
+    try {
+      const before = await count('select count(*) as n from sso_login_state');
+      const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
+      expect(start.headers.get('location')).toBe('/#/?sso_error=busy');
+      expect(await count('select count(*) as n from sso_login_state')).toBe(before);
+    } finally {
+      await gh.db.query(`delete from sso_login_state where nonce = 'n'`);
+    }
+  });
+
+  it('never demotes the last active admin, whatever the claims say', async () => {
+    const signedIn = await signIn('ivy');
+    expect(signedIn.location).toBe('/');
+    const ivy = portalClient(gh.portalUrl);
+    ivy.state.cookie = `gh_session=${signedIn.browser.jar.get('gh_session')}`;
+    ivy.state.csrfToken = (await ivy.auth.me.query()).csrfToken;
+    const root = (await admin.users.list.query({ search: ADMIN.username })).items[0];
+    if (!root) throw new Error('no setup admin');
+    await ivy.users.update.mutate({ id: root.id, role: 'user' });
+
+    idp.setGroups('ivy', ['eng']);
+    expect((await signIn('ivy')).location).toBe('/');
+    expect((await ivy.users.list.query({ search: 'ivy' })).items[0]?.role).toBe('admin');
+
+    // With another admin again, the claims apply: the next sign-in demotes.
+    await ivy.users.update.mutate({ id: root.id, role: 'admin' });
+    expect((await signIn('ivy')).location).toBe('/');
+    expect((await admin.users.list.query({ search: 'ivy' })).items[0]?.role).toBe('user');
   });
 });

@@ -10,6 +10,7 @@ const messages: Record<string, string> = {
   domain: 'Your email domain is not allowed to sign in here.',
   suspended: 'Your Gatehouse account is suspended. Ask your administrator.',
   claims: 'The identity provider did not say who you are.',
+  busy: 'Too many sign-ins are in progress. Try again in a few minutes.',
   unknown_provider: 'That sign-in option does not exist (any more).',
 };
 
