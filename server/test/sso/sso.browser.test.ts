@@ -182,4 +182,23 @@ describe('single sign-on in Chromium', () => {
     expect(await page.content()).not.toContain(idp.clientSecret);
     await context.close();
   }, 60_000);
+  it('puts the password form behind "Sign in with a password" when passwords are for admins only', async () => {
+    await admin.sso.setLocalPasswords.mutate({ localPasswords: 'admins_only' });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(gh.portalUrl);
+    const reveal = page.getByRole('button', { name: 'Sign in with a password' });
+    await reveal.waitFor({ timeout: 20_000 });
+    expect(await page.getByRole('link', { name: 'Sign in with Acme ID' }).count()).toBe(1);
+    expect(await page.getByLabel('Username').count()).toBe(0);
+    await reveal.click();
+    await page.getByLabel('Username').fill(ADMIN.username);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect
+      .poll(() => page.locator('.account-name').getAttribute('title'), { timeout: 20_000 })
+      .toBe(ADMIN.username);
+    await context.close();
+    await admin.sso.setLocalPasswords.mutate({ localPasswords: 'everyone' });
+  }, 60_000);
 });

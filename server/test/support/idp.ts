@@ -26,6 +26,8 @@ export interface TestIdp {
   tamperNextIdToken(): void;
   /** How many token requests the IdP answered (to show a refusal happened before or after the exchange). */
   tokenRequests(): number;
+  /** How many times its discovery document was fetched. */
+  discoveryRequests(): number;
   close(): Promise<void>;
 }
 
@@ -94,10 +96,11 @@ export async function startTestIdp(options: {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: [randomBytes(16).toString('hex')] },
   });
-  const state = { account: '', tamper: false, tokenRequests: 0 };
+  const state = { account: '', tamper: false, tokenRequests: 0, discoveryRequests: 0 };
   const callback = provider.callback();
   server.on('request', async (req: IncomingMessage, res: ServerResponse) => {
     try {
+      if (req.url?.startsWith('/.well-known/openid-configuration')) state.discoveryRequests++;
       if (req.url?.startsWith('/token')) {
         state.tokenRequests++;
         if (state.tamper) {
@@ -159,6 +162,7 @@ export async function startTestIdp(options: {
       state.tamper = true;
     },
     tokenRequests: () => state.tokenRequests,
+    discoveryRequests: () => state.discoveryRequests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
