@@ -31,6 +31,8 @@ export const User = z.object({
   createdAt: IsoDateTime,
   updatedAt: IsoDateTime,
   lastLoginAt: IsoDateTime.nullable(),
+  /** The single sign-on provider the user was provisioned by (they have no local password); null if local. */
+  ssoProviderId: z.string().nullable(),
 });
 export type User = z.infer<typeof User>;
 

@@ -246,9 +246,20 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(await sessions()).toBe(before + 1);
     await admin.sso.setLocalPasswords.mutate({ localPasswords: 'everyone' });
 
-    // An SSO-provisioned user has no usable password at all.
+    // An SSO-provisioned user has no usable password at all, and an admin cannot give them one.
     const noPassword = await failureOf(portalClient(gh.portalUrl).signIn('erin', PASSWORD));
     expect(noPassword.code).toBe('UNAUTHENTICATED');
+    const erin = (await admin.users.list.query({ search: 'erin' })).items[0];
+    expect(erin?.ssoProviderId).toBe(providerId);
+    const resets = (await auditRows(gh, 'user.reset_password')).length;
+    const reset = await failureOf(
+      admin.users.resetPassword.mutate({ id: erin?.id ?? '', newPassword: PASSWORD }),
+    );
+    expect(reset.code).toBe('PRECONDITION_FAILED');
+    expect(await auditRows(gh, 'user.reset_password')).toHaveLength(resets);
+    expect(await failureOf(portalClient(gh.portalUrl).signIn('erin', PASSWORD))).toMatchObject({
+      code: 'UNAUTHENTICATED',
+    });
   });
 
   it('lets only admins configure providers, with bounded input that changes nothing when refused', async () => {
