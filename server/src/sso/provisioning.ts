@@ -157,14 +157,27 @@ export async function provisionAndSignIn(
       if (added.length > 0 || removed.length > 0) changed.push('groups');
 
       const target = { type: 'user', id: user.id, label: user.username };
+      const { token, session } = createPortalSession(tx.em, user, ctx.config, { ip: ctx.ip, ...client });
+      await tx.em.flush();
+      // The person signing in is the actor of what their claims changed (the provider is named in details).
+      const asUser = {
+        ...tx,
+        actor: {
+          type: 'user' as const,
+          userId: user.id,
+          username: user.username,
+          role: user.role,
+          sessionId: session.id,
+        },
+      };
       if (!existing) {
-        await emitAudit(tx, {
+        await emitAudit(asUser, {
           action: 'user.provisioned',
           target,
           details: { provider: provider.slug, role, groupsAdded: added },
         });
       } else if (changed.length > 0) {
-        await emitAudit(tx, {
+        await emitAudit(asUser, {
           action: 'user.sso_updated',
           target,
           details: {
@@ -176,21 +189,7 @@ export async function provisionAndSignIn(
           },
         });
       }
-      const { token, session } = createPortalSession(tx.em, user, ctx.config, { ip: ctx.ip, ...client });
-      await tx.em.flush();
-      await emitAudit(
-        {
-          ...tx,
-          actor: {
-            type: 'user',
-            userId: user.id,
-            username: user.username,
-            role: user.role,
-            sessionId: session.id,
-          },
-        },
-        { action: 'auth.sso_login', target, details: { provider: provider.slug } },
-      );
+      await emitAudit(asUser, { action: 'auth.sso_login', target, details: { provider: provider.slug } });
       return { sessionToken: token, userId: user.id };
     },
     IDENTITY_CHANGE,

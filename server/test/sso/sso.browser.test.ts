@@ -115,7 +115,9 @@ describe('single sign-on in Chromium', () => {
       { id: erin?.id, username: 'erin.lee', displayName: 'Erin Lee', managedBy: 'Acme ID' },
     ]);
     expect((await groupNamed('operations')).members).toEqual([]);
-    expect((await auditRows(gh, 'user.provisioned'))[0]?.details).toEqual({
+    const provisioned = (await auditRows(gh, 'user.provisioned'))[0];
+    expect(provisioned).toMatchObject({ actor_type: 'user', actor_user_id: erin?.id, target_id: erin?.id });
+    expect(provisioned?.details).toEqual({
       provider: 'acme',
       role: 'admin',
       groupsAdded: ['engineering'],
