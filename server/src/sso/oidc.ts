@@ -27,8 +27,8 @@ export function guardedFetch(policy: OutboundPolicy): client.CustomFetch {
 }
 
 /**
- * Discovery results per provider, kept until the provider's configuration changes (the key includes its
- * `updatedAt`); openid-client also keeps the provider's JWKS on the Configuration it returns.
+ * Discovery results per provider, kept until its issuer, client id or client secret changes (a new seal
+ * differs even for the same secret); openid-client also keeps the provider's JWKS on the Configuration.
  */
 export class DiscoveryCache {
   private readonly entries = new Map<string, { key: string; config: Promise<client.Configuration> }>();
@@ -36,7 +36,7 @@ export class DiscoveryCache {
   constructor(private readonly policy: OutboundPolicy) {}
 
   get(provider: SsoProviderRow, clientSecret: string): Promise<client.Configuration> {
-    const key = `${provider.updatedAt.getTime()}|${provider.issuer}|${provider.clientId}`;
+    const key = `${provider.issuer}|${provider.clientId}|${provider.clientSecretSealed}`;
     const cached = this.entries.get(provider.id);
     if (cached && cached.key === key) return cached.config;
     const fetcher = guardedFetch(this.policy);

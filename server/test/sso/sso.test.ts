@@ -1,5 +1,6 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../support/clock.js';
 import {
   ADMIN,
   auditRows,
@@ -28,6 +29,7 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   let admin: PortalClient;
   let providerId: string;
   const answers: unknown[] = [];
+  const clock = new ManualClock();
 
   const count = async (sql: string, params: unknown[] = []) =>
     Number((await gh.db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
@@ -69,10 +71,10 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   }
 
   beforeAll(async () => {
-    gh = await startTestGatehouse({
-      GATEHOUSE_OAUTH_ALLOW_HTTP: 'true',
-      GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true',
-    });
+    gh = await startTestGatehouse(
+      { GATEHOUSE_OAUTH_ALLOW_HTTP: 'true', GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true' },
+      { clock },
+    );
     idp = await startTestIdp({
       redirectUri: `${gh.portalUrl}/auth/sso/acme/callback`,
       accounts: {
@@ -84,6 +86,7 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
         gus: person('gus', ['eng']),
         ivy: person('ivy', ['eng', 'gatehouse-admins']),
         jon: person('jon', ['eng']),
+        kim: person('kim', ['eng']),
       },
     });
     admin = await setUpAdmin(gh);
@@ -148,6 +151,14 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(await usersNamed('carol')).toBe(0);
     expect(await sessions()).toBe(before);
     expect(await failures('nonce')).toHaveLength(1);
+  });
+
+  it('refuses a sign-in that took longer than ten minutes', async () => {
+    const before = await sessions();
+    const attempt = await signIn('kim', { beforeCallback: () => clock.advance(10 * 60 * 1000 + 1000) });
+    expect(attempt.location).toBe('/#/?sso_error=state');
+    expect(await usersNamed('kim')).toBe(0);
+    expect(await sessions()).toBe(before);
   });
 
   it('refuses a callback finished in another browser than the one that started it', async () => {
@@ -307,9 +318,9 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   it('bounds the sign-ins in flight: over the bound, start refuses and stores nothing', async () => {
     await gh.db.query(
       `insert into sso_login_state (id, provider_id, nonce, verifier_sealed, browser_hash, return_to, created_at, expires_at)
-       select md5(n::text) || md5((n + 1)::text), $1, 'n', 'v', 'b', '', now(), now() + interval '1 hour'
+       select md5(n::text) || md5((n + 1)::text), $1, 'n', 'v', 'b', '', $2::timestamptz, $2::timestamptz + interval '1 hour'
        from generate_series(1, 10000) as n`,
-      [providerId],
+      [providerId, clock.now().toISOString()],
     );
     try {
       const before = await count('select count(*) as n from sso_login_state');
@@ -340,15 +351,21 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect((await signIn('ivy')).location).toBe('/');
     expect((await admin.users.list.query({ search: 'ivy' })).items[0]?.role).toBe('user');
   });
-  it('discovers a provider once, and again only after its configuration changes', async () => {
+  it('discovers a provider once, and again only after its issuer, client or secret changes', async () => {
     const before = idp.discoveryRequests();
     expect((await signIn('jon')).location).toBe('/');
     expect((await signIn('jon')).location).toBe('/');
     expect(idp.discoveryRequests()).toBe(before);
     await admin.sso.updateProvider.mutate({ id: providerId, displayName: 'Acme Identity' });
     expect((await signIn('jon')).location).toBe('/');
+    expect(idp.discoveryRequests()).toBe(before);
+    await admin.sso.updateProvider.mutate({
+      id: providerId,
+      clientSecret: idp.clientSecret,
+      displayName: 'Acme ID',
+    });
+    expect((await signIn('jon')).location).toBe('/');
     expect(idp.discoveryRequests()).toBe(before + 1);
-    await admin.sso.updateProvider.mutate({ id: providerId, displayName: 'Acme ID' });
   });
 });
 
