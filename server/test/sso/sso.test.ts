@@ -86,6 +86,7 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
         ivy: person('ivy', ['eng', 'gatehouse-admins']),
         jon: person('jon', ['eng']),
         kim: person('kim', ['eng']),
+        lisa: person('lisa', []),
       },
     });
     admin = await setUpAdmin(gh);
@@ -365,5 +366,48 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     });
     expect((await signIn('jon')).location).toBe('/');
     expect(idp.discoveryRequests()).toBe(before + 1);
+  });
+  it('leaves a membership set by hand alone, whatever the claims say', async () => {
+    expect((await signIn('lisa')).location).toBe('/');
+    const lisa = (await admin.users.list.query({ search: 'lisa' })).items[0];
+    const engineering = (await admin.groups.list.query()).items.find((group) => group.name === 'engineering');
+    if (!lisa || !engineering) throw new Error('missing lisa or engineering');
+    await admin.groups.addMember.mutate({ groupId: engineering.id, userId: lisa.id });
+    const lisaIn = async () =>
+      (await admin.groups.get.query({ id: engineering.id })).members.find((member) => member.id === lisa.id);
+
+    expect((await signIn('lisa')).location).toBe('/');
+    expect(await lisaIn()).toMatchObject({ managedBy: null });
+    idp.setGroups('lisa', ['eng']);
+    expect((await signIn('lisa')).location).toBe('/');
+    expect(await lisaIn()).toMatchObject({ managedBy: null });
+    idp.setGroups('lisa', []);
+    expect((await signIn('lisa')).location).toBe('/');
+    expect(await lisaIn()).toMatchObject({ managedBy: null });
+  });
+
+  it('hides a disabled provider, and deleting one takes the memberships it managed', async () => {
+    await admin.sso.updateProvider.mutate({ id: providerId, enabled: false });
+    expect((await portalClient(gh.portalUrl).sso.signInOptions.query()).providers).toEqual([]);
+    const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
+    expect(start.headers.get('location')).toBe('/#/?sso_error=unknown_provider');
+
+    const managed = await count('select count(*) as n from group_membership where source_provider_id = $1', [
+      providerId,
+    ]);
+    expect(managed).toBeGreaterThan(0);
+    const manual = await count('select count(*) as n from group_membership where source_provider_id is null');
+    await admin.sso.deleteProvider.mutate({ id: providerId });
+    expect(
+      await count('select count(*) as n from group_membership where source_provider_id is not null'),
+    ).toBe(0);
+    expect(await count('select count(*) as n from group_membership where source_provider_id is null')).toBe(
+      manual,
+    );
+    expect((await auditRows(gh, 'sso.provider_deleted'))[0]?.details).toEqual({
+      slug: 'acme',
+      membershipsRemoved: managed,
+    });
+    expect((await admin.users.list.query({ search: 'lisa' })).items[0]?.ssoProviderId).toBeNull();
   });
 });
