@@ -41,6 +41,43 @@ const SessionDetails = z.strictObject({
 });
 const NoDetails = z.strictObject({ ...dataPlane });
 
+/** Single sign-on (ADR 0032): strict, so no token, code, secret or claim dump can slip into the trail. */
+const SsoProviderChangeDetails = z.strictObject({
+  slug: z.string(),
+  changed: z.array(z.string()).optional(),
+  clientSecret: z.enum(['set', 'unchanged']).optional(),
+  groupsCreated: z.array(z.string()).optional(),
+  membershipsRemoved: z.number().int().nonnegative().optional(),
+});
+const SsoLoginDetails = z.strictObject({ provider: z.string() });
+const SsoLoginFailedDetails = z.strictObject({
+  provider: z.string(),
+  reason: z.enum([
+    'state',
+    'nonce',
+    'id_token',
+    'token_exchange',
+    'disabled',
+    'provider_error',
+    'provider_unavailable',
+    'domain',
+    'suspended',
+    'claims',
+  ]),
+});
+const SsoUserDetails = z.strictObject({
+  provider: z.string(),
+  role: z.enum(['admin', 'auditor', 'user']).optional(),
+  fromRole: z.enum(['admin', 'auditor', 'user']).optional(),
+  changed: z.array(z.enum(['displayName', 'email', 'role', 'groups'])).optional(),
+  groupsAdded: z.array(z.string()).optional(),
+  groupsRemoved: z.array(z.string()).optional(),
+});
+const LocalPasswordsDetails = z.strictObject({
+  from: z.enum(['everyone', 'admins_only']),
+  to: z.enum(['everyone', 'admins_only']),
+});
+
 /** Control-plane details: JSON facts not read by any generated column (not yet typed key by key). */
 const ControlDetails = z.record(z.string(), z.unknown());
 
@@ -54,6 +91,14 @@ const typed = {
   'mcp_session.start': SessionDetails,
   'mcp_session.end': SessionDetails,
   'client.auth_denied': NoDetails,
+  'sso.provider_created': SsoProviderChangeDetails,
+  'sso.provider_updated': SsoProviderChangeDetails,
+  'sso.provider_deleted': SsoProviderChangeDetails,
+  'auth.sso_login': SsoLoginDetails,
+  'auth.sso_login_failed': SsoLoginFailedDetails,
+  'user.provisioned': SsoUserDetails,
+  'user.sso_updated': SsoUserDetails,
+  'auth.local_passwords_set': LocalPasswordsDetails,
 } satisfies Partial<Record<AuditAction, z.ZodType>>;
 
 /** The details schema of every action. */

@@ -12,6 +12,7 @@ export const idPrefixes = {
   subscription: 'sub',
   credential: 'crd',
   oauthConnection: 'oac',
+  ssoProvider: 'idp',
 } as const;
 export type IdKind = keyof typeof idPrefixes;
 

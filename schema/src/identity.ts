@@ -31,6 +31,8 @@ export const User = z.object({
   createdAt: IsoDateTime,
   updatedAt: IsoDateTime,
   lastLoginAt: IsoDateTime.nullable(),
+  /** The single sign-on provider the user was provisioned by (they have no local password); null if local. */
+  ssoProviderId: z.string().nullable(),
 });
 export type User = z.infer<typeof User>;
 
@@ -117,7 +119,13 @@ export const Group = z.object({
   createdAt: IsoDateTime,
 });
 export type Group = z.infer<typeof Group>;
-export const GroupMember = z.object({ id: UserId, username: z.string(), displayName: z.string() });
+export const GroupMember = z.object({
+  id: UserId,
+  username: z.string(),
+  displayName: z.string(),
+  /** The SSO provider (display name) that manages this membership; null for a membership set by hand. */
+  managedBy: z.string().nullable(),
+});
 export const GroupDetail = Group.extend({ members: z.array(GroupMember) });
 export type GroupDetail = z.infer<typeof GroupDetail>;
 export const GroupList = z.object({ items: z.array(Group) });

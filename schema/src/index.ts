@@ -10,4 +10,5 @@ export * from './errors.js';
 export * from './identity.js';
 export * from './kill-switches.js';
 export * from './runtime.js';
+export * from './sso.js';
 export * from './vault.js';

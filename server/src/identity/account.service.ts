@@ -45,7 +45,7 @@ export async function changeOwnPassword(
     { populate: ['passwordHash'], refresh: true },
   );
   const target = { type: 'user', id: user.id, label: user.username };
-  if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
+  if (!user.passwordHash || !(await verifyPassword(user.passwordHash, input.currentPassword))) {
     await emitStandaloneAudit(ctx, {
       action: 'user.change_password',
       outcome: 'failure',

@@ -4,6 +4,7 @@ import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { hashPassword, passwordHashNeedsRehash, verifyPassword } from '../crypto/index.js';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
 import { rateLimited, unauthenticated } from '../platform/errors.js';
+import { localPasswordsPolicy } from '../sso/settings.service.js';
 import { type LoginThrottle, loginLimitReason } from './login-throttle.js';
 import {
   createPortalSession,
@@ -48,8 +49,19 @@ export async function login(
     user?.passwordHash ?? (await deps.dummyPasswordHash),
     input.password,
   );
-  if (!user || !passwordOk || user.status !== 'active') {
-    const reason = !user ? 'unknown user' : !passwordOk ? 'wrong password' : 'user suspended';
+  // With "admins only", a non-admin's password sign-in is refused exactly like a wrong password (ADR 0032).
+  const passwordsOff =
+    user !== null && user.role !== 'admin' && (await localPasswordsPolicy(ctx.em)) === 'admins_only';
+  if (!user || !passwordOk || user.status !== 'active' || passwordsOff) {
+    const reason = !user
+      ? 'unknown user'
+      : !passwordOk
+        ? !user.passwordHash
+          ? 'no local password (single sign-on account)'
+          : 'wrong password'
+        : user.status !== 'active'
+          ? 'user suspended'
+          : 'local passwords are for admins only';
     await emitStandaloneAudit(ctx, {
       action: 'auth.login_failed',
       outcome: 'failure',
@@ -70,7 +82,7 @@ export async function login(
   }
 
   await deps.throttle.recordSuccess(input.username, ctx.ip, wait);
-  const rehashed = passwordHashNeedsRehash(user.passwordHash)
+  const rehashed = passwordHashNeedsRehash(user.passwordHash ?? '')
     ? await hashPassword(input.password)
     : undefined;
   return withTransaction(ctx, async (tx) => {

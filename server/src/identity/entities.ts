@@ -1,10 +1,12 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { SsoProviderEntity } from '../sso/entities.js';
 
 const roles = () => ({ admin: 'admin', auditor: 'auditor', user: 'user' }) as const;
 
 export const UserEntity = defineEntity({
   name: 'User',
   tableName: 'app_user',
+  uniques: [{ properties: ['ssoProvider', 'ssoSubject'] }],
   properties: {
     id: p.string().primary().length(48),
     username: p.string().length(64).unique(),
@@ -12,7 +14,11 @@ export const UserEntity = defineEntity({
     email: p.string().length(254),
     role: p.enum(roles),
     status: p.enum(['active', 'suspended']),
-    passwordHash: p.string().length(255).lazy(true, false),
+    /** Null for users provisioned by single sign-on: they have no usable password. */
+    passwordHash: p.string().length(255).nullable().lazy(true, false),
+    /** The SSO provider and subject (`sub`) this user is linked to; both null for local users. */
+    ssoProvider: () => p.manyToOne(SsoProviderEntity).nullable().deleteRule('set null'),
+    ssoSubject: p.string().length(255).nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     lastLoginAt: p.datetime().nullable(),
@@ -39,6 +45,8 @@ export const GroupMembershipEntity = defineEntity({
   properties: {
     group: () => p.manyToOne(GroupEntity).primary().deleteRule('cascade'),
     user: () => p.manyToOne(UserEntity).primary().deleteRule('cascade').index(),
+    /** The SSO provider whose claims manage this membership (not editable by hand); null when set by hand. */
+    sourceProvider: () => p.manyToOne(SsoProviderEntity).nullable().deleteRule('cascade').index(),
     createdAt: p.datetime(),
   },
 });

@@ -57,7 +57,7 @@ export async function getGroup(ctx: ServiceContext, id: string): Promise<GroupDe
   const memberships = await ctx.em.find(
     GroupMembershipEntity,
     { group: id },
-    { populate: ['user'], orderBy: { user: { username: 'asc' } }, limit: 1000 },
+    { populate: ['user', 'sourceProvider'], orderBy: { user: { username: 'asc' } }, limit: 1000 },
   );
   const counts = await memberCounts(ctx, [row]);
   return {
@@ -66,6 +66,7 @@ export async function getGroup(ctx: ServiceContext, id: string): Promise<GroupDe
       id: m.user.id,
       username: m.user.username,
       displayName: m.user.displayName,
+      managedBy: m.sourceProvider?.displayName ?? null,
     })),
   };
 }
@@ -165,7 +166,7 @@ export async function addGroupMember(ctx: ServiceContext, input: MembershipInput
       if (await tx.em.count(GroupMembershipEntity, { group: group.id, user: user.id })) {
         throw conflict(`"${user.username}" is already a member of "${group.name}"`);
       }
-      tx.em.create(GroupMembershipEntity, { group, user, createdAt: new Date() });
+      tx.em.create(GroupMembershipEntity, { group, user, sourceProvider: null, createdAt: new Date() });
       await tx.em.flush();
       await emitAudit(tx, {
         action: 'group.add_member',
@@ -184,11 +185,18 @@ export async function removeGroupMember(ctx: ServiceContext, input: MembershipIn
     async (tx) => {
       const group = await getGroupRow(tx, input.groupId);
       if (group.builtIn) throw preconditionFailed(`Membership of "${group.name}" is implicit`);
-      const removed = await tx.em.nativeDelete(GroupMembershipEntity, {
-        group: group.id,
-        user: input.userId,
-      });
-      if (removed === 0) throw notFound('Membership of user', input.userId);
+      const membership = await tx.em.findOne(
+        GroupMembershipEntity,
+        { group: group.id, user: input.userId },
+        { populate: ['sourceProvider'] },
+      );
+      if (!membership) throw notFound('Membership of user', input.userId);
+      if (membership.sourceProvider) {
+        throw preconditionFailed(
+          `This membership comes from single sign-on (${membership.sourceProvider.displayName}); change it at the provider`,
+        );
+      }
+      await tx.em.nativeDelete(GroupMembershipEntity, { group: group.id, user: input.userId });
       await emitAudit(tx, {
         action: 'group.remove_member',
         target: { type: 'group', id: group.id, label: group.name },

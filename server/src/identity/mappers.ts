@@ -14,6 +14,7 @@ export const toUser = (row: UserRow): User => ({
   createdAt: row.createdAt.toISOString(),
   updatedAt: row.updatedAt.toISOString(),
   lastLoginAt: iso(row.lastLoginAt),
+  ssoProviderId: row.ssoProvider?.id ?? null,
 });
 
 export const toApiToken = (row: ApiTokenRow): ApiToken => ({

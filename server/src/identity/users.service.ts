@@ -204,6 +204,9 @@ export async function reactivateUser(ctx: ServiceContext, id: string): Promise<U
 export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInput): Promise<User> {
   requireRole(ctx, 'admin');
   const target = await getUserRow(ctx, input.id);
+  if (target.ssoProvider) {
+    throw preconditionFailed(`${target.username} signs in with single sign-on and has no local password`);
+  }
   const problems = passwordPolicyProblems(input.newPassword, target.username);
   if (problems) throw validationFailed({ newPassword: problems.password ?? [] });
   const passwordHash = await hashPassword(input.newPassword);

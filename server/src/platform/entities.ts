@@ -11,6 +11,7 @@ import {
 } from '../identity/entities.js';
 import { KillSwitchEntity } from '../kill-switches/entities.js';
 import { OAuthConnectionEntity, OAuthStateEntity } from '../oauth/entities.js';
+import { PortalSettingEntity, SsoLoginStateEntity, SsoProviderEntity } from '../sso/entities.js';
 import { StoredCredentialEntity, VaultRetiredKeyEntity, VaultSaltEntity } from '../vault/entities.js';
 
 /** Every entity the ORM knows; migrations must match exactly this set (tested). */
@@ -35,4 +36,7 @@ export const allEntities = [
   VaultRetiredKeyEntity,
   OAuthStateEntity,
   OAuthConnectionEntity,
+  SsoProviderEntity,
+  SsoLoginStateEntity,
+  PortalSettingEntity,
 ];

@@ -10,6 +10,7 @@ import { registerAuditExport } from '../audit/export-route.js';
 import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
 import { clientPortErrorHandler } from '../proxy/endpoint-guard.js';
+import { registerSsoRoutes } from '../sso/routes.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
 import { enforceBodyDeadline, retryAfterOfErrors, retryAfterOnEvery429 } from './http-guards.js';
@@ -96,6 +97,7 @@ export async function buildApps(
   });
 
   registerOAuthCallback(portal, deps);
+  registerSsoRoutes(portal, deps);
   registerGraphql(portal, deps);
   registerAuditExport(portal, deps);
 

@@ -12,6 +12,7 @@ import { killSwitchesRouter } from '../kill-switches/kill-switches.router.js';
 import { oauthRouter } from '../oauth/oauth.router.js';
 import { mcpSessionsRouter } from '../proxy/sessions.router.js';
 import { runtimeRouter } from '../runtime/runtime.router.js';
+import { ssoRouter } from '../sso/sso.router.js';
 import { credentialsRouter, vaultRouter } from '../vault/credentials.router.js';
 import { router } from './init.js';
 
@@ -31,6 +32,7 @@ export const appRouter = router({
   oauth: oauthRouter,
   killSwitches: killSwitchesRouter,
   mcpSessions: mcpSessionsRouter,
+  sso: ssoRouter,
 });
 
 export type AppRouter = typeof appRouter;

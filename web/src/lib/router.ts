@@ -12,6 +12,7 @@ export type Route =
   | { name: 'clients' }
   | { name: 'api-tokens' }
   | { name: 'audit' }
+  | { name: 'sso' }
   | { name: 'marketplace' }
   | { name: 'marketplace-mcp'; id: string }
   | { name: 'my-clients' }
@@ -35,6 +36,7 @@ export const paths = {
   clients: '#/clients',
   apiTokens: '#/api-tokens',
   audit: '#/audit',
+  sso: '#/sso',
   marketplace: '#/marketplace',
   marketplaceMcp: (id: string) => `#/marketplace/${enc(id)}`,
   myClients: '#/my/clients',
@@ -54,6 +56,7 @@ const staticRoutes: Record<string, Route> = {
   '/clients': { name: 'clients' },
   '/api-tokens': { name: 'api-tokens' },
   '/audit': { name: 'audit' },
+  '/sso': { name: 'sso' },
   '/marketplace': { name: 'marketplace' },
   '/my/clients': { name: 'my-clients' },
   '/my/credentials': { name: 'credentials' },

@@ -57,6 +57,14 @@ export function GroupDetailScreen(props: { id: string }) {
   const memberColumns = (detail: GroupDetail): Column<Member>[] => [
     { header: 'Name', cell: (member) => <span class="cell-primary">{member.displayName}</span> },
     { header: 'Username', cell: (member) => member.username },
+    {
+      header: 'Source',
+      cell: (member) => (
+        <Show when={member.managedBy} fallback={<span class="muted">Added by hand</span>}>
+          {(provider) => <Badge tone="accent">Managed by {provider()}</Badge>}
+        </Show>
+      ),
+    },
     ...(canManage()
       ? [
           {
@@ -64,15 +72,24 @@ export function GroupDetailScreen(props: { id: string }) {
             class: 'col-actions',
             cell: (member: Member) => (
               <div class="table-actions">
-                <Button
-                  size="sm"
-                  variant="ghost"
-                  class="btn-danger-text"
-                  aria-label={`Remove ${member.username} from ${detail.name}`}
-                  onClick={() => setDialog({ removing: member })}
+                <Show
+                  when={!member.managedBy}
+                  fallback={
+                    <span class="muted" title="Change it at the identity provider">
+                      Read-only
+                    </span>
+                  }
                 >
-                  Remove
-                </Button>
+                  <Button
+                    size="sm"
+                    variant="ghost"
+                    class="btn-danger-text"
+                    aria-label={`Remove ${member.username} from ${detail.name}`}
+                    onClick={() => setDialog({ removing: member })}
+                  >
+                    Remove
+                  </Button>
+                </Show>
               </div>
             ),
           },

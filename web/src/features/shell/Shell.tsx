@@ -22,6 +22,7 @@ import { MarketplaceScreen } from '../marketplace/MarketplaceScreen.js';
 import { MyClientDetailScreen } from '../my-clients/MyClientDetailScreen.js';
 import { MyClientsScreen } from '../my-clients/MyClientsScreen.js';
 import { OverviewScreen } from '../overview/OverviewScreen.js';
+import { SsoAdminScreen } from '../sso-admin/SsoAdminScreen.js';
 import { UsersScreen } from '../users/UsersScreen.js';
 
 type NavItem = { href: string; label: string; sections: Route['name'][] };
@@ -35,6 +36,7 @@ const adminNav: NavItem[] = [
   { href: paths.clients, label: 'Clients', sections: ['clients'] },
   { href: paths.apiTokens, label: 'API tokens', sections: ['api-tokens'] },
   { href: paths.audit, label: 'Audit', sections: ['audit'] },
+  { href: paths.sso, label: 'Single sign-on', sections: ['sso'] },
 ];
 const auditorNav: NavItem[] = [
   { href: paths.overview, label: 'Overview', sections: ['overview'] },
@@ -68,6 +70,7 @@ const titleOf: Record<Route['name'], string> = {
   clients: 'Clients and sessions',
   'api-tokens': 'API tokens',
   audit: 'Audit explorer',
+  sso: 'Single sign-on',
   marketplace: 'Marketplace',
   'marketplace-mcp': 'Marketplace',
   'my-clients': 'My clients',
@@ -189,6 +192,9 @@ function Screen(props: { route: Route; me: Me; home: string }): JSX.Element {
       </Match>
       <Match when={props.route.name === 'audit'}>
         <AuditScreen />
+      </Match>
+      <Match when={props.route.name === 'sso'}>
+        <SsoAdminScreen />
       </Match>
       <Match when={props.route.name === 'marketplace'}>
         <MarketplaceScreen />

@@ -96,6 +96,9 @@ export function UsersScreen() {
           <span class="cell-primary">{user.displayName}</span>{' '}
           <Show when={isSelf(user)}>
             <Badge tone="accent">you</Badge>
+          </Show>{' '}
+          <Show when={user.ssoProviderId}>
+            <Badge tone="neutral">single sign-on</Badge>
           </Show>
           <span class="cell-secondary">{user.username}</span>
         </>
@@ -130,14 +133,16 @@ export function UsersScreen() {
                 >
                   Edit
                 </Button>
-                <Button
-                  size="sm"
-                  variant="ghost"
-                  aria-label={`Reset password of ${user.username}`}
-                  onClick={() => setDialog({ kind: 'reset-password', user })}
-                >
-                  Reset password
-                </Button>
+                <Show when={!user.ssoProviderId}>
+                  <Button
+                    size="sm"
+                    variant="ghost"
+                    aria-label={`Reset password of ${user.username}`}
+                    onClick={() => setDialog({ kind: 'reset-password', user })}
+                  >
+                    Reset password
+                  </Button>
+                </Show>
                 <Show when={!isSelf(user)}>
                   <Show
                     when={user.status === 'active'}

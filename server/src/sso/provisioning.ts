@@ -1,0 +1,197 @@
+import type { Role, SsoFailureReason } from '@gatehouse/schema';
+import { emitAudit } from '../audit/emit.js';
+import { GroupEntity, GroupMembershipEntity, UserEntity, type UserRow } from '../identity/entities.js';
+import { IDENTITY_CHANGE } from '../identity/identity-change.js';
+import { createPortalSession } from '../identity/sessions.service.js';
+import type { ServiceContext } from '../platform/context.js';
+import { withTransaction } from '../platform/context.js';
+import { newId } from '../platform/ids.js';
+import type { SsoProviderRow } from './entities.js';
+
+/** The ID token claims Gatehouse reads (validated by openid-client before they get here). */
+export interface SsoClaims {
+  sub: string;
+  email?: unknown;
+  name?: unknown;
+  preferred_username?: unknown;
+  [claim: string]: unknown;
+}
+
+const roleRank: Record<Role, number> = { user: 0, auditor: 1, admin: 2 };
+const text = (value: unknown, max: number): string =>
+  typeof value === 'string' ? value.trim().replaceAll('\u0000', '').slice(0, max) : '';
+
+/** The values of the groups claim: an array of strings or one string; at most 500, each bounded. */
+export function claimValues(claims: SsoClaims, claim: string): Set<string> {
+  const raw = claims[claim];
+  const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+  return new Set(
+    list.filter((value): value is string => typeof value === 'string' && value.length <= 256).slice(0, 500),
+  );
+}
+
+/** Highest role any claim value maps to; `user` when none does. */
+export function mappedRole(provider: SsoProviderRow, values: Set<string>): Role {
+  let role: Role = 'user';
+  for (const mapping of provider.roleMappings) {
+    if (values.has(mapping.claim) && roleRank[mapping.role] > roleRank[role]) role = mapping.role;
+  }
+  return role;
+}
+
+/** A unique username from `preferred_username` or the email's local part (`-2`, `-3`… when taken). */
+async function freeUsername(ctx: ServiceContext, claims: SsoClaims): Promise<string> {
+  const wanted = text(claims.preferred_username, 64) || text(claims.email, 254).split('@')[0] || 'user';
+  let base = wanted
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 56);
+  if (base.length < 3) base = `${base}-user`.replace(/^-/, '');
+  for (let n = 1; n < 1000; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    if ((await ctx.em.count(UserEntity, { username: candidate })) === 0) return candidate;
+  }
+  return `${base.slice(0, 40)}-${newId('user').slice(4, 14).toLowerCase()}`;
+}
+
+export type ProvisionOutcome =
+  | { sessionToken: string; userId: string }
+  | { refused: SsoFailureReason; userId?: string };
+
+/**
+ * Just-in-time provisioning, in one transaction with the audit: the account linked to (provider, `sub`)
+ * (never matched by email), created on first sign-in, its name, email, role and provider-managed group
+ * memberships brought in line with the claims at every sign-in; then a portal session like a password sign-in.
+ */
+export async function provisionAndSignIn(
+  ctx: ServiceContext,
+  provider: SsoProviderRow,
+  claims: SsoClaims,
+  client: { userAgent: string },
+): Promise<ProvisionOutcome> {
+  const subject = text(claims.sub, 255);
+  if (!subject) return { refused: 'claims' };
+  const email = text(claims.email, 254).toLowerCase();
+  if (provider.allowedDomains.length > 0) {
+    const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1) : '';
+    if (!provider.allowedDomains.includes(domain)) return { refused: 'domain' };
+  }
+  const existing = await ctx.em.findOne(UserEntity, { ssoProvider: provider.id, ssoSubject: subject });
+  if (existing && existing.status !== 'active') return { refused: 'suspended', userId: existing.id };
+  const values = claimValues(claims, provider.groupsClaim);
+  const claimedRole = mappedRole(provider, values);
+  // The installation keeps an active admin (ADR 0007): the claims never demote the last one.
+  const role =
+    existing?.role === 'admin' &&
+    claimedRole !== 'admin' &&
+    (await ctx.em.count(UserEntity, { role: 'admin', status: 'active', id: { $ne: existing.id } })) === 0
+      ? 'admin'
+      : claimedRole;
+  const wantedGroups = new Set(
+    provider.groupMappings.filter((mapping) => values.has(mapping.claim)).map((mapping) => mapping.groupId),
+  );
+  const displayName =
+    text(claims.name, 128) || text(claims.preferred_username, 128) || email || subject.slice(0, 128);
+  const username = existing ? existing.username : await freeUsername(ctx, claims);
+
+  return withTransaction(
+    ctx,
+    async (tx) => {
+      const now = tx.clock.now();
+      let user: UserRow;
+      const changed: ('displayName' | 'email' | 'role' | 'groups')[] = [];
+      let fromRole: Role | undefined;
+      if (existing) {
+        user = tx.em.merge(existing);
+        if (user.displayName !== displayName) changed.push('displayName');
+        if (user.email !== email) changed.push('email');
+        if (user.role !== role) {
+          changed.push('role');
+          fromRole = user.role;
+        }
+        tx.em.assign(user, {
+          displayName,
+          email,
+          role,
+          lastLoginAt: now,
+          ...(changed.length > 0 && { updatedAt: now }),
+        });
+      } else {
+        user = tx.em.create(UserEntity, {
+          id: newId('user'),
+          username,
+          displayName,
+          email,
+          role,
+          status: 'active',
+          passwordHash: null,
+          ssoProvider: provider.id,
+          ssoSubject: subject,
+          createdAt: now,
+          updatedAt: now,
+          lastLoginAt: now,
+        });
+      }
+      await tx.em.flush();
+
+      // Provider-managed memberships follow the claims; a membership set by hand is left alone.
+      const memberships = await tx.em.find(GroupMembershipEntity, { user: user.id });
+      const held = new Map(memberships.map((m) => [m.group.id, m]));
+      const added: string[] = [];
+      const removed: string[] = [];
+      for (const groupId of wantedGroups) {
+        if (held.has(groupId)) continue;
+        const group = await tx.em.findOne(GroupEntity, { id: groupId });
+        if (!group || group.builtIn) continue;
+        tx.em.create(GroupMembershipEntity, { group, user, sourceProvider: provider.id, createdAt: now });
+        added.push(group.name);
+      }
+      for (const membership of memberships) {
+        if (membership.sourceProvider?.id !== provider.id || wantedGroups.has(membership.group.id)) continue;
+        const group = await tx.em.findOneOrFail(GroupEntity, { id: membership.group.id });
+        tx.em.remove(membership);
+        removed.push(group.name);
+      }
+      await tx.em.flush();
+      if (added.length > 0 || removed.length > 0) changed.push('groups');
+
+      const target = { type: 'user', id: user.id, label: user.username };
+      const { token, session } = createPortalSession(tx.em, user, ctx.config, { ip: ctx.ip, ...client });
+      await tx.em.flush();
+      // The person signing in is the actor of what their claims changed (the provider is named in details).
+      const asUser = {
+        ...tx,
+        actor: {
+          type: 'user' as const,
+          userId: user.id,
+          username: user.username,
+          role: user.role,
+          sessionId: session.id,
+        },
+      };
+      if (!existing) {
+        await emitAudit(asUser, {
+          action: 'user.provisioned',
+          target,
+          details: { provider: provider.slug, role, groupsAdded: added },
+        });
+      } else if (changed.length > 0) {
+        await emitAudit(asUser, {
+          action: 'user.sso_updated',
+          target,
+          details: {
+            provider: provider.slug,
+            changed,
+            ...(fromRole && { fromRole, role }),
+            ...(added.length > 0 && { groupsAdded: added }),
+            ...(removed.length > 0 && { groupsRemoved: removed }),
+          },
+        });
+      }
+      await emitAudit(asUser, { action: 'auth.sso_login', target, details: { provider: provider.slug } });
+      return { sessionToken: token, userId: user.id };
+    },
+    IDENTITY_CHANGE,
+  );
+}
