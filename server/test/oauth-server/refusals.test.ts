@@ -38,6 +38,7 @@ describe('the authorization server refuses', () => {
   let person: { id: string; portal: PortalClient };
   let dcrClientId = '';
   let mcpId = '';
+  let admin: PortalClient;
   const clock = new ManualClock();
 
   /** Rows that would show something was issued, by model, and the Gatehouse clients. */
@@ -131,7 +132,7 @@ describe('the authorization server refuses', () => {
   beforeAll(async () => {
     cimd = await startCimdServer();
     gh = await startTestGatehouse(cimd.env, { clock });
-    const admin = await setUpAdmin(gh);
+    admin = await setUpAdmin(gh);
     const everyone = (await admin.groups.list.query()).items.find((g) => g.builtIn)?.id ?? '';
     const created = await admin.catalog.create.mutate({
       slug: 'fx',
@@ -342,5 +343,17 @@ describe('the authorization server refuses', () => {
     expect(expired.status).toBe(401);
     expect(expired.challenge).toContain('error="invalid_token"');
     expect(await auditRows(gh, 'mcp_session.start')).toHaveLength(1);
+  });
+
+  it('a suspended person: their grants and tokens are gone in the same transaction', async () => {
+    const { access_token: token } = await tokensFor(`${gh.clientUrl}/mcp`);
+    expect((await initialize('/mcp', token)).status).toBe(200);
+    await admin.users.suspend.mutate({ id: person.id });
+    expect((await initialize('/mcp', token)).status).toBe(401);
+    expect(
+      await gh.db.query(`select model from oauth_server_record where payload->>'accountId' = $1`, [
+        person.id,
+      ]),
+    ).toEqual([]);
   });
 });
