@@ -1,9 +1,11 @@
 import type { Me } from '@gatehouse/schema';
 import { createSignal, Match, onMount, Show, Switch } from 'solid-js';
 import { SignInScreen } from './features/auth/SignInScreen.js';
+import { ConsentScreen } from './features/consent/ConsentScreen.js';
 import { SetupScreen } from './features/setup/SetupScreen.js';
 import { Shell } from './features/shell/Shell.js';
 import { type AppError, toAppError } from './lib/errors.js';
+import { route } from './lib/router.js';
 import { me, signedIn } from './lib/session.js';
 import { trpc } from './lib/trpc.js';
 import { Button, ErrorNotice, Loading } from './ui/index.js';
@@ -42,6 +44,11 @@ export function App() {
     return current.name === 'unreachable' ? current : undefined;
   };
 
+  const consentUid = () => {
+    const current = route();
+    return current.name === 'consent' ? current.uid : undefined;
+  };
+
   const setupDone = (principal: Me) => {
     signedIn(principal);
     setPhase({ name: 'ready' });
@@ -73,7 +80,12 @@ export function App() {
       </Match>
       <Match when={phase().name === 'ready'}>
         <Show when={me()} fallback={<SignInScreen />}>
-          {(principal) => <Shell me={principal()} />}
+          {(principal) => (
+            // An OAuth consent request is answered full page, without the portal's navigation.
+            <Show when={consentUid()} keyed fallback={<Shell me={principal()} />}>
+              {(uid) => <ConsentScreen uid={uid} me={principal()} />}
+            </Show>
+          )}
         </Show>
       </Match>
     </Switch>
