@@ -1,0 +1,191 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import {
+  auditRows,
+  createSignedInUser,
+  type PortalClient,
+  setUpAdmin,
+  startTestGatehouse,
+  type TestGatehouse,
+} from '../support/gatehouse.js';
+import { type CimdServer, startCimdServer } from '../support/oauth.js';
+import { LoopbackRedirect, TestOAuthProvider } from './oauth-client.js';
+
+const PASSWORD = 'Consent-e2e-passphrase-7';
+const CLIENT_NAME = 'Acme Assistant';
+
+const textOf = (result: unknown) =>
+  (((result as { content?: unknown }).content ?? []) as { text?: string }[])
+    .map((block) => block.text ?? '')
+    .join('');
+
+/**
+ * The MCP SDK's own OAuth client support against a real Gatehouse, with the consent given by a person in the
+ * portal in Debian's Chromium: discovery from the 401, CIMD registration, consent with a chosen MCP and
+ * tools, the token, exactly the chosen tools, and revocation from "My clients". Deny ends in access_denied.
+ */
+describe('an MCP client connects through OAuth, consent given in the portal', () => {
+  let gh: TestGatehouse;
+  let cimd: CimdServer;
+  let admin: PortalClient;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let redirect: LoopbackRedirect;
+  let aliceId: string;
+  const open: Client[] = [];
+
+  const oauthClientRows = () =>
+    gh.db.query<{ id: string; status: string; oauth_client_id: string }>(
+      'select id, status, oauth_client_id from mcp_client where oauth_client_id is not null order by created_at',
+    );
+
+  /** The browser opens the authorization URL the SDK produced and lands on the consent screen. */
+  async function openConsent(provider: TestOAuthProvider) {
+    await page.goto(provider.lastAuthorizationUrl.href);
+    await page.waitForURL(/#\/consent\//);
+    await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to use your MCPs?` }).waitFor();
+  }
+
+  beforeAll(async () => {
+    redirect = await new LoopbackRedirect().start();
+    cimd = await startCimdServer({ clientName: CLIENT_NAME, redirectUris: [redirect.url] });
+    gh = await startTestGatehouse(cimd.gatehouseEnv);
+    admin = await setUpAdmin(gh);
+    const team = (await admin.groups.create.mutate({ name: 'team', description: '' })).id;
+    const alice = await createSignedInUser(gh, admin, 'alice', PASSWORD);
+    aliceId = alice.id;
+    await admin.groups.addMember.mutate({ groupId: team, userId: aliceId });
+    const created = await admin.catalog.create.mutate({
+      slug: 'fx',
+      name: 'Fixture',
+      config: { connection: { transport: 'stdio', ...fixtureStdioCommand() } },
+      groupIds: [team],
+    });
+    await admin.catalog.validate.mutate({ id: created.id });
+    await admin.catalog.discover.mutate({ id: created.id });
+    await admin.catalog.publish.mutate({ id: created.id });
+
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+  });
+
+  afterAll(async () => {
+    await Promise.all(open.map((client) => client.close().catch(() => undefined)));
+    await context?.close();
+    await browser?.close();
+    await gh?.stop();
+    await cimd?.close();
+    await redirect?.close();
+  });
+
+  it('discovers, registers by CIMD, gets consent for one MCP and two tools, calls one, and is revoked in the portal', async () => {
+    const provider = new TestOAuthProvider(redirect.url, CLIENT_NAME, cimd.clientId);
+    const mcpUrl = new URL(`${gh.clientUrl}/mcp`);
+    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    // No token yet: the 401 leads the SDK to the metadata, the authorization server and the authorize URL.
+    await expect(new Client({ name: 'acme', version: '1.0.0' }).connect(first)).rejects.toThrow(
+      /unauthorized/i,
+    );
+    expect(provider.lastAuthorizationUrl.searchParams.get('client_id')).toBe(cimd.clientId);
+    expect(provider.lastAuthorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
+
+    // Not signed in: the portal's sign-in screen first, then the consent screen again.
+    await page.goto(provider.lastAuthorizationUrl.href);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to use your MCPs?` }).waitFor();
+    expect(page.url()).toMatch(/#\/consent\//);
+    const card = page.locator('main');
+    await expect(card.getByText(`Verified by its domain ${cimd.domain}`)).toBeVisible();
+    await expect(card.getByText(new URL(redirect.url).host, { exact: true })).toBeVisible();
+    await expect(card.getByText('Anyone on this machine could claim this name', { exact: false })).toBeVisible();
+
+    // Approve waits for a choice; then Fixture with two of its tools.
+    const approve = page.getByRole('button', { name: 'Approve' });
+    await expect(approve).toBeDisabled();
+    await page.getByRole('checkbox', { name: 'Use Fixture' }).check();
+    const tools = page.getByRole('group', { name: 'Tools of Fixture' });
+    await tools.getByRole('button', { name: 'Select none' }).click();
+    await expect(approve).toBeDisabled();
+    await tools.getByRole('checkbox', { name: 'echo', exact: true }).check();
+    await tools.getByRole('checkbox', { name: 'whoami', exact: true }).check();
+    await expect(approve).toBeEnabled();
+    await approve.click();
+
+    const answer = await redirect.next();
+    expect(answer.error).toBeNull();
+    expect(answer.code).toBeTruthy();
+    await first.finishAuth(answer.code ?? '');
+    const token = provider.tokens()?.access_token ?? '';
+    expect(token).not.toBe('');
+
+    const mcp = new Client({ name: 'acme', version: '1.0.0' });
+    await mcp.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+    open.push(mcp);
+    expect((await mcp.listTools()).tools.map((tool) => tool.name).sort()).toEqual(['fx__echo', 'fx__whoami']);
+    expect(textOf(await mcp.callTool({ name: 'fx__echo', arguments: { message: 'via oauth' } }))).toContain(
+      'via oauth',
+    );
+    const [row] = await oauthClientRows();
+    expect(row).toMatchObject({ status: 'active', oauth_client_id: cimd.clientId });
+
+    // "My clients" shows how it connected, offers no key rotation, and revokes its access.
+    await page.goto(`${gh.portalUrl}/#/my/clients`);
+    const entry = page.getByRole('row').filter({ hasText: CLIENT_NAME });
+    await expect(entry.getByText(`OAuth · verified by its domain ${cimd.domain}`)).toBeVisible();
+    await expect(entry.getByRole('button', { name: /Rotate key/ })).toHaveCount(0);
+    await entry.getByRole('button', { name: `Revoke access of ${CLIENT_NAME}` }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog.getByText('it will have to ask you again', { exact: false })).toBeVisible();
+    await dialog.getByRole('button', { name: 'Revoke access' }).click();
+    await page.getByText(`${CLIENT_NAME} no longer has access`, { exact: false }).waitFor();
+
+    // The token the client holds is refused at once.
+    const refused = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect((await oauthClientRows())[0]?.status).toBe('revoked');
+  });
+
+  it('Deny: a self-registered client gets access_denied, and no Gatehouse client is created', async () => {
+    const before = await oauthClientRows();
+    const auditBefore = (await auditRows(gh)).length;
+    // No CIMD URL: the SDK falls back to dynamic client registration.
+    const provider = new TestOAuthProvider(redirect.url, CLIENT_NAME);
+    const transport = new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
+      authProvider: provider,
+    });
+    await expect(new Client({ name: 'acme', version: '1.0.0' }).connect(transport)).rejects.toThrow(
+      /unauthorized/i,
+    );
+    await openConsent(provider);
+    await expect(page.getByText('Self-registered', { exact: true })).toBeVisible();
+    await page.getByRole('button', { name: 'Deny' }).click();
+
+    const answer = await redirect.next();
+    expect(answer).toMatchObject({ error: 'access_denied', code: null });
+    expect(await oauthClientRows()).toEqual(before);
+    // Nothing was granted: no consent audited since.
+    const since = (await auditRows(gh)).slice(auditBefore).map((row) => row.action);
+    expect(since.filter((action) => action.includes('consent.granted'))).toEqual([]);
+  });
+});
