@@ -1,11 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
 
 /** What the authorization server sent back to the client's loopback redirect URI. */
 export interface CallbackResult {
@@ -58,72 +52,5 @@ export class LoopbackRedirect {
 
   close(): Promise<void> {
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-/**
- * An MCP client's own OAuth state, as a real app keeps it, for the SDK's `auth()` flow: CIMD when
- * `clientMetadataUrl` is set (the SDK uses it when the server advertises CIMD), dynamic registration
- * otherwise. `redirectToAuthorization` only records the URL: the test opens it in Chromium.
- */
-export class TestOAuthProvider implements OAuthClientProvider {
-  private info: OAuthClientInformationMixed | undefined;
-  private saved: OAuthTokens | undefined;
-  private verifier = '';
-  authorizationUrls: URL[] = [];
-
-  constructor(
-    private readonly redirect: string,
-    private readonly name: string,
-    readonly clientMetadataUrl?: string,
-  ) {}
-
-  get redirectUrl(): string {
-    return this.redirect;
-  }
-
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: this.name,
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  clientInformation() {
-    return this.info;
-  }
-
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-
-  tokens() {
-    return this.saved;
-  }
-
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrls.push(url);
-  }
-
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier;
-  }
-
-  codeVerifier() {
-    return this.verifier;
-  }
-
-  /** The last authorization URL the SDK asked to open. */
-  get lastAuthorizationUrl(): URL {
-    const url = this.authorizationUrls.at(-1);
-    if (!url) throw new Error('the SDK never asked to open an authorization URL');
-    return url;
   }
 }

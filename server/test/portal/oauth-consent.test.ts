@@ -11,11 +11,12 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
-import { type CimdServer, startCimdServer } from '../support/oauth.js';
-import { LoopbackRedirect, TestOAuthProvider } from './oauth-client.js';
+import { type CimdServer, cimdDocument, startCimdServer, TestOAuthClient } from '../support/oauth.js';
+import { LoopbackRedirect } from './oauth-client.js';
 
 const PASSWORD = 'Consent-e2e-passphrase-7';
 const CLIENT_NAME = 'Acme Assistant';
+const DCR_NAME = 'Scratch DCR client';
 
 const textOf = (result: unknown) =>
   (((result as { content?: unknown }).content ?? []) as { text?: string }[])
@@ -36,6 +37,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
   let page: Page;
   let redirect: LoopbackRedirect;
   let aliceId: string;
+  let clientId: string;
   const open: Client[] = [];
 
   const oauthClientRows = () =>
@@ -43,17 +45,16 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
       'select id, status, oauth_client_id from mcp_client where oauth_client_id is not null order by created_at',
     );
 
-  /** The browser opens the authorization URL the SDK produced and lands on the consent screen. */
-  async function openConsent(provider: TestOAuthProvider) {
-    await page.goto(provider.lastAuthorizationUrl.href);
-    await page.waitForURL(/#\/consent\//);
-    await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to use your MCPs?` }).waitFor();
-  }
+  const authorizationUrlOf = (provider: TestOAuthClient): string => {
+    if (!provider.authorizationUrl) throw new Error('the SDK never asked to open an authorization URL');
+    return provider.authorizationUrl.href;
+  };
 
   beforeAll(async () => {
     redirect = await new LoopbackRedirect().start();
-    cimd = await startCimdServer({ clientName: CLIENT_NAME, redirectUris: [redirect.url] });
-    gh = await startTestGatehouse(cimd.gatehouseEnv);
+    cimd = await startCimdServer();
+    clientId = cimd.publish('/acme/client.json', cimdDocument(redirect.url, { client_name: CLIENT_NAME }));
+    gh = await startTestGatehouse(cimd.env);
     admin = await setUpAdmin(gh);
     const team = (await admin.groups.create.mutate({ name: 'team', description: '' })).id;
     const alice = await createSignedInUser(gh, admin, 'alice', PASSWORD);
@@ -89,25 +90,27 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
   });
 
   it('discovers, registers by CIMD, gets consent for one MCP and two tools, calls one, and is revoked in the portal', async () => {
-    const provider = new TestOAuthProvider(redirect.url, CLIENT_NAME, cimd.clientId);
+    const provider = new TestOAuthClient(redirect.url, { clientMetadataUrl: clientId });
     const mcpUrl = new URL(`${gh.clientUrl}/mcp`);
     const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
     // No token yet: the 401 leads the SDK to the metadata, the authorization server and the authorize URL.
     await expect(new Client({ name: 'acme', version: '1.0.0' }).connect(first)).rejects.toThrow(
       /unauthorized/i,
     );
-    expect(provider.lastAuthorizationUrl.searchParams.get('client_id')).toBe(cimd.clientId);
-    expect(provider.lastAuthorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
+    const authorizationUrl = new URL(authorizationUrlOf(provider));
+    expect(authorizationUrl.searchParams.get('client_id')).toBe(clientId);
+    expect(authorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
 
     // Not signed in: the portal's sign-in screen first, then the consent screen again.
-    await page.goto(provider.lastAuthorizationUrl.href);
+    await page.goto(authorizationUrl.href);
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to use your MCPs?` }).waitFor();
     expect(page.url()).toMatch(/#\/consent\//);
     const card = page.locator('main');
-    await expect(card.getByText(`Verified by its domain ${cimd.domain}`)).toBeVisible();
+    const domain = new URL(cimd.origin).hostname;
+    await expect(card.getByText(`Verified by its domain ${domain}`)).toBeVisible();
     await expect(card.getByText(new URL(redirect.url).host, { exact: true })).toBeVisible();
     await expect(card.getByText('Anyone on this machine could claim this name', { exact: false })).toBeVisible();
 
@@ -138,12 +141,12 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
       'via oauth',
     );
     const [row] = await oauthClientRows();
-    expect(row).toMatchObject({ status: 'active', oauth_client_id: cimd.clientId });
+    expect(row).toMatchObject({ status: 'active', oauth_client_id: clientId });
 
     // "My clients" shows how it connected, offers no key rotation, and revokes its access.
     await page.goto(`${gh.portalUrl}/#/my/clients`);
     const entry = page.getByRole('row').filter({ hasText: CLIENT_NAME });
-    await expect(entry.getByText(`OAuth · verified by its domain ${cimd.domain}`)).toBeVisible();
+    await expect(entry.getByText(`OAuth · verified by its domain ${domain}`)).toBeVisible();
     await expect(entry.getByRole('button', { name: /Rotate key/ })).toHaveCount(0);
     await entry.getByRole('button', { name: `Revoke access of ${CLIENT_NAME}` }).click();
     const dialog = page.getByRole('dialog');
@@ -170,14 +173,15 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     const before = await oauthClientRows();
     const auditBefore = (await auditRows(gh)).length;
     // No CIMD URL: the SDK falls back to dynamic client registration.
-    const provider = new TestOAuthProvider(redirect.url, CLIENT_NAME);
+    const provider = new TestOAuthClient(redirect.url, { name: DCR_NAME });
     const transport = new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
       authProvider: provider,
     });
     await expect(new Client({ name: 'acme', version: '1.0.0' }).connect(transport)).rejects.toThrow(
       /unauthorized/i,
     );
-    await openConsent(provider);
+    await page.goto(authorizationUrlOf(provider));
+    await page.getByRole('heading', { name: `Allow ${DCR_NAME} to use your MCPs?` }).waitFor();
     await expect(page.getByText('Self-registered', { exact: true })).toBeVisible();
     await page.getByRole('button', { name: 'Deny' }).click();
 

@@ -184,7 +184,7 @@ export function oauthSnippets(options: {
       id: 'chatgpt',
       title: 'ChatGPT',
       where:
-        'Settings → Apps & Connectors → Advanced → Developer mode on, then Create: paste this URL and choose OAuth.',
+        'Settings → Apps → Advanced settings → Developer mode on, then Create app: paste this URL and choose OAuth.',
       text: url,
     },
     vscode: {
