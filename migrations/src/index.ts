@@ -10,6 +10,7 @@ import { Migration20261203000009AuthThrottle } from './Migration20261203000009Au
 import { Migration20261203000010VaultRetiredKeys } from './Migration20261203000010VaultRetiredKeys.js';
 import { Migration20261203000011McpSessions } from './Migration20261203000011McpSessions.js';
 import { Migration20261203000012AuditIngest } from './Migration20261203000012AuditIngest.js';
+import { Migration20261203000014OAuthServer } from './Migration20261203000014OAuthServer.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
 export const migrationsList = [
@@ -25,4 +26,5 @@ export const migrationsList = [
   { name: 'Migration20261203000010VaultRetiredKeys', class: Migration20261203000010VaultRetiredKeys },
   { name: 'Migration20261203000011McpSessions', class: Migration20261203000011McpSessions },
   { name: 'Migration20261203000012AuditIngest', class: Migration20261203000012AuditIngest },
+  { name: 'Migration20261203000014OAuthServer', class: Migration20261203000014OAuthServer },
 ];

@@ -41,6 +41,42 @@ const SessionDetails = z.strictObject({
 });
 const NoDetails = z.strictObject({ ...dataPlane });
 
+/**
+ * The authorization server for MCP clients (ADR 0033): which OAuth client, never a token, code or secret.
+ * `grant` is oidc-provider's grant id (an identifier that authorizes nothing by itself).
+ */
+const oauthClient = { oauthClientId: z.string().max(2048) };
+const OAuthClientRegistered = z.strictObject({
+  ...oauthClient,
+  clientName: z.string().max(200).optional(),
+  redirectHosts: z.array(z.string().max(255)).max(10),
+});
+const OAuthConsentSubscription = z.strictObject({
+  mcpId: z.string(),
+  mcp: z.string(),
+  tools: z.union([z.array(z.string()), z.literal('all')]),
+});
+const OAuthConsentGranted = z.strictObject({
+  ...oauthClient,
+  registration: z.enum(['cimd', 'dcr']),
+  domain: z.string().max(255),
+  resource: z.string().max(2048),
+  created: z.boolean(),
+  subscriptions: z.array(OAuthConsentSubscription),
+});
+const OAuthConsentDenied = z.strictObject({ ...oauthClient, resource: z.string().max(2048) });
+const OAuthConsentRevoked = z.strictObject({ ...oauthClient, grantsRevoked: z.number().int().nonnegative() });
+const OAuthToken = z.strictObject({
+  ...oauthClient,
+  grant: z.string().max(64),
+  resource: z.string().max(2048).optional(),
+});
+const OAuthTokenRevoked = z.strictObject({
+  ...oauthClient,
+  grant: z.string().max(64).optional(),
+  tokenType: z.enum(['access_token', 'refresh_token']),
+});
+
 /** Control-plane details: JSON facts not read by any generated column (not yet typed key by key). */
 const ControlDetails = z.record(z.string(), z.unknown());
 
@@ -54,6 +90,14 @@ const typed = {
   'mcp_session.start': SessionDetails,
   'mcp_session.end': SessionDetails,
   'client.auth_denied': NoDetails,
+  'oauth.client_registered': OAuthClientRegistered,
+  'oauth.consent_granted': OAuthConsentGranted,
+  'oauth.consent_denied': OAuthConsentDenied,
+  'oauth.consent_revoked': OAuthConsentRevoked,
+  'oauth.token_issued': OAuthToken,
+  'oauth.token_refreshed': OAuthToken,
+  'oauth.refresh_reuse_detected': OAuthToken,
+  'oauth.token_revoked': OAuthTokenRevoked,
 } satisfies Partial<Record<AuditAction, z.ZodType>>;
 
 /** The details schema of every action. */

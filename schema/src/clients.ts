@@ -14,7 +14,14 @@ export const Client = z.object({
   name: z.string(),
   kind: ClientKind,
   status: ClientStatus,
-  keyPrefix: z.string(),
+  /** Null for an OAuth client, which has no key. */
+  keyPrefix: z.string().nullable(),
+  /** The OAuth client id (a CIMD URL or a registered id) for a client created by OAuth consent, else null. */
+  oauthClientId: z.string().max(2048).nullable(),
+  /** How the OAuth client made itself known: a Client ID Metadata Document or dynamic registration. */
+  registration: z.enum(['cimd', 'dcr']).nullable(),
+  /** The host its metadata came from (CIMD) or its redirect URI's host (DCR). */
+  domain: z.string().max(255).nullable(),
   lastSeenAt: IsoDateTime.nullable(),
   lastSeenIp: z.string().nullable(),
   createdAt: IsoDateTime,

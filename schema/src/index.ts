@@ -9,5 +9,6 @@ export * from './env-denylist.js';
 export * from './errors.js';
 export * from './identity.js';
 export * from './kill-switches.js';
+export * from './oauth-consent.js';
 export * from './runtime.js';
 export * from './vault.js';

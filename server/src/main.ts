@@ -17,6 +17,8 @@ import { ThrottleStore } from './identity/throttle-store.js';
 import { ApiTokenThrottle } from './identity/token-throttle.js';
 import { KillSwitchBoard } from './kill-switches/kill-switch-board.js';
 import { DownstreamOAuth } from './oauth/oauth.service.js';
+import { AuthorizationServer } from './oauth-server/authorization-server.js';
+import { PublicUrls } from './oauth-server/resources.js';
 import { ChangeBus } from './platform/change-bus.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
@@ -135,6 +137,23 @@ export async function startGatehouse(
   const access = new ClientAccessCache(database.orm, changes);
   const keyIndex = new ClientKeyIndex(database.orm, changes, logger.child({ component: 'client-keys' }));
   await keyIndex.load();
+  let apps: Apps | undefined;
+  const portOf = (app: 'client' | 'portal', fallback: number) =>
+    (apps?.[app].server.address() as AddressInfo | null)?.port ?? fallback;
+  const urls = new PublicUrls(config, {
+    secure: tls !== undefined,
+    clientPort: () => portOf('client', config.clientPort),
+    portalPort: () => portOf('portal', config.portalPort),
+  });
+  const authorization = new AuthorizationServer({
+    orm: database.orm,
+    config,
+    clock,
+    changes,
+    vault,
+    urls,
+    log: logger.child({ component: 'oauth-server' }),
+  });
   const gateway = new ToolGateway({
     liveCatalog,
     runtime,
@@ -154,8 +173,10 @@ export async function startGatehouse(
       store: throttleStore,
       refusals,
       settings: config.throttle,
+      tokens: authorization.tokens,
     }),
     refusals,
+    urls,
     gateway,
     config,
     changes,
@@ -165,10 +186,9 @@ export async function startGatehouse(
     clock,
     log: logger.child({ component: 'mcp' }),
   });
-  let apps: Apps | undefined;
   try {
-    const clientPort = () => (apps?.client.server.address() as AddressInfo | null)?.port ?? config.clientPort;
-    apps = await buildApps({ ...deps, mcp, clientPort }, logger, tls, { mcp });
+    const clientPort = () => portOf('client', config.clientPort);
+    apps = await buildApps({ ...deps, mcp, clientPort }, logger, tls, { mcp, authorization });
     await apps.client.listen({ host: config.host, port: config.clientPort });
     await apps.portal.listen({ host: config.host, port: config.portalPort });
   } catch (error) {

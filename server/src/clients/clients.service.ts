@@ -13,6 +13,7 @@ import { pinKey } from '../catalog/live-catalog.js';
 import { groupIdsOf } from '../catalog/marketplace.service.js';
 import { randomBase62, sha256Hex } from '../crypto/index.js';
 import type { UserRow } from '../identity/entities.js';
+import { revokeOAuthGrants } from '../oauth-server/adapter.js';
 import type { Change } from '../platform/change-bus.js';
 import {
   type AuthenticatedActor,
@@ -43,7 +44,10 @@ export function toClient(row: ClientRow): Client {
     name: row.name,
     kind: row.kind,
     status: row.status,
-    keyPrefix: row.keyPrefix,
+    keyPrefix: row.keyPrefix ?? null,
+    oauthClientId: row.oauthClientId ?? null,
+    registration: row.oauthRegistration ?? null,
+    domain: row.oauthDomain ?? null,
     lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
     lastSeenIp: row.lastSeenIp ?? null,
     createdAt: row.createdAt.toISOString(),
@@ -76,6 +80,9 @@ export async function createClient(ctx: ServiceContext, input: CreateClientInput
         kind: input.kind,
         status: 'active',
         ...keyFields(key),
+        oauthClientId: null,
+        oauthRegistration: null,
+        oauthDomain: null,
         createdAt: new Date(),
         lastSeenAt: null,
         lastSeenIp: null,
@@ -116,6 +123,7 @@ export async function rotateClientKey(ctx: ServiceContext, id: string): Promise<
     async (tx) => {
       const row = await manageableClient(tx, actor, id);
       if (row.status === 'revoked') throw preconditionFailed('A revoked client cannot get a new key');
+      if (row.oauthClientId) throw preconditionFailed('An OAuth client has no key: it signs in with OAuth');
       const previousPrefix = row.keyPrefix;
       tx.em.assign(row, keyFields(key));
       await tx.em.flush();
@@ -165,6 +173,19 @@ export async function changeClientStatus(
       row.suspendedBy = change === 'suspend' ? actor.userId : null;
       await tx.em.flush();
       await emitAudit(tx, { action: rule.action, target: clientTarget(row), reason: input.reason });
+      // An OAuth client's grant, and every token of it, ends with the client, in the same transaction.
+      if (change === 'revoke' && row.oauthClientId) {
+        const grantsRevoked = await revokeOAuthGrants(tx.em, {
+          userId: row.user.id,
+          oauthClientId: row.oauthClientId,
+        });
+        await emitAudit(tx, {
+          action: 'oauth.consent_revoked',
+          target: clientTarget(row),
+          reason: input.reason,
+          details: { oauthClientId: row.oauthClientId, grantsRevoked },
+        });
+      }
       return toClient(row);
     },
     CLIENTS_CHANGE,
@@ -194,8 +215,19 @@ async function assertSubscribable(
   mcpId: string,
   tools: readonly string[] | null,
 ): Promise<string> {
+  return assertSubscribableFor(ctx, liveCatalog, client.user.id, mcpId, tools);
+}
+
+/** {@link assertSubscribable} for a client of `userId` that may not exist yet (OAuth consent); the MCP's slug. */
+export async function assertSubscribableFor(
+  ctx: ServiceContext,
+  liveCatalog: LiveCatalog,
+  userId: string,
+  mcpId: string,
+  tools: readonly string[] | null,
+): Promise<string> {
   const live = await liveCatalog.get(mcpId);
-  const groups = new Set(await groupIdsOf(ctx, client.user.id));
+  const groups = new Set(await groupIdsOf(ctx, userId));
   if (live?.status !== 'published' || ![...live.groupIds].some((g) => groups.has(g))) {
     throw notFound('MCP', mcpId);
   }

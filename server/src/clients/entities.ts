@@ -6,7 +6,10 @@ import { UserEntity } from '../identity/entities.js';
 const clientKinds: ClientKind[] = ['claude-code', 'claude-desktop', 'vscode', 'cursor', 'agent', 'other'];
 const clientStatuses: ClientStatus[] = ['active', 'suspended', 'revoked'];
 
-/** An AI client of one user. Its key is stored only as SHA-256; the prefix helps people tell keys apart. */
+/**
+ * An AI client of one user. Its key is stored only as SHA-256; the prefix helps people tell keys apart. A client
+ * created by OAuth consent has no key: it is reached through its OAuth client id (ADR 0034).
+ */
 export const ClientEntity = defineEntity({
   name: 'Client',
   tableName: 'mcp_client',
@@ -16,8 +19,14 @@ export const ClientEntity = defineEntity({
     name: p.string().length(128),
     kind: p.enum(clientKinds),
     status: p.enum(clientStatuses),
-    keyHash: p.string().length(64).unique(),
-    keyPrefix: p.string().length(16),
+    /** Null for a client that authenticates with OAuth access tokens instead of a key. */
+    keyHash: p.string().length(64).unique().nullable(),
+    keyPrefix: p.string().length(16).nullable(),
+    /** The OAuth client (a CIMD URL or a DCR id) this client stands for, for one person (ADR 0034). */
+    oauthClientId: p.string().length(2048).nullable(),
+    oauthRegistration: p.enum(['cimd', 'dcr'] as const).nullable(),
+    /** The host the OAuth client's metadata came from (CIMD) or its redirect URI's host (DCR). */
+    oauthDomain: p.string().length(255).nullable(),
     createdAt: p.datetime(),
     lastSeenAt: p.datetime().nullable(),
     lastSeenIp: p.string().length(64).nullable(),

@@ -93,6 +93,11 @@ const RawConfig = z.object({
   GATEHOUSE_OAUTH_ALLOW_HTTP: booleanString.default(false),
   GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
+  // The authorization server for MCP clients (ADR 0033).
+  GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+  GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** PEM file of extra CAs trusted when fetching Client ID Metadata Documents (an internal CA; tests). */
+  GATEHOUSE_OAUTH_CA_FILE: z.string().min(1).optional(),
   GATEHOUSE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(31).max(36_500).default(365),
   GATEHOUSE_AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
   // Failed authentication (ADR 0018; docs/operations.md, "Throttling failed authentication").
@@ -174,6 +179,12 @@ export interface Config {
   readonly mcpLimits: McpMessageLimits;
   /** Downstream OAuth: which provider URLs Gatehouse may call, and how early tokens are refreshed. */
   readonly oauth: { allowHttp: boolean; allowPrivateNetworks: boolean; refreshMarginMs: number };
+  /** The authorization server for MCP clients (ADR 0033): token lifetimes, extra CAs for CIMD fetches. */
+  readonly oauthServer: {
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    caFile: string | undefined;
+  };
   /**
    * How long audit events are kept (whole months are dropped once every event in them is older), and where
    * a month is exported as JSONL before it is dropped; without a directory nothing is exported.
@@ -289,6 +300,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowHttp: raw.GATEHOUSE_OAUTH_ALLOW_HTTP,
       allowPrivateNetworks: raw.GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS,
       refreshMarginMs: raw.GATEHOUSE_OAUTH_REFRESH_MARGIN_SECONDS * 1000,
+    },
+    oauthServer: {
+      accessTokenTtlSeconds: raw.GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: raw.GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_DAYS * 86_400,
+      caFile: raw.GATEHOUSE_OAUTH_CA_FILE && path.resolve(raw.GATEHOUSE_OAUTH_CA_FILE),
     },
     audit: {
       retentionDays: raw.GATEHOUSE_AUDIT_RETENTION_DAYS,

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { registerAuditExport } from '../audit/export-route.js';
 import { registerGraphql } from '../graphql/route.js';
 import { registerOAuthCallback } from '../oauth/callback-route.js';
+import type { AuthorizationServer } from '../oauth-server/authorization-server.js';
+import { registerAuthorizationServer, registerResourceMetadata } from '../oauth-server/routes.js';
 import { clientPortErrorHandler } from '../proxy/endpoint-guard.js';
 import { type AppRouter, appRouter } from '../trpc/app-router.js';
 import { contextFactory, type PortalDeps } from '../trpc/context.js';
@@ -62,10 +64,11 @@ export async function buildApps(
   deps: PortalDeps,
   logger: Logger,
   tls: TlsMaterial | undefined,
-  mounts: { mcp: { register(app: FastifyInstance): void } },
+  mounts: { mcp: { register(app: FastifyInstance): void }; authorization?: AuthorizationServer },
 ): Promise<Apps> {
   const client = baseApp(deps, clientPortLogger(logger), tls);
   mounts.mcp.register(client);
+  if (mounts.authorization) registerResourceMetadata(client, mounts.authorization);
   // Clients of the MCP port never see internal error text; a database outage is a typed 503 (one table).
   client.setErrorHandler(clientPortErrorHandler(deps.config.mcpLimits.maxBodyBytes));
   client.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
@@ -96,6 +99,7 @@ export async function buildApps(
   });
 
   registerOAuthCallback(portal, deps);
+  if (mounts.authorization) registerAuthorizationServer(portal, deps, mounts.authorization);
   registerGraphql(portal, deps);
   registerAuditExport(portal, deps);
 

@@ -4,11 +4,13 @@ import { ClientEntity, SubscriptionEntity } from '../clients/entities.js';
 import { sha256Hex } from '../crypto/index.js';
 import { GroupMembershipEntity, type UserRow } from '../identity/entities.js';
 import { EVERYONE_GROUP_ID } from '../identity/groups.service.js';
+import { OAUTH_ACCESS_PREFIX } from '../oauth-server/tokens.js';
 import type { ChangeBus } from '../platform/change-bus.js';
 import type { Orm } from '../platform/db.js';
 
 /** Everything the hot path needs to know about a client key, resolved once and cached until a change. */
 export interface ClientAccess {
+  /** The key's lookup hash; for a client reached through OAuth, `oauth:<client id>` (stable across tokens). */
   readonly keyHash: string;
   readonly clientId: string;
   readonly clientName: string;
@@ -121,7 +123,14 @@ export class ClientAccessCache {
 
   private async load(keyHash: string): Promise<ClientAccess | null> {
     const em = this.orm.em.fork() as EntityManager;
-    const client = await em.findOne(ClientEntity, { keyHash }, { populate: ['user'] });
+    // A client reached through OAuth is looked up by its id (ADR 0034): it has no key.
+    const client = keyHash.startsWith(OAUTH_ACCESS_PREFIX)
+      ? await em.findOne(
+          ClientEntity,
+          { id: keyHash.slice(OAUTH_ACCESS_PREFIX.length), oauthClientId: { $ne: null } },
+          { populate: ['user'] },
+        )
+      : await em.findOne(ClientEntity, { keyHash }, { populate: ['user'] });
     if (!client) return null;
     const user = client.user as UserRow;
     const memberships = await em.find(GroupMembershipEntity, { user: user.id });

@@ -1,5 +1,7 @@
 import type { RefusalAudit } from '../audit/refusal-audit.js';
+import { CLIENT_KEY_PREFIX } from '../clients/clients.service.js';
 import { type Bucket, bucketName, type ThrottleStore } from '../identity/throttle-store.js';
+import { OAuthTokens } from '../oauth-server/tokens.js';
 import type { ThrottleSettings } from '../platform/config.js';
 import { throttleSourceOf } from '../platform/ip-source.js';
 import { type ClientAccess, ClientAccessCache } from './access.js';
@@ -8,7 +10,7 @@ import type { ClientKeyIndex } from './key-index.js';
 /** What the endpoint answers for a request's client key, decided from its headers alone. */
 export type KeyVerdict =
   | { readonly ok: true; readonly access: ClientAccess }
-  | { readonly ok: false; readonly refusal: 'missing' | 'unknown' }
+  | { readonly ok: false; readonly refusal: 'missing' | 'unknown' | 'invalid_token' }
   | { readonly ok: false; readonly refusal: 'throttled'; readonly retryAfterSeconds: number }
   | { readonly ok: false; readonly refusal: 'unavailable'; readonly retryAfterSeconds: number };
 
@@ -44,6 +46,8 @@ export class KeyGuard {
       store: ThrottleStore;
       refusals: RefusalAudit;
       settings: ThrottleSettings;
+      /** OAuth access tokens (ADR 0034): any bearer that is not a client key is looked up as one. */
+      tokens?: OAuthTokens;
     },
   ) {
     this.perIp = { limit: deps.settings.mcpPerIp, windowMs: deps.settings.mcpWindowMs };
@@ -53,27 +57,41 @@ export class KeyGuard {
     };
   }
 
-  async check(request: { authorization: string | undefined; ip: string; id: string }): Promise<KeyVerdict> {
+  /**
+   * `resource` is the canonical URL of the endpoint asked (`/mcp` or `/mcp/<slug>`): an OAuth access token
+   * must be bound to exactly it.
+   */
+  async check(request: {
+    authorization: string | undefined;
+    ip: string;
+    id: string;
+    resource: string;
+  }): Promise<KeyVerdict> {
     const key = bearerKeyOf(request.authorization);
     if (!key) return { ok: false, refusal: 'missing' };
-    const keyHash = ClientAccessCache.hashOf(key);
-    const known = this.deps.access.peek(keyHash);
+    const tokens = key.startsWith(CLIENT_KEY_PREFIX) ? undefined : this.deps.tokens;
+    const keyHash = tokens ? OAuthTokens.hashOf(key) : ClientAccessCache.hashOf(key);
+    const knownKey = tokens ? tokens.peek(keyHash, request.resource) : keyHash;
+    const known = knownKey === undefined ? undefined : this.deps.access.peek(knownKey);
     if (known) return { ok: true, access: known };
 
     const ipBucket: Bucket = { name: bucketName('mcp-ip', throttleSourceOf(request.ip)), rule: this.perIp };
-    // A key of an existing client skips the throttles: a flood must not lock it out (ADR 0018).
-    const waitMs = this.deps.index.has(keyHash)
-      ? 0
-      : this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
+    // A key of an existing client, or a token known valid here, skips the throttles: a flood must not lock
+    // it out (ADR 0018).
+    const waitMs =
+      knownKey !== undefined && (tokens || this.deps.index.has(keyHash))
+        ? 0
+        : this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
     if (waitMs > 0) {
       await this.deps.refusals.record('throttled', request.ip, request.id);
       return { ok: false, refusal: 'throttled', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
 
     try {
-      const access = await this.deps.access.resolve(keyHash);
+      const accessKey = tokens ? await tokens.resolve(key, request.resource) : keyHash;
+      const access = accessKey === null ? null : await this.deps.access.resolve(accessKey);
       if (access) {
-        this.deps.index.add(keyHash);
+        if (!tokens) this.deps.index.add(keyHash);
         return { ok: true, access };
       }
       await this.deps.refusals.record('unknown_key', request.ip, request.id, {
@@ -81,7 +99,7 @@ export class KeyGuard {
       });
       const counts = await this.deps.store.hit([ipBucket, this.global]);
       const over = counts.filter((count) => count.hits > count.bucket.rule.limit);
-      if (over.length === 0) return { ok: false, refusal: 'unknown' };
+      if (over.length === 0) return { ok: false, refusal: tokens ? 'invalid_token' : 'unknown' };
       for (const count of over) this.deps.store.trip(count);
       const wait = this.deps.store.localRetryAfterMs(over.map((count) => count.bucket.name));
       return { ok: false, refusal: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };

@@ -38,7 +38,7 @@ export class ClientKeyIndex {
     try {
       const rows = await this.orm.em
         .getConnection()
-        .execute<{ key_hash: string }[]>('select key_hash from mcp_client');
+        .execute<{ key_hash: string }[]>('select key_hash from mcp_client where key_hash is not null');
       // A slower, older load must not overwrite a newer one.
       if (load === this.loads) this.hashes = new Set(rows.map((row) => row.key_hash));
     } catch (error) {

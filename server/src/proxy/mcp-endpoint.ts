@@ -39,6 +39,11 @@ export class McpEndpoint {
       store: SessionStore;
       clock: Clock;
       log: Logger;
+      /** Canonical URLs of the endpoints and of their RFC 9728 metadata (ADR 0034). */
+      urls: {
+        resourceOf(slug: string | null): string;
+        metadataUrlOf(slug: string | null): string;
+      };
     },
   ) {
     this.replay = new ReplayBudgets(deps.config.mcpSessions.replayBytesPerClient);
@@ -64,6 +69,7 @@ export class McpEndpoint {
       sessions: this.sessions,
       methods: methodTable(deps.gateway),
       log: deps.log,
+      resourceOf: (slug) => deps.urls.resourceOf(slug),
       admission: (access) => deps.gateway.admission(access),
       recordRefusal: (access, reason, request) => this.recordRefusal(access, reason, request),
     });
@@ -78,6 +84,19 @@ export class McpEndpoint {
   register(app: FastifyInstance): void {
     app.register(async (scope) => {
       scope.decorateRequest('mcp', null);
+      // Every 401 tells an OAuth client where to discover how to authorize (RFC 9728 §5.1, ADR 0034).
+      scope.addHook('onSend', async (request, reply, payload) => {
+        if (reply.statusCode === 401) {
+          const challenge = String(reply.getHeader('www-authenticate') ?? 'Bearer');
+          const params = challenge.replace(/^Bearer\s*/i, '').replace(/realm="[^"]*",?\s*/, '');
+          const metadata = this.deps.urls.metadataUrlOf(viewOf(request).only);
+          reply.header(
+            'www-authenticate',
+            `Bearer resource_metadata="${metadata}"${params ? `, ${params}` : ''}`,
+          );
+        }
+        return payload;
+      });
       // Host, Origin and query-string credentials first, then the key from the headers, all before any
       // body is read (ADR 0017, ADR 0018).
       registerEndpointGuards(scope, this.deps.config, {

@@ -46,6 +46,8 @@ export interface PipelineDeps {
   readonly sessions: McpSessions;
   readonly methods: ReadonlyMap<string, Method>;
   readonly log: Logger;
+  /** The canonical URL of an endpoint (`/mcp` for null, `/mcp/<slug>`): what an OAuth token must be bound to. */
+  resourceOf(slug: string | null): string;
   /** Why a known client may not connect now (suspended, revoked, killed), or null: `ToolGateway.admission`. */
   admission(access: ClientAccess): Promise<string | null>;
   /** Audits a refused known client (rate-limited by the caller). */
@@ -77,6 +79,7 @@ export class McpPipeline {
       authorization: request.headers.authorization,
       ip: request.ip,
       id: requestId,
+      resource: this.deps.resourceOf(view.only),
     });
     if (verdict.ok) {
       // The connect rules of the one pure `authorize` (client and user active, neither killed).
@@ -92,7 +95,11 @@ export class McpPipeline {
       reply.header('retry-after', String(verdict.retryAfterSeconds));
       return sendWireError(reply, verdict.refusal === 'throttled' ? 'AUTH_THROTTLED' : 'UNAVAILABLE');
     }
-    reply.header('www-authenticate', 'Bearer realm="gatehouse", error="invalid_token"');
+    // The resource_metadata parameter (RFC 9728) is added to every 401 of the endpoint (mcp-endpoint.ts).
+    reply.header(
+      'www-authenticate',
+      verdict.ok || verdict.refusal !== 'missing' ? 'Bearer error="invalid_token"' : 'Bearer',
+    );
     return sendWireError(reply, 'UNAUTHORIZED');
   }
 

@@ -1,0 +1,203 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { sha256Hex } from '../crypto/index.js';
+import type { Clock } from '../platform/clock.js';
+import type { Orm } from '../platform/db.js';
+
+/** Marks a stored payload whose `jti` (the id itself, often the token value) was stripped before storing. */
+const HAD_JTI = '__jti';
+const TABLE = 'oauth_server_record';
+
+export interface StoredRecord {
+  readonly model: string;
+  readonly payload: AdapterPayload;
+  readonly grantId: string | null;
+  readonly expiresAt: Date | null;
+}
+
+const hashOf = (id: string) => sha256Hex(id);
+
+/**
+ * oidc-provider's persistence in PostgreSQL (ADR 0033): one table for every model, keyed by the SHA-256 of the
+ * id, so the stored rows hand out no live token, code or session id (the opaque token value is its id; its
+ * `jti` is stripped from the stored payload and put back on read). Expiry is computed with Gatehouse's clock
+ * when a record is written and checked with it when one is read, so a test can expire a token by moving its
+ * clock.
+ */
+export class OAuthRecords {
+  constructor(
+    private readonly orm: Orm,
+    private readonly clock: Clock,
+  ) {}
+
+  private get connection() {
+    return this.orm.em.getConnection();
+  }
+
+  async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const { jti, ...rest } = payload as AdapterPayload & { jti?: string };
+    const stored = jti === id ? { ...rest, [HAD_JTI]: true } : payload;
+    const expiresAt = expiresIn > 0 ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
+    const grantId = model === 'Grant' ? id : (payload.grantId ?? null);
+    await this.connection.execute(
+      `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at)
+       values (?, ?, ?, ?, ?, ?, null)
+       on conflict (model, id_hash) do update
+         set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+             expires_at = excluded.expires_at`,
+      [model, hashOf(id), JSON.stringify(stored), grantId, payload.uid ?? null, expiresAt],
+      'run',
+    );
+  }
+
+  /** The live record of `id`: null when absent or expired by Gatehouse's clock. */
+  async find(model: string, id: string): Promise<StoredRecord | null> {
+    const rows = await this.connection.execute<
+      {
+        payload: AdapterPayload;
+        grant_id: string | null;
+        expires_at: Date | null;
+        consumed_at: Date | null;
+      }[]
+    >(
+      `select payload, grant_id, expires_at, consumed_at from ${TABLE}
+       where model = ? and id_hash = ? and (expires_at is null or expires_at > ?)`,
+      [model, hashOf(id), this.clock.now()],
+      'all',
+    );
+    const row = rows[0];
+    return row ? this.toRecord(model, id, row) : null;
+  }
+
+  async findByUid(model: string, uid: string): Promise<AdapterPayload | undefined> {
+    const rows = await this.connection.execute<
+      {
+        payload: AdapterPayload;
+        grant_id: string | null;
+        expires_at: Date | null;
+        consumed_at: Date | null;
+      }[]
+    >(
+      `select payload, grant_id, expires_at, consumed_at from ${TABLE}
+       where model = ? and uid = ? and (expires_at is null or expires_at > ?) limit 1`,
+      [model, uid, this.clock.now()],
+      'all',
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    // The session's id is its jti: it is not stored, so a session found by uid is returned without one
+    // (oidc-provider looks sessions up by uid only to end them; it keeps the id it was given otherwise).
+    const { [HAD_JTI]: _had, ...payload } = row.payload as AdapterPayload & { [HAD_JTI]?: boolean };
+    return this.withConsumed(payload, row.consumed_at);
+  }
+
+  private toRecord(
+    model: string,
+    id: string,
+    row: {
+      payload: AdapterPayload;
+      grant_id: string | null;
+      expires_at: Date | null;
+      consumed_at: Date | null;
+    },
+  ): StoredRecord {
+    const { [HAD_JTI]: had, ...rest } = row.payload as AdapterPayload & { [HAD_JTI]?: boolean };
+    const payload = this.withConsumed(had ? { ...rest, jti: id } : rest, row.consumed_at);
+    return {
+      model,
+      payload,
+      grantId: row.grant_id,
+      expiresAt: row.expires_at ? new Date(row.expires_at) : null,
+    };
+  }
+
+  private withConsumed(payload: AdapterPayload, consumedAt: Date | null): AdapterPayload {
+    return consumedAt ? { ...payload, consumed: Math.floor(new Date(consumedAt).getTime() / 1000) } : payload;
+  }
+
+  async consume(model: string, id: string): Promise<void> {
+    await this.connection.execute(
+      `update ${TABLE} set consumed_at = ? where model = ? and id_hash = ?`,
+      [this.clock.now(), model, hashOf(id)],
+      'run',
+    );
+  }
+
+  async destroy(model: string, id: string): Promise<void> {
+    await this.connection.execute(
+      `delete from ${TABLE} where model = ? and id_hash = ?`,
+      [model, hashOf(id)],
+      'run',
+    );
+  }
+
+  async revokeByGrantId(model: string, grantId: string): Promise<void> {
+    await this.connection.execute(
+      `delete from ${TABLE} where model = ? and grant_id = ?`,
+      [model, grantId],
+      'run',
+    );
+  }
+
+  /** The adapter class oidc-provider instantiates once per model (`new Adapter('AccessToken')`). */
+  adapterClass(): new (model: string) => Adapter {
+    const records = this;
+    return class RecordsAdapter implements Adapter {
+      constructor(private readonly model: string) {}
+      upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+        return records.upsert(this.model, id, payload, expiresIn);
+      }
+      async find(id: string) {
+        return (await records.find(this.model, id))?.payload;
+      }
+      findByUid(uid: string) {
+        return records.findByUid(this.model, uid);
+      }
+      async findByUserCode() {
+        return undefined;
+      }
+      consume(id: string) {
+        return records.consume(this.model, id);
+      }
+      destroy(id: string) {
+        return records.destroy(this.model, id);
+      }
+      revokeByGrantId(grantId: string) {
+        return records.revokeByGrantId(this.model, grantId);
+      }
+    };
+  }
+}
+
+/**
+ * Deletes every grant of one person (optionally for one OAuth client) and every token and code bound to those
+ * grants, in the caller's transaction: revoking a Gatehouse client, or suspending or deleting its person,
+ * revokes the OAuth grant at once (ADR 0034). Returns the number of grants deleted.
+ */
+export async function revokeOAuthGrants(
+  em: EntityManager,
+  filter: { userId: string; oauthClientId?: string | undefined },
+): Promise<number> {
+  const connection = em.getConnection();
+  const tx = em.getTransactionContext();
+  const params: string[] = [filter.userId];
+  let where = `model = 'Grant' and payload->>'accountId' = ?`;
+  if (filter.oauthClientId !== undefined) {
+    where += ` and payload->>'clientId' = ?`;
+    params.push(filter.oauthClientId);
+  }
+  const grants = await connection.execute<{ grant_id: string }[]>(
+    `select grant_id from ${TABLE} where ${where}`,
+    params,
+    'all',
+    tx,
+  );
+  if (grants.length === 0) return 0;
+  await connection.execute(
+    `delete from ${TABLE} where grant_id in (${grants.map(() => '?').join(', ')})`,
+    grants.map((g) => g.grant_id),
+    'run',
+    tx,
+  );
+  return grants.length;
+}

@@ -1,0 +1,246 @@
+import { ConsentInput, httpStatusOfCode } from '@gatehouse/schema';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+import { authenticateRequest, isSameOrigin } from '../identity/request-auth.js';
+import type { ServiceContext } from '../platform/context.js';
+import {
+  DomainError,
+  fieldErrorsOf,
+  notFound,
+  unauthenticated,
+  validationFailed,
+} from '../platform/errors.js';
+import type { PortalDeps } from '../trpc/context.js';
+import type { AuthorizationServer } from './authorization-server.js';
+import { consentDetails, denyConsent, grantConsent, type PendingAuthorization } from './consent.service.js';
+import { INTERACTION_PATH, isLoopbackRedirect, MCP_SCOPE, PROVIDER_ROUTES } from './provider.js';
+
+/** The portal's consent page (hash-routed). */
+const CONSENT_PAGE = '/#/consent/';
+const UID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** oidc-provider's endpoints, served by its own handler (the Fastify reply is hijacked for these paths only). */
+const FORWARDED = [
+  PROVIDER_ROUTES.authorization,
+  `${PROVIDER_ROUTES.authorization}/:uid`,
+  PROVIDER_ROUTES.token,
+  PROVIDER_ROUTES.registration,
+  PROVIDER_ROUTES.revocation,
+  PROVIDER_ROUTES.jwks,
+  '/.well-known/openid-configuration',
+];
+
+function sendError(reply: FastifyReply, error: DomainError): FastifyReply {
+  return reply
+    .code(httpStatusOfCode[error.code])
+    .header('cache-control', 'no-store')
+    .send({ error: { code: error.code, message: error.message, fieldErrors: error.fieldErrors } });
+}
+
+const expired = () => notFound('Authorization request', 'this one');
+
+/**
+ * The authorization server's routes on the portal port (ADR 0033): oidc-provider's endpoints, bridged into
+ * Fastify, and the interaction routes the portal's consent screen talks to (the contract in ADR 0033).
+ */
+export function registerAuthorizationServer(
+  portal: FastifyInstance,
+  deps: PortalDeps,
+  server: AuthorizationServer,
+): void {
+  let callback: ReturnType<Provider['callback']> | undefined;
+  const forward = async (req: FastifyRequest, reply: FastifyReply) => {
+    const provider = await server.provider();
+    callback ??= provider.callback();
+    reply.hijack();
+    callback(req.raw, reply.raw);
+  };
+
+  portal.register(async (scope) => {
+    // The body is oidc-provider's to read: Fastify leaves the stream alone on these paths.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    for (const url of FORWARDED) scope.all(url, forward);
+    // RFC 8414's well-known path answers with the same document as OpenID discovery.
+    scope.get('/.well-known/oauth-authorization-server', (req, reply) => {
+      req.raw.url = '/.well-known/openid-configuration';
+      return forward(req, reply);
+    });
+  });
+
+  /** The interaction of this browser (its cookie) for `uid`, or a typed 404. */
+  const interactionOf = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { uid } = req.params as { uid: string };
+    if (!UID.test(uid)) throw expired();
+    const provider = await server.provider();
+    const details = await provider.interactionDetails(req.raw, reply.raw).catch(() => {
+      throw expired();
+    });
+    if (details.uid !== uid) throw expired();
+    return { provider, details };
+  };
+
+  const pendingOf = async (
+    provider: Provider,
+    details: Awaited<ReturnType<Provider['interactionDetails']>>,
+  ): Promise<PendingAuthorization> => {
+    const params = details.params as Record<string, unknown>;
+    const clientId = String(params.client_id ?? '');
+    const client = await provider.Client.find(clientId).catch(() => undefined);
+    if (!client) throw expired();
+    const redirectUri = String(params.redirect_uri ?? client.redirectUris?.[0] ?? '');
+    const cimd =
+      (client as unknown as { clientIdMetadataDocument?: boolean }).clientIdMetadataDocument === true;
+    const domain = (cimd ? URL.parse(clientId)?.host : URL.parse(redirectUri)?.host) ?? '';
+    const requested = params.resource;
+    if (Array.isArray(requested) && requested.length > 1)
+      throw validationFailed({ resource: ['Exactly one resource may be requested'] });
+    const resource =
+      (Array.isArray(requested) ? requested[0] : requested) ?? server.deps.urls.resourceOf(null);
+    const target = server.deps.urls.parse(String(resource));
+    if (!target) throw validationFailed({ resource: ['Not an MCP endpoint of this Gatehouse'] });
+    return {
+      uid: details.uid,
+      resource: String(resource),
+      slug: target.slug,
+      client: {
+        clientId,
+        name: (client.clientName ?? domain).slice(0, 200),
+        logoUri: client.logoUri ?? null,
+        registration: cimd ? 'cimd' : 'dcr',
+        domain,
+        redirectUri,
+        localhostOnly: (client.redirectUris ?? []).every(isLoopbackRedirect),
+      },
+    };
+  };
+
+  /** The portal session's person (API tokens do not consent); mutations also need our own origin. */
+  const personOf = async (req: FastifyRequest, mutation: boolean): Promise<ServiceContext> => {
+    const em = deps.orm.em.fork() as EntityManager;
+    const { actor, authentication } = await authenticateRequest(
+      em,
+      { authorization: undefined, cookies: req.cookies },
+      deps.config,
+    );
+    if (authentication.kind !== 'session') throw unauthenticated();
+    if (mutation && !isSameOrigin(req, deps.config))
+      throw new DomainError('CSRF_REJECTED', 'Cross-origin requests are refused');
+    return {
+      em,
+      actor,
+      requestId: String(req.id),
+      ip: req.ip,
+      config: deps.config,
+      changes: deps.changes,
+      clock: deps.clock,
+    };
+  };
+
+  const guarded =
+    (handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      reply.header('cache-control', 'no-store');
+      try {
+        return await handler(req, reply);
+      } catch (error) {
+        if (error instanceof DomainError) return sendError(reply, error);
+        throw error;
+      }
+    };
+
+  // 1. oidc-provider sends the browser here; the portal's consent page takes over.
+  portal.get(
+    `${INTERACTION_PATH}/:uid`,
+    guarded(async (req, reply) => {
+      const { details } = await interactionOf(req, reply);
+      return reply.redirect(`${CONSENT_PAGE}${encodeURIComponent(details.uid)}`, 303);
+    }),
+  );
+
+  // 2. What the consent page shows (the person must be signed in).
+  portal.get(
+    `${INTERACTION_PATH}/:uid/details`,
+    guarded(async (req, reply) => {
+      const ctx = await personOf(req, false);
+      const { provider, details } = await interactionOf(req, reply);
+      return reply.send(await consentDetails(ctx, await pendingOf(provider, details)));
+    }),
+  );
+
+  // 3. Consent: the Gatehouse client and its subscriptions, then the grant, then back to oidc-provider.
+  portal.post(
+    `${INTERACTION_PATH}/:uid/confirm`,
+    guarded(async (req, reply) => {
+      const ctx = await personOf(req, true);
+      const parsed = ConsentInput.safeParse(req.body);
+      if (!parsed.success) throw validationFailed(fieldErrorsOf(parsed.error.issues));
+      const { provider, details } = await interactionOf(req, reply);
+      const pending = await pendingOf(provider, details);
+      await grantConsent(ctx, deps.catalog.liveCatalog, pending, parsed.data);
+      const actor = ctx.actor as { userId: string };
+      const grant = new provider.Grant({ accountId: actor.userId, clientId: pending.client.clientId });
+      // `mcp` is both the resource's scope and one the provider knows, so the grant holds it as both.
+      grant.addOIDCScope(MCP_SCOPE);
+      grant.addResourceScope(pending.resource, MCP_SCOPE);
+      const grantId = await grant.save();
+      const redirectTo = await provider.interactionResult(
+        req.raw,
+        reply.raw,
+        { login: { accountId: actor.userId }, consent: { grantId } },
+        { mergeWithLastSubmission: false },
+      );
+      return reply.send({ redirectTo });
+    }),
+  );
+
+  // 4. The person declines: the client receives access_denied.
+  portal.post(
+    `${INTERACTION_PATH}/:uid/deny`,
+    guarded(async (req, reply) => {
+      const ctx = await personOf(req, true);
+      const { provider, details } = await interactionOf(req, reply);
+      await denyConsent(ctx, await pendingOf(provider, details));
+      const redirectTo = await provider.interactionResult(
+        req.raw,
+        reply.raw,
+        { error: 'access_denied', error_description: 'The person declined the request' },
+        { mergeWithLastSubmission: false },
+      );
+      return reply.send({ redirectTo });
+    }),
+  );
+}
+
+/** RFC 9728 metadata of the MCP endpoints, on the client port (ADR 0034). */
+export function registerResourceMetadata(client: FastifyInstance, server: AuthorizationServer): void {
+  const { urls } = server.deps;
+  const describe = async (slug: string | null, reply: FastifyReply) => {
+    if (slug !== null) {
+      const target = urls.parse(urls.resourceOf(slug));
+      const exists =
+        target &&
+        (await (server.deps.orm.em.fork() as EntityManager).count('McpServer', {
+          slug,
+          status: 'published',
+        })) > 0;
+      if (!exists) return reply.code(404).send({ error: 'not found' });
+    }
+    return reply
+      .header('cache-control', 'public, max-age=300')
+      .header('access-control-allow-origin', '*')
+      .send({
+        resource: urls.resourceOf(slug),
+        authorization_servers: [urls.issuer()],
+        scopes_supported: [MCP_SCOPE],
+        bearer_methods_supported: ['header'],
+        resource_name: 'Gatehouse',
+      });
+  };
+  client.get('/.well-known/oauth-protected-resource', (_req, reply) => describe(null, reply));
+  client.get('/.well-known/oauth-protected-resource/mcp', (_req, reply) => describe(null, reply));
+  client.get('/.well-known/oauth-protected-resource/mcp/:slug', (req, reply) =>
+    describe((req.params as { slug: string }).slug, reply),
+  );
+}
