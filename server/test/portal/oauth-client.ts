@@ -30,7 +30,9 @@ export class LoopbackRedirect {
         error: url.searchParams.get('error'),
         state: url.searchParams.get('state'),
       };
-      response.writeHead(200, { 'content-type': 'text/html' }).end('<h1>Done: you can close this window.</h1>');
+      response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<h1>Done: you can close this window.</h1>');
       const waiter = this.waiting;
       this.waiting = undefined;
       if (waiter) waiter(result);

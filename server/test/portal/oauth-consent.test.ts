@@ -110,20 +110,20 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     expect(page.url()).toMatch(/#\/consent\//);
     const card = page.locator('main');
     const domain = new URL(cimd.origin).hostname;
-    await expect(card.getByText(`Verified by its domain ${domain}`)).toBeVisible();
-    await expect(card.getByText(new URL(redirect.url).host, { exact: true })).toBeVisible();
-    await expect(card.getByText('Anyone on this machine could claim this name', { exact: false })).toBeVisible();
+    await card.getByText(`Verified by its domain ${domain}`).waitFor();
+    await card.getByText(new URL(redirect.url).host, { exact: true }).waitFor();
+    await card.getByText('Anyone on this machine could claim this name', { exact: false }).waitFor();
 
     // Approve waits for a choice; then Fixture with two of its tools.
     const approve = page.getByRole('button', { name: 'Approve' });
-    await expect(approve).toBeDisabled();
+    expect(await approve.isDisabled()).toBe(true);
     await page.getByRole('checkbox', { name: 'Use Fixture' }).check();
     const tools = page.getByRole('group', { name: 'Tools of Fixture' });
     await tools.getByRole('button', { name: 'Select none' }).click();
-    await expect(approve).toBeDisabled();
+    expect(await approve.isDisabled()).toBe(true);
     await tools.getByRole('checkbox', { name: 'echo', exact: true }).check();
     await tools.getByRole('checkbox', { name: 'whoami', exact: true }).check();
-    await expect(approve).toBeEnabled();
+    expect(await approve.isEnabled()).toBe(true);
     await approve.click();
 
     const answer = await redirect.next();
@@ -146,11 +146,11 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     // "My clients" shows how it connected, offers no key rotation, and revokes its access.
     await page.goto(`${gh.portalUrl}/#/my/clients`);
     const entry = page.getByRole('row').filter({ hasText: CLIENT_NAME });
-    await expect(entry.getByText(`OAuth · verified by its domain ${domain}`)).toBeVisible();
-    await expect(entry.getByRole('button', { name: /Rotate key/ })).toHaveCount(0);
+    await entry.getByText(`OAuth · verified by its domain ${domain}`).waitFor();
+    expect(await entry.getByRole('button', { name: /Rotate key/ }).count()).toBe(0);
     await entry.getByRole('button', { name: `Revoke access of ${CLIENT_NAME}` }).click();
     const dialog = page.getByRole('dialog');
-    await expect(dialog.getByText('it will have to ask you again', { exact: false })).toBeVisible();
+    await dialog.getByText('it will have to ask you again', { exact: false }).waitFor();
     await dialog.getByRole('button', { name: 'Revoke access' }).click();
     await page.getByText(`${CLIENT_NAME} no longer has access`, { exact: false }).waitFor();
 
@@ -182,7 +182,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     );
     await page.goto(authorizationUrlOf(provider));
     await page.getByRole('heading', { name: `Allow ${DCR_NAME} to use your MCPs?` }).waitFor();
-    await expect(page.getByText('Self-registered', { exact: true })).toBeVisible();
+    await page.getByText('Self-registered', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Deny' }).click();
 
     const answer = await redirect.next();

@@ -1,4 +1,10 @@
-import { ErrorCode, type FieldErrors } from '@gatehouse/schema';
+import {
+  type ConsentInput,
+  ErrorCode,
+  type FieldErrors,
+  InteractionDetails,
+  InteractionRedirect,
+} from '@gatehouse/schema';
 import { z } from 'zod';
 import type { AppError } from '../../lib/errors.js';
 import { me } from '../../lib/session.js';
@@ -10,47 +16,10 @@ import { CSRF_HEADER } from '../../lib/trpc.js';
  * routes sit beside oidc-provider, not in tRPC.
  */
 
-const text = (max: number) => z.string().max(max);
-
-export const ConsentClient = z.object({
-  clientId: text(2048),
-  name: text(256),
-  logoUri: text(2048).nullable(),
-  registration: z.enum(['cimd', 'dcr']),
-  domain: text(256),
-  redirectUri: text(2048),
-  localhostOnly: z.boolean(),
-});
-export type ConsentClient = z.infer<typeof ConsentClient>;
-
-export const ConsentMcp = z.object({
-  id: text(64),
-  slug: text(64),
-  name: text(256),
-  tools: z
-    .array(z.object({ name: text(128), title: text(256).optional(), description: text(4096).optional() }))
-    .max(1000),
-  subscribed: z.boolean(),
-  selectedTools: z.array(text(128)).max(1000).nullable(),
-});
-export type ConsentMcp = z.infer<typeof ConsentMcp>;
-
-export const ConsentDetails = z.object({
-  uid: text(256),
-  client: ConsentClient,
-  resource: text(2048),
-  existingClient: z.object({ id: text(64), name: text(256) }).nullable(),
-  mcps: z.array(ConsentMcp).max(1000),
-});
-export type ConsentDetails = z.infer<typeof ConsentDetails>;
-
+export type { ConsentClient, ConsentMcp } from '@gatehouse/schema';
+export type ConsentDetails = InteractionDetails;
 /** What `confirm` takes: at least one MCP; `tools: null` means every approved tool, now and later. */
-export interface ConsentSubscription {
-  mcpId: string;
-  tools: string[] | null;
-}
-
-const RedirectAnswer = z.object({ redirectTo: text(8192) });
+export type ConsentSubscription = ConsentInput['subscriptions'][number];
 
 const base = (uid: string) => `/oauth/interaction/${encodeURIComponent(uid)}`;
 
@@ -135,8 +104,8 @@ const post = (body?: unknown): RequestInit => ({
 
 export const consentApi = {
   details: (uid: string) =>
-    call(`${base(uid)}/details`, { headers: { accept: 'application/json' } }, ConsentDetails),
+    call(`${base(uid)}/details`, { headers: { accept: 'application/json' } }, InteractionDetails),
   confirm: (uid: string, subscriptions: ConsentSubscription[]) =>
-    call(`${base(uid)}/confirm`, post({ subscriptions }), RedirectAnswer),
-  deny: (uid: string) => call(`${base(uid)}/deny`, post(), RedirectAnswer),
+    call(`${base(uid)}/confirm`, post({ subscriptions }), InteractionRedirect),
+  deny: (uid: string) => call(`${base(uid)}/deny`, post(), InteractionRedirect),
 };
