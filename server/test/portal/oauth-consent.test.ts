@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -15,6 +17,7 @@ import { type CimdServer, cimdDocument, startCimdServer, TestOAuthClient } from 
 import { LoopbackRedirect } from './oauth-client.js';
 
 const PASSWORD = 'Consent-e2e-passphrase-7';
+const screenshots = path.resolve(import.meta.dirname, '../../../web/test-results');
 const CLIENT_NAME = 'Acme Assistant';
 const DCR_NAME = 'Scratch DCR client';
 
@@ -51,6 +54,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
   };
 
   beforeAll(async () => {
+    mkdirSync(screenshots, { recursive: true });
     redirect = await new LoopbackRedirect().start();
     cimd = await startCimdServer();
     clientId = cimd.publish('/acme/client.json', cimdDocument(redirect.url, { client_name: CLIENT_NAME }));
@@ -109,10 +113,12 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to use your MCPs?` }).waitFor();
     expect(page.url()).toMatch(/#\/consent\//);
     const card = page.locator('main');
-    const domain = new URL(cimd.origin).hostname;
+    const domain = new URL(cimd.origin).host;
     await card.getByText(`Verified by its domain ${domain}`).waitFor();
     await card.getByText(new URL(redirect.url).host, { exact: true }).waitFor();
     await card.getByText('Anyone on this machine could claim this name', { exact: false }).waitFor();
+
+    await page.screenshot({ path: path.join(screenshots, 'oauth-consent.png'), fullPage: true });
 
     // Approve waits for a choice; then Fixture with two of its tools.
     const approve = page.getByRole('button', { name: 'Approve' });
@@ -124,6 +130,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await tools.getByRole('checkbox', { name: 'echo', exact: true }).check();
     await tools.getByRole('checkbox', { name: 'whoami', exact: true }).check();
     expect(await approve.isEnabled()).toBe(true);
+    await page.screenshot({ path: path.join(screenshots, 'oauth-consent-chosen.png'), fullPage: true });
     await approve.click();
 
     const answer = await redirect.next();
@@ -151,6 +158,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await entry.getByRole('button', { name: `Revoke access of ${CLIENT_NAME}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByText('it will have to ask you again', { exact: false }).waitFor();
+    await page.screenshot({ path: path.join(screenshots, 'oauth-my-clients-revoke.png'), fullPage: true });
     await dialog.getByRole('button', { name: 'Revoke access' }).click();
     await page.getByText(`${CLIENT_NAME} no longer has access`, { exact: false }).waitFor();
 
