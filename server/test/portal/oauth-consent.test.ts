@@ -1,10 +1,13 @@
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureStdioCommand } from '../fixtures/fixture-launch.js';
+import { FIXTURE_TOOL_NAMES, fixtureStdioCommand } from '../fixtures/fixture-launch.js';
 import {
   auditRows,
   createSignedInUser,
@@ -20,6 +23,7 @@ const PASSWORD = 'Consent-e2e-passphrase-7';
 const screenshots = path.resolve(import.meta.dirname, '../../../web/test-results');
 const CLIENT_NAME = 'Acme Assistant';
 const DCR_NAME = 'Scratch DCR client';
+const INSPECTOR = '@modelcontextprotocol/inspector@2.12.0';
 
 const textOf = (result: unknown) =>
   (((result as { content?: unknown }).content ?? []) as { text?: string }[])
@@ -47,6 +51,20 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     gh.db.query<{ id: string; status: string; oauth_client_id: string }>(
       'select id, status, oauth_client_id from mcp_client where oauth_client_id is not null order by created_at',
     );
+
+  /** The consent screen for `url`, after signing alice in if the portal asks (it does in a fresh browser). */
+  async function consentScreenFor(url: string) {
+    await page.goto(url);
+    const heading = page.getByRole('heading', { name: /^Allow .+ to use your MCPs\?$/ });
+    const username = page.getByLabel('Username');
+    await heading.or(username).waitFor();
+    if (await username.isVisible()) {
+      await username.fill('alice');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
+    await heading.waitFor();
+  }
 
   const authorizationUrlOf = (provider: TestOAuthClient): string => {
     if (!provider.authorizationUrl) throw new Error('the SDK never asked to open an authorization URL');
@@ -175,6 +193,9 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect((await oauthClientRows())[0]?.status).toBe('revoked');
+    expect((await auditRows(gh, 'oauth.consent_revoked')).map((entry) => entry.actor_user_id)).toEqual([
+      aliceId,
+    ]);
   });
 
   it('Deny: a self-registered client gets access_denied, and no Gatehouse client is created', async () => {
@@ -188,7 +209,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await expect(new Client({ name: 'acme', version: '1.0.0' }).connect(transport)).rejects.toThrow(
       /unauthorized/i,
     );
-    await page.goto(authorizationUrlOf(provider));
+    await consentScreenFor(authorizationUrlOf(provider));
     await page.getByRole('heading', { name: `Allow ${DCR_NAME} to use your MCPs?` }).waitFor();
     await page.getByText('Self-registered', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Deny' }).click();
@@ -196,8 +217,92 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     const answer = await redirect.next();
     expect(answer).toMatchObject({ error: 'access_denied', code: null });
     expect(await oauthClientRows()).toEqual(before);
-    // Nothing was granted: no consent audited since.
+    // The refusal is audited; nothing was granted or issued.
     const since = (await auditRows(gh)).slice(auditBefore).map((row) => row.action);
-    expect(since.filter((action) => action.includes('consent.granted'))).toEqual([]);
+    expect(since).toContain('oauth.consent_denied');
+    expect(
+      since.filter((action) => ['oauth.consent_granted', 'oauth.token_issued'].includes(action)),
+    ).toEqual([]);
   });
+
+  it('the MCP Inspector CLI (v2) connects through OAuth, with the consent given in Chromium', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'gatehouse-inspector-'));
+    const callbackPort = await freePort();
+    const inspector = spawn(
+      'npx',
+      [
+        '-y',
+        '-p',
+        'node@22',
+        '-p',
+        INSPECTOR,
+        'mcp-inspector',
+        '--cli',
+        `${gh.clientUrl}/mcp`,
+        '--transport',
+        'http',
+        '--method',
+        'tools/list',
+        '--format',
+        'json',
+        '--callback-url',
+        `http://127.0.0.1:${callbackPort}/oauth/callback`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          // Its own HOME: the Inspector keeps its OAuth state and catalog there.
+          HOME: home,
+          // Interactive OAuth without a TTY, as a person at a terminal would get it. The URL it prints is
+          // opened by the test's Chromium; the browser it would launch itself is `true`, which opens nothing.
+          MCP_AUTO_OPEN_ENABLED: 'true',
+          BROWSER: 'true',
+          DISPLAY: '',
+        },
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    inspector.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => inspector.on('close', resolve));
+    try {
+      // It prints the authorization URL for a person to open; the person here is Chromium, signed in as alice.
+      const authorizationUrl = await new Promise<string>((resolve, reject) => {
+        inspector.stderr.on('data', (chunk) => {
+          stderr += chunk;
+          const found = /Please navigate to: (\S+)/.exec(stderr);
+          if (found?.[1]) resolve(found[1]);
+        });
+        void exited.then((code) => reject(new Error(`the Inspector exited (${code}) first:\n${stderr}`)));
+      });
+      await consentScreenFor(authorizationUrl);
+      await page.getByText('Self-registered', { exact: true }).waitFor();
+      await page.getByRole('checkbox', { name: 'Use Fixture' }).check();
+      await page.getByRole('button', { name: 'Approve' }).click();
+      expect(await exited).toBe(0);
+      const listed = JSON.parse(stdout) as { result?: { tools?: { name: string }[] } };
+      // "Use Fixture" with all its tools: every fixture tool, nothing else.
+      expect((listed.result?.tools ?? []).map((tool) => tool.name).sort()).toEqual(
+        FIXTURE_TOOL_NAMES.map((name) => `fx__${name}`),
+      );
+    } finally {
+      inspector.kill();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
+
+/** A TCP port free right now on 127.0.0.1 (the Inspector's loopback callback listens there). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
