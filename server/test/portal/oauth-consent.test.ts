@@ -280,8 +280,11 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
       });
       await consentScreenFor(authorizationUrl);
       await page.getByText('Self-registered', { exact: true }).waitFor();
-      await page.getByRole('checkbox', { name: 'Use Fixture' }).check();
-      await page.getByRole('button', { name: 'Approve' }).click();
+      // By keyboard this time: Space ticks the MCP, Enter approves.
+      await page.getByRole('checkbox', { name: 'Use Fixture' }).focus();
+      await page.keyboard.press('Space');
+      await page.getByRole('button', { name: 'Approve' }).focus();
+      await page.keyboard.press('Enter');
       expect(await exited).toBe(0);
       const listed = JSON.parse(stdout) as { result?: { tools?: { name: string }[] } };
       // "Use Fixture" with all its tools: every fixture tool, nothing else.
