@@ -13,6 +13,20 @@ const clientStatuses: ClientStatus[] = ['active', 'suspended', 'revoked'];
 export const ClientEntity = defineEntity({
   name: 'Client',
   tableName: 'mcp_client',
+  // One live client per person and OAuth client (migration 0014); exactly one of a key or an OAuth client.
+  indexes: [
+    {
+      name: 'mcp_client_user_oauth_client_unique',
+      expression:
+        'create unique index "mcp_client_user_oauth_client_unique" on "mcp_client" ("user_id", "oauth_client_id") where "oauth_client_id" is not null and "status" <> \'revoked\'',
+    },
+  ],
+  checks: [
+    {
+      name: 'mcp_client_key_or_oauth',
+      expression: '("key_hash" is null) <> ("oauth_client_id" is null)',
+    },
+  ],
   properties: {
     id: p.string().primary().length(48),
     user: () => p.manyToOne(UserEntity).deleteRule('cascade').index(),

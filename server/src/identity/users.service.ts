@@ -13,6 +13,7 @@ import { emitAudit } from '../audit/emit.js';
 import { AuditEventEntity } from '../audit/entities.js';
 import { hashPassword } from '../crypto/index.js';
 import { KillSwitchEntity } from '../kill-switches/entities.js';
+import { revokeOAuthGrants } from '../oauth-server/adapter.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -163,6 +164,8 @@ export async function suspendUser(
       user.updatedAt = new Date();
       await tx.em.flush();
       await endSessionsOfUser(tx.em, user.id);
+      // Their OAuth grants end with their sessions (ADR 0034).
+      await revokeOAuthGrants(tx.em, { userId: user.id });
       await emitAudit(tx, {
         action: 'user.suspend',
         target: { type: 'user', id: user.id, label: user.username },
@@ -249,6 +252,8 @@ export async function deleteUser(
           user.updatedAt = new Date();
           await tx.em.flush();
           await endSessionsOfUser(tx.em, user.id);
+          // Their OAuth grants end with their sessions (ADR 0034).
+          await revokeOAuthGrants(tx.em, { userId: user.id });
         }
         await emitAudit(tx, {
           action: 'user.delete',
@@ -257,6 +262,7 @@ export async function deleteUser(
         });
         return { outcome: 'suspended' as const };
       }
+      await revokeOAuthGrants(tx.em, { userId: user.id });
       tx.em.remove(user);
       await tx.em.flush();
       await emitAudit(tx, { action: 'user.delete', target, details: { result: 'deleted' } });

@@ -192,6 +192,15 @@ export async function revokeOAuthGrants(
     'all',
     tx,
   );
+  // A person's own sign-in state at the authorization server (sessions, interactions) goes with them.
+  if (filter.oauthClientId === undefined) {
+    await connection.execute(
+      `delete from ${TABLE} where model in ('Session', 'Interaction') and payload->>'accountId' = ?`,
+      [filter.userId],
+      'run',
+      tx,
+    );
+  }
   if (grants.length === 0) return 0;
   await connection.execute(
     `delete from ${TABLE} where grant_id in (${grants.map(() => '?').join(', ')})`,

@@ -84,6 +84,10 @@ export class AuthorizationServer {
       this.tokens.clear();
       this.revokedGrants.set(ctx, grantId);
     });
+    // Why a token request was refused, for operators (oidc-provider's detail; never a token value).
+    provider.on('grant.error', (_ctx: unknown, error: { error?: string; error_detail?: string }) =>
+      this.deps.log.info({ error: error.error, detail: error.error_detail }, 'token request refused'),
+    );
     provider.on('server_error', (_ctx: unknown, error: Error) =>
       this.deps.log.error({ err: error }, 'authorization server error'),
     );

@@ -58,6 +58,10 @@ export function ormConfig(
         'login_known_address',
         // MCP sessions (migration 0011): plain SQL rows behind SessionStore's cache (ADR 0030).
         'mcp_session',
+        // The authorization server's records and sealed keys (migration 0014): plain SQL behind
+        // oidc-provider's adapter (ADR 0033).
+        'oauth_server_record',
+        'oauth_server_secret',
       ],
     },
     migrations: migrationsPath

@@ -85,8 +85,8 @@ export class McpEndpoint {
     app.register(async (scope) => {
       scope.decorateRequest('mcp', null);
       // Every 401 tells an OAuth client where to discover how to authorize (RFC 9728 §5.1, ADR 0034).
-      scope.addHook('onSend', async (request, reply, payload) => {
-        if (reply.statusCode === 401) {
+      scope.addHook('onSend', (request, reply, payload, done) => {
+        if (reply.statusCode === 401 && !reply.raw.headersSent) {
           const challenge = String(reply.getHeader('www-authenticate') ?? 'Bearer');
           const params = challenge.replace(/^Bearer\s*/i, '').replace(/realm="[^"]*",?\s*/, '');
           const metadata = this.deps.urls.metadataUrlOf(viewOf(request).only);
@@ -95,7 +95,7 @@ export class McpEndpoint {
             `Bearer resource_metadata="${metadata}"${params ? `, ${params}` : ''}`,
           );
         }
-        return payload;
+        done(null, payload);
       });
       // Host, Origin and query-string credentials first, then the key from the headers, all before any
       // body is read (ADR 0017, ADR 0018).
