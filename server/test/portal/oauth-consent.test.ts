@@ -66,6 +66,27 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await heading.waitFor();
   }
 
+  /** A consent URL whose request cannot be shown: the page after sign-in, if the portal asks for it. */
+  async function consentScreenOrError(url: string) {
+    await page.goto(url);
+    const alert = page.getByRole('alert');
+    const username = page.getByLabel('Username');
+    await alert.or(username).first().waitFor();
+    if (await username.isVisible()) {
+      await username.fill('alice');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await alert.waitFor();
+    }
+  }
+
+  /** The authorization response at the loopback redirect, once the browser has finished landing there. */
+  async function answered() {
+    const result = await redirect.next();
+    await page.waitForURL((url) => url.pathname === '/callback');
+    return result;
+  }
+
   const authorizationUrlOf = (provider: TestOAuthClient): string => {
     if (!provider.authorizationUrl) throw new Error('the SDK never asked to open an authorization URL');
     return provider.authorizationUrl.href;
@@ -151,7 +172,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await page.screenshot({ path: path.join(screenshots, 'oauth-consent-chosen.png'), fullPage: true });
     await approve.click();
 
-    const answer = await redirect.next();
+    const answer = await answered();
     expect(answer.error).toBeNull();
     expect(answer.code).toBeTruthy();
     await first.finishAuth(answer.code ?? '');
@@ -167,6 +188,30 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     );
     const [row] = await oauthClientRows();
     expect(row).toMatchObject({ status: 'active', oauth_client_id: clientId });
+
+    // Asking again: the screen says it was allowed before and starts from the current choice.
+    const again = new TestOAuthClient(redirect.url, { clientMetadataUrl: clientId });
+    await expect(
+      new Client({ name: 'acme', version: '1.0.0' }).connect(
+        new StreamableHTTPClientTransport(mcpUrl, { authProvider: again }),
+      ),
+    ).rejects.toThrow(/unauthorized/i);
+    await consentScreenFor(authorizationUrlOf(again));
+    await page.getByText('You allowed this app before').waitFor();
+    expect(await page.getByRole('checkbox', { name: 'Use Fixture' }).isChecked()).toBe(true);
+    const current = page.getByRole('group', { name: 'Tools of Fixture' });
+    expect(await current.getByRole('checkbox', { name: 'echo', exact: true }).isChecked()).toBe(true);
+    expect(await current.getByRole('checkbox', { name: 'sleep', exact: true }).isChecked()).toBe(false);
+    await page.getByRole('button', { name: 'Deny' }).click();
+    expect((await answered()).error).toBe('access_denied');
+
+    // Its page in "My clients": how it connected, and the URL-only way to connect.
+    await page.goto(`${gh.portalUrl}/#/my/clients/${row?.id ?? ''}`);
+    await page.getByText(`Connected through OAuth as`, { exact: false }).waitFor();
+    await page
+      .getByText(`claude mcp add --transport http gatehouse ${gh.clientUrl}/mcp`, { exact: true })
+      .waitFor();
+    expect(await page.getByRole('button', { name: 'Rotate key' }).count()).toBe(0);
 
     // "My clients" shows how it connected, offers no key rotation, and revokes its access.
     await page.goto(`${gh.portalUrl}/#/my/clients`);
@@ -199,6 +244,10 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
   });
 
   it('Deny: a self-registered client gets access_denied, and no Gatehouse client is created', async () => {
+    // A request that does not exist (or expired) says so with the portal's error notice.
+    await consentScreenOrError(`${gh.portalUrl}/#/consent/no-such-request`);
+    await page.getByRole('alert').getByText('This request cannot be answered').waitFor();
+
     const before = await oauthClientRows();
     const auditBefore = (await auditRows(gh)).length;
     // No CIMD URL: the SDK falls back to dynamic client registration.
@@ -214,7 +263,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await page.getByText('Self-registered', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Deny' }).click();
 
-    const answer = await redirect.next();
+    const answer = await answered();
     expect(answer).toMatchObject({ error: 'access_denied', code: null });
     expect(await oauthClientRows()).toEqual(before);
     // The refusal is audited; nothing was granted or issued.
