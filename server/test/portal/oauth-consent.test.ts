@@ -212,6 +212,7 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
       .getByText(`claude mcp add --transport http gatehouse ${gh.clientUrl}/mcp`, { exact: true })
       .waitFor();
     expect(await page.getByRole('button', { name: 'Rotate key' }).count()).toBe(0);
+    await page.screenshot({ path: path.join(screenshots, 'oauth-my-client.png'), fullPage: true });
 
     // "My clients" shows how it connected, offers no key rotation, and revokes its access.
     await page.goto(`${gh.portalUrl}/#/my/clients`);
