@@ -7,6 +7,8 @@ import type { Orm } from '../platform/db.js';
 /** Marks a stored payload whose `jti` (the id itself, often the token value) was stripped before storing. */
 const HAD_JTI = '__jti';
 const TABLE = 'oauth_server_record';
+const PRUNE_INTERVAL_MS = 3_600_000;
+const PRUNE_GRACE_MS = 86_400_000;
 
 export interface StoredRecord {
   readonly model: string;
@@ -25,6 +27,8 @@ const hashOf = (id: string) => sha256Hex(id);
  * clock.
  */
 export class OAuthRecords {
+  private prunedAt = Number.NEGATIVE_INFINITY;
+
   constructor(
     private readonly orm: Orm,
     private readonly clock: Clock,
@@ -129,6 +133,22 @@ export class OAuthRecords {
       [model, hashOf(id)],
       'run',
     );
+  }
+
+  /**
+   * Deletes records expired (by Gatehouse's clock) for more than a day, at most once an hour, from whichever
+   * request calls it: no timer keeps an idle Gatehouse awake (ADR 0029). Returns the rows deleted.
+   */
+  async pruneExpired(): Promise<number> {
+    const now = this.clock.now().getTime();
+    if (now - this.prunedAt < PRUNE_INTERVAL_MS) return 0;
+    this.prunedAt = now;
+    const result = await this.connection.execute<{ affectedRows?: number }>(
+      `delete from ${TABLE} where expires_at < ?`,
+      [new Date(now - PRUNE_GRACE_MS)],
+      'run',
+    );
+    return result.affectedRows ?? 0;
   }
 
   async revokeByGrantId(model: string, grantId: string): Promise<void> {

@@ -98,6 +98,13 @@ export class AuthorizationServer {
       } catch (error) {
         this.deps.log.error({ err: error }, 'could not audit an authorization server event');
       }
+      if ((ctx as KoaContextWithOIDC).oidc?.route === 'token') {
+        await this.records
+          .pruneExpired()
+          .catch((error: unknown) =>
+            this.deps.log.warn({ err: error }, 'could not prune expired OAuth records'),
+          );
+      }
     });
     return provider;
   }

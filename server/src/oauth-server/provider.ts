@@ -58,12 +58,10 @@ function checkClientMetadata(metadata: Record<string, unknown>): void {
         'redirect_uris must be https URLs, or http URLs on a loopback address',
       );
   }
-  for (const key of ['client_name', 'client_uri', 'logo_uri', 'policy_uri', 'tos_uri']) {
+  for (const key of ['client_name', 'software_id', 'client_uri', 'logo_uri', 'policy_uri', 'tos_uri']) {
     const value = metadata[key];
-    if (
-      value !== undefined &&
-      (typeof value !== 'string' || value.length > (key === 'client_name' ? LIMITS.name : LIMITS.uri))
-    )
+    const limit = key === 'client_name' || key === 'software_id' ? LIMITS.name : LIMITS.uri;
+    if (value !== undefined && (typeof value !== 'string' || value.length > limit))
       throw invalid(`${key} is too long`);
   }
   if (metadata.token_endpoint_auth_method !== 'none')

@@ -4,13 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { authenticateRequest, isSameOrigin } from '../identity/request-auth.js';
 import type { ServiceContext } from '../platform/context.js';
-import {
-  DomainError,
-  fieldErrorsOf,
-  notFound,
-  unauthenticated,
-  validationFailed,
-} from '../platform/errors.js';
+import { DomainError, fieldErrorsOf, unauthenticated, validationFailed } from '../platform/errors.js';
 import type { PortalDeps } from '../trpc/context.js';
 import type { AuthorizationServer } from './authorization-server.js';
 import { consentDetails, denyConsent, grantConsent, type PendingAuthorization } from './consent.service.js';
@@ -38,7 +32,11 @@ function sendError(reply: FastifyReply, error: DomainError): FastifyReply {
     .send({ error: { code: error.code, message: error.message, fieldErrors: error.fieldErrors } });
 }
 
-const expired = () => notFound('Authorization request', 'this one');
+const expired = () =>
+  new DomainError(
+    'NOT_FOUND',
+    'This authorization request has expired or was started in another browser: start again from the client',
+  );
 
 /**
  * The authorization server's routes on the portal port (ADR 0033): oidc-provider's endpoints, bridged into
@@ -53,6 +51,8 @@ export function registerAuthorizationServer(
   const forward = async (req: FastifyRequest, reply: FastifyReply) => {
     const provider = await server.provider();
     callback ??= provider.callback();
+    // The audit records of what oidc-provider does carry this request's id, as every other record does.
+    req.raw.headers['x-request-id'] = String(req.id);
     reply.hijack();
     callback(req.raw, reply.raw);
   };

@@ -7,6 +7,7 @@ import { ManualClock } from '../support/clock.js';
 import {
   auditRows,
   createSignedInUser,
+  failureOf,
   type PortalClient,
   setUpAdmin,
   startTestGatehouse,
@@ -190,7 +191,15 @@ describe('MCP clients authorize through OAuth', () => {
       }),
     ]);
     const call = (await auditRows(gh, 'tool.call')).at(-1);
-    expect(call).toMatchObject({ actor_type: 'client', actor_user_id: person.id });
+    expect(call).toMatchObject({
+      actor_type: 'client',
+      actor_user_id: person.id,
+      actor_client_id: mine[0]?.id,
+    });
+    // An OAuth client has no key to rotate.
+    expect(await failureOf(person.portal.clients.rotateKey.mutate({ id: mine[0]?.id ?? '' }))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
     const [granted] = await auditRows(gh, 'oauth.consent_granted');
     expect(granted?.details).toMatchObject({ oauthClientId: clientId, registration: 'cimd', created: true });
     const [issued] = await auditRows(gh, 'oauth.token_issued');

@@ -356,4 +356,31 @@ describe('the authorization server refuses', () => {
       ]),
     ).toEqual([]);
   });
+
+  it('prunes records expired for more than a day when a token request comes (no timer)', async () => {
+    clock.advance(31 * 86_400_000);
+    const stale = async () =>
+      Number(
+        (
+          await gh.db.query<{ n: string }>(
+            'select count(*) as n from oauth_server_record where expires_at < $1',
+            [new Date(clock.now().getTime() - 86_400_000)],
+          )
+        )[0]?.n,
+      );
+    expect(await stale()).toBeGreaterThan(0);
+    const refused = await fetch(`${gh.portalUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: 'nope',
+        client_id: dcrClientId,
+      }),
+    });
+    expect(refused.status).toBe(400);
+    expect(await stale()).toBe(0);
+    // Registered clients do not expire.
+    expect(await gh.db.query(`select 1 from oauth_server_record where model = 'Client'`)).not.toEqual([]);
+  });
 });
