@@ -1,11 +1,12 @@
 import type { Me } from '@gatehouse/schema';
-import { createSignal, Match, onMount, Show, Switch } from 'solid-js';
+import { createEffect, createMemo, createSignal, Match, onMount, Show, Switch } from 'solid-js';
 import { SignInScreen } from './features/auth/SignInScreen.js';
 import { ConsentScreen } from './features/consent/ConsentScreen.js';
+import { rememberConsent, takeRememberedConsent } from './features/consent/return-to.js';
 import { SetupScreen } from './features/setup/SetupScreen.js';
 import { Shell } from './features/shell/Shell.js';
 import { type AppError, toAppError } from './lib/errors.js';
-import { route } from './lib/router.js';
+import { paths, route } from './lib/router.js';
 import { me, signedIn } from './lib/session.js';
 import { trpc } from './lib/trpc.js';
 import { Button, ErrorNotice, Loading } from './ui/index.js';
@@ -49,6 +50,23 @@ export function App() {
     return current.name === 'consent' ? current.uid : undefined;
   };
 
+  // A consent request waiting for a sign-in is remembered for this tab while the sign-in screen stands in for
+  // it, and resumed after the sign-in even when that came back to the portal's root (single sign-on).
+  createEffect(() => {
+    const uid = consentUid();
+    if (phase().name === 'ready' && !me() && uid) rememberConsent(uid);
+  });
+  /** The consent request to show instead of the portal: the route's, or a remembered one (used once). */
+  const consentTarget = createMemo(() => {
+    if (phase().name !== 'ready' || !me()) return undefined;
+    const uid = consentUid();
+    const remembered = takeRememberedConsent();
+    if (uid) return uid;
+    if (!remembered || route().name !== 'home') return undefined;
+    queueMicrotask(() => window.location.replace(paths.consent(remembered)));
+    return remembered;
+  });
+
   const setupDone = (principal: Me) => {
     signedIn(principal);
     setPhase({ name: 'ready' });
@@ -82,7 +100,7 @@ export function App() {
         <Show when={me()} fallback={<SignInScreen />}>
           {(principal) => (
             // An OAuth consent request is answered full page, without the portal's navigation.
-            <Show when={consentUid()} keyed fallback={<Shell me={principal()} />}>
+            <Show when={consentTarget()} keyed fallback={<Shell me={principal()} />}>
               {(uid) => <ConsentScreen uid={uid} me={principal()} />}
             </Show>
           )}

@@ -262,6 +262,15 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     await consentScreenFor(authorizationUrlOf(provider));
     await page.getByRole('heading', { name: `Allow ${DCR_NAME} to use your MCPs?` }).waitFor();
     await page.getByText('Self-registered', { exact: true }).waitFor();
+    // "Not you?": signing out keeps the request; a sign-in that comes back to the portal's root (as single
+    // sign-on does) resumes it.
+    await page.getByRole('button', { name: 'Not you? Sign out' }).click();
+    await page.getByLabel('Username').waitFor();
+    await page.goto(`${gh.portalUrl}/`);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: `Allow ${DCR_NAME} to use your MCPs?` }).waitFor();
     await page.getByRole('button', { name: 'Deny' }).click();
 
     const answer = await answered();

@@ -10,6 +10,7 @@ import {
   safeLogoUrl,
   subscriptionsOf,
 } from '../../../src/features/consent/consent-view.js';
+import { rememberConsent, takeRememberedConsent } from '../../../src/features/consent/return-to.js';
 import { noTools, togglePick } from '../../../src/features/my-clients/tool-selection.js';
 
 const tool = (name: string) => ({ name, description: `${name} things` });
@@ -91,5 +92,27 @@ describe('consent screen: what it sends', () => {
     expect(isFollowableRedirect('/oauth/authorize/abc', 'https://gw.example')).toBe(true);
     expect(isFollowableRedirect('https://gw.example/oauth/authorize/abc', 'https://gw.example')).toBe(true);
     expect(isFollowableRedirect('javascript:alert(1)', 'https://gw.example')).toBe(false);
+  });
+});
+
+describe('resuming a consent request after sign-in', () => {
+  const memory = () => {
+    const values = new Map<string, string>();
+    return {
+      getItem: (key: string) => values.get(key) ?? null,
+      setItem: (key: string, value: string) => void values.set(key, value),
+      removeItem: (key: string) => void values.delete(key),
+    };
+  };
+
+  it('remembers a uid once, and nothing that is not a uid', () => {
+    const store = memory();
+    rememberConsent('abc_DEF-123', store);
+    expect(takeRememberedConsent(store)).toBe('abc_DEF-123');
+    expect(takeRememberedConsent(store)).toBeUndefined();
+    rememberConsent('../evil?x=1', store);
+    expect(takeRememberedConsent(store)).toBeUndefined();
+    store.setItem('gatehouse.pendingConsent', 'javascript:alert(1)');
+    expect(takeRememberedConsent(store)).toBeUndefined();
   });
 });
