@@ -243,6 +243,45 @@ describe('MCP clients authorize through OAuth', () => {
     await client.close().catch(() => undefined);
   });
 
+  it('a second authorization of the same client shows the current selection and reuses its Gatehouse client', async () => {
+    const clientId = `${cimd.origin}/clients/one.json`;
+    const [existing] = (await person.portal.clients.list.query()).items.filter(
+      (c) => c.oauthClientId === clientId,
+    );
+    const provider = new TestOAuthClient(REDIRECT, { clientMetadataUrl: clientId });
+    const first = new StreamableHTTPClientTransport(new URL(`${gh.clientUrl}/mcp`), {
+      authProvider: provider,
+    });
+    await expect(new Client({ name: 'again', version: '1' }).connect(first)).rejects.toThrow(
+      UnauthorizedError,
+    );
+    const { redirect, details } = await consentOverHttp(provider.authorizationUrl ?? '', {
+      portalUrl: gh.portalUrl,
+      sessionCookie: sessionCookieOf(person.portal),
+      subscriptions: (shown) => shown.mcps.map((mcp) => ({ mcpId: mcp.id, tools: null })),
+    });
+    expect(details.client).toMatchObject({
+      clientId,
+      name: 'Editor One',
+      registration: 'cimd',
+      domain: new URL(clientId).host,
+      redirectUri: REDIRECT,
+      localhostOnly: true,
+    });
+    expect(details.existingClient).toEqual({ id: existing?.id, name: 'Editor One' });
+    expect(details.mcps).toEqual([
+      expect.objectContaining({ slug: 'fx', subscribed: true, selectedTools: ['echo'] }),
+    ]);
+    expect(redirect.searchParams.get('code')).toBeTruthy();
+    const after = (await person.portal.clients.list.query()).items.filter(
+      (c) => c.oauthClientId === clientId,
+    );
+    expect(after.map((c) => c.id)).toEqual([existing?.id]);
+    const subscriptions = await person.portal.subscriptions.list.query({ id: existing?.id ?? '' });
+    expect(subscriptions.items.map((sub) => sub.tools)).toEqual([null]);
+    expect((await auditRows(gh, 'oauth.consent_granted')).at(-1)?.details).toMatchObject({ created: false });
+  });
+
   it('DCR: registers as the fallback, and a token for /mcp/<slug> is refused on /mcp and the other way round', async () => {
     const provider = new TestOAuthClient(REDIRECT, { name: 'Loopback DCR' });
     const { client } = await connect(provider, '/mcp/fx', null);
