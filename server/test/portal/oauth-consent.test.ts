@@ -238,6 +238,9 @@ describe('an MCP client connects through OAuth, consent given in the portal', ()
     });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    // The SDK client itself: on the 401 it tries its refresh token, which is refused too (invalid_grant).
+    expect(provider.tokens()?.refresh_token).toBeTruthy();
+    await expect(mcp.listTools()).rejects.toThrow(/grant request is invalid/);
     expect((await oauthClientRows())[0]?.status).toBe('revoked');
     expect((await auditRows(gh, 'oauth.consent_revoked')).map((entry) => entry.actor_user_id)).toEqual([
       aliceId,
