@@ -68,7 +68,7 @@ export class AuthorizationServer {
   private async build(): Promise<Provider> {
     const em = this.deps.orm.em.fork() as EntityManager;
     const secrets = await loadServerSecrets(em, this.deps.vault);
-    const provider = createProvider({
+    const provider = await createProvider({
       config: this.deps.config,
       orm: this.deps.orm,
       records: this.records,

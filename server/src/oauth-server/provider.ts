@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import { UserEntity } from '../identity/entities.js';
 import type { Config } from '../platform/config.js';
 import type { Orm } from '../platform/db.js';
@@ -43,7 +44,7 @@ export const isLoopbackRedirect = (uri: string): boolean => {
  * a native application, for which oidc-provider ignores the loopback port when matching (RFC 8252 §7.3);
  * every other redirect URI is matched exactly.
  */
-function checkClientMetadata(metadata: Record<string, unknown>): void {
+function checkClientMetadata(errors: typeof OidcErrors, metadata: Record<string, unknown>): void {
   const invalid = (message: string) => new errors.InvalidClientMetadata(message);
   const uris = metadata.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0)
@@ -88,7 +89,9 @@ export interface ProviderDeps {
  * access tokens, rotating refresh tokens, revocation, dynamic registration of public clients and Client ID
  * Metadata Documents fetched through Gatehouse's SSRF guard.
  */
-export function createProvider(deps: ProviderDeps): Provider {
+export async function createProvider(deps: ProviderDeps): Promise<Provider> {
+  // Loaded on first use (ADR 0029): an installation whose clients only use keys never loads it.
+  const { default: ProviderClass, errors } = await import('oidc-provider');
   const { config, urls } = deps;
   const ttl = config.oauthServer;
   const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -134,7 +137,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraClientMetadata: {
       properties: ['software_id'],
       validator: (_ctx, key, _value, metadata) => {
-        if (key === 'software_id') checkClientMetadata(metadata as Record<string, unknown>);
+        if (key === 'software_id') checkClientMetadata(errors, metadata as Record<string, unknown>);
       },
     },
     clientBasedCORS: (_ctx, origin, client) =>
@@ -184,7 +187,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     } as Configuration['features'],
   };
-  const provider = new Provider(urls.issuer(), configuration);
+  const provider = new ProviderClass(urls.issuer(), configuration);
   provider.proxy = config.trustedProxies.length > 0;
   return provider;
 }
