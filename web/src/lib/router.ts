@@ -19,6 +19,8 @@ export type Route =
   | { name: 'my-client'; id: string }
   | { name: 'credentials' }
   | { name: 'activity' }
+  /** The OAuth consent step for one authorization request (oidc-provider's interaction uid). */
+  | { name: 'consent'; uid: string }
   | { name: 'home' }
   | { name: 'not-found'; path: string };
 
@@ -43,6 +45,7 @@ export const paths = {
   myClient: (id: string) => `#/my/clients/${enc(id)}`,
   credentials: '#/my/credentials',
   activity: '#/my/activity',
+  consent: (uid: string) => `#/consent/${enc(uid)}`,
 } as const;
 
 /** Static routes by their path; routes with an id are matched below. */
@@ -79,6 +82,7 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 2 && parts[0] === 'mcps') return { name: 'mcp', id };
   if (parts.length === 2 && parts[0] === 'marketplace') return { name: 'marketplace-mcp', id };
   if (parts.length === 3 && parts[0] === 'my' && parts[1] === 'clients') return { name: 'my-client', id };
+  if (parts.length === 2 && parts[0] === 'consent') return { name: 'consent', uid: id };
   return { name: 'not-found', path };
 }
 
@@ -93,6 +97,8 @@ export function hashOf(route: Route): string {
       return paths.marketplaceMcp(route.id);
     case 'my-client':
       return paths.myClient(route.id);
+    case 'consent':
+      return paths.consent(route.uid);
     case 'not-found':
       return `#${route.path}`;
     default: {

@@ -15,7 +15,7 @@ import {
 } from '../../ui/index.js';
 import { ConnectionSnippets } from './ConnectionSnippets.js';
 import { CopyButton } from './CopyButton.js';
-import { kindLabels, kindOptions } from './client-labels.js';
+import { isOAuthClient, kindLabels, kindOptions } from './client-labels.js';
 
 /** Name and kind of a new client; on success the caller shows its key with `ClientKeyDialog`. */
 export function CreateClientDialog(props: {
@@ -184,17 +184,34 @@ export function ClientActionDialog(props: {
         </p>
       ),
     },
-    revoke: {
-      title: () => `Revoke ${name()}?`,
-      confirm: 'Revoke client',
-      danger: true,
-      body: () => (
-        <p>
-          <strong>{name()}</strong> can no longer connect, and its key cannot be renewed. This cannot be
-          undone.
-        </p>
-      ),
-    },
+    revoke: isOAuthClient(props.client)
+      ? {
+          title: () => `Revoke access of ${name()}?`,
+          confirm: 'Revoke access',
+          danger: true,
+          body: () => (
+            <>
+              <p>
+                <strong>{name()}</strong> loses access at once: every OAuth token it holds stops working.
+              </p>
+              <p>
+                To connect again it will have to ask you again, and you choose its MCPs and tools anew. This
+                cannot be undone.
+              </p>
+            </>
+          ),
+        }
+      : {
+          title: () => `Revoke ${name()}?`,
+          confirm: 'Revoke client',
+          danger: true,
+          body: () => (
+            <p>
+              <strong>{name()}</strong> can no longer connect, and its key cannot be renewed. This cannot be
+              undone.
+            </p>
+          ),
+        },
   }[props.action];
 
   const perform = async () => {
@@ -212,7 +229,11 @@ export function ClientActionDialog(props: {
         return props.onDone(`${name()} was reactivated.`);
       case 'revoke':
         await trpc.clients.revoke.mutate({ id });
-        return props.onDone(`${name()} was revoked.`);
+        return props.onDone(
+          isOAuthClient(props.client)
+            ? `${name()} no longer has access; it will have to ask you again.`
+            : `${name()} was revoked.`,
+        );
     }
   };
 
@@ -229,13 +250,20 @@ export function ClientActionDialog(props: {
   );
 }
 
-/** Which actions a client in this status offers. */
-export const actionsFor = (client: Client): ClientAction[] =>
-  client.status === 'active'
-    ? ['rotate', 'suspend', 'revoke']
-    : client.status === 'suspended'
-      ? ['rotate', 'reactivate', 'revoke']
-      : [];
+/** Which actions a client in this status offers. An OAuth client has no key, so nothing to rotate. */
+export const actionsFor = (client: Client): ClientAction[] => {
+  const actions: ClientAction[] =
+    client.status === 'active'
+      ? ['rotate', 'suspend', 'revoke']
+      : client.status === 'suspended'
+        ? ['rotate', 'reactivate', 'revoke']
+        : [];
+  return isOAuthClient(client) ? actions.filter((action) => action !== 'rotate') : actions;
+};
+
+/** The label of an action for this client ("Revoke access" for an OAuth client). */
+export const actionLabelFor = (client: Client, action: ClientAction): string =>
+  action === 'revoke' && isOAuthClient(client) ? 'Revoke access' : actionLabels[action];
 
 export const actionLabels: Record<ClientAction, string> = {
   rotate: 'Rotate key',

@@ -3,17 +3,27 @@ import { createUniqueId, For, Show } from 'solid-js';
 import { Loading, Notice } from '../../ui/index.js';
 import { CopyButton } from './CopyButton.js';
 import { createEndpoint } from './endpoint.js';
-import { connectionSnippets, DEFAULT_CLIENT_PORT, KEY_PLACEHOLDER, type Snippet } from './snippets.js';
+import {
+  connectionSnippets,
+  DEFAULT_CLIENT_PORT,
+  KEY_PLACEHOLDER,
+  oauthSnippets,
+  type Snippet,
+} from './snippets.js';
 
 /**
- * Configuration to paste into each common AI client, for the endpoint the server reports. With `clientKey`
- * (right after creation or rotation) the snippets carry the key; otherwise a placeholder.
+ * Configuration to paste into each common AI client, for the endpoint the server reports. With `oauth`, the
+ * plain URL for apps that sign in through OAuth (no key). Otherwise key-based: with `clientKey` (right after
+ * creation or rotation) the snippets carry the key; without, a placeholder.
  */
-export function ConnectionSnippets(props: { kind?: ClientKind; clientKey?: string }) {
+export function ConnectionSnippets(props: { kind?: ClientKind; clientKey?: string; oauth?: boolean }) {
   const endpoint = createEndpoint();
-  const snippets = () => {
+  const snippets = (): Pick<Snippet, 'title' | 'where' | 'text'>[] => {
     const url = endpoint.url();
-    return url ? connectionSnippets({ endpointUrl: url, clientKey: props.clientKey, kind: props.kind }) : [];
+    if (!url) return [];
+    return props.oauth
+      ? oauthSnippets({ endpointUrl: url, kind: props.kind })
+      : connectionSnippets({ endpointUrl: url, clientKey: props.clientKey, kind: props.kind });
   };
   return (
     <div class="stack">
@@ -21,7 +31,7 @@ export function ConnectionSnippets(props: { kind?: ClientKind; clientKey?: strin
         {(url) => (
           <p class="field-hint">
             Endpoint: <code>{url()}</code>
-            <Show when={!props.clientKey}>
+            <Show when={!props.clientKey && !props.oauth}>
               {' '}
               · Replace <code>{KEY_PLACEHOLDER}</code> with the key shown when the client was created or its
               key was rotated.
@@ -42,7 +52,7 @@ export function ConnectionSnippets(props: { kind?: ClientKind; clientKey?: strin
   );
 }
 
-function SnippetBlock(props: { snippet: Snippet }) {
+function SnippetBlock(props: { snippet: Pick<Snippet, 'title' | 'where' | 'text'> }) {
   let pre: HTMLPreElement | undefined;
   const titleId = createUniqueId();
   return (

@@ -17,14 +17,14 @@ import {
   Table,
 } from '../../ui/index.js';
 import {
-  actionLabels,
+  actionLabelFor,
   actionsFor,
   type ClientAction,
   ClientActionDialog,
   ClientKeyDialog,
 } from './ClientDialogs.js';
 import { ConnectionSnippets } from './ConnectionSnippets.js';
-import { kindLabels, statusLabels, statusTone } from './client-labels.js';
+import { connectionLabel, kindLabels, statusLabels, statusTone } from './client-labels.js';
 import { SubscriptionDialog } from './SubscriptionDialog.js';
 import { describeTools } from './tool-selection.js';
 
@@ -164,8 +164,18 @@ export function MyClientDetailScreen(props: { id: string }) {
               badge={<Badge tone={statusTone[current().status]}>{statusLabels[current().status]}</Badge>}
               meta={
                 <>
-                  {kindLabels[current().kind]} · Key <code>{current().keyPrefix}…</code> · Last seen{' '}
-                  {formatDateTime(current().lastSeenAt, 'never')}
+                  {kindLabels[current().kind]} ·{' '}
+                  <Show
+                    when={current().oauthClientId}
+                    fallback={
+                      <>
+                        Key <code>{current().keyPrefix}…</code>
+                      </>
+                    }
+                  >
+                    {connectionLabel(current()).text}
+                  </Show>{' '}
+                  · Last seen {formatDateTime(current().lastSeenAt, 'never')}
                   {current().lastSeenIp ? ` from ${current().lastSeenIp}` : ''} · Created{' '}
                   {formatDate(current().createdAt)}
                 </>
@@ -177,7 +187,7 @@ export function MyClientDetailScreen(props: { id: string }) {
                       variant={action === 'revoke' ? 'danger' : 'secondary'}
                       onClick={() => setDialog({ kind: 'action', action })}
                     >
-                      {actionLabels[action]}
+                      {actionLabelFor(current(), action)}
                     </Button>
                   )}
                 </For>
@@ -191,8 +201,18 @@ export function MyClientDetailScreen(props: { id: string }) {
             </Show>
             <Show when={current().status === 'revoked'}>
               <Notice tone="info">
-                This client is revoked: it can no longer connect, and nothing here can change.
+                {current().oauthClientId
+                  ? 'This app no longer has access: to connect again it has to ask you again.'
+                  : 'This client is revoked: it can no longer connect, and nothing here can change.'}
               </Notice>
+            </Show>
+            <Show when={current().oauthClientId}>
+              {(oauthClientId) => (
+                <p class="field-hint">
+                  Connected through OAuth as <code class="break-all">{oauthClientId()}</code>. It has no key;
+                  it renews its own short-lived tokens until you revoke its access.
+                </p>
+              )}
             </Show>
 
             <div class="page-header">
@@ -228,7 +248,7 @@ export function MyClientDetailScreen(props: { id: string }) {
 
             <Show when={current().status !== 'revoked'}>
               <h2 class="section-title">Connect {current().name}</h2>
-              <ConnectionSnippets kind={current().kind} />
+              <ConnectionSnippets kind={current().kind} oauth={Boolean(current().oauthClientId)} />
             </Show>
 
             <Show when={dialogOf('action')} keyed>

@@ -7,14 +7,16 @@ import { navigate, paths } from '../../lib/router.js';
 import { trpc } from '../../lib/trpc.js';
 import { Badge, Button, type Column, ErrorNotice, PageHeader, Table } from '../../ui/index.js';
 import {
-  actionLabels,
+  actionLabelFor,
   actionsFor,
   type ClientAction,
   ClientActionDialog,
   ClientKeyDialog,
   CreateClientDialog,
 } from './ClientDialogs.js';
-import { kindLabels, statusLabels, statusTone } from './client-labels.js';
+import { ConnectionSnippets } from './ConnectionSnippets.js';
+import { connectionLabel, kindLabels, statusLabels, statusTone } from './client-labels.js';
+import './my-clients.css';
 
 type OpenDialog =
   | { kind: 'create' }
@@ -45,7 +47,16 @@ export function MyClientsScreen() {
             {client.name}
           </a>
           <span class="cell-secondary">
-            Key <code>{client.keyPrefix}…</code>
+            <Show
+              when={client.oauthClientId}
+              fallback={
+                <>
+                  Key <code>{client.keyPrefix}…</code>
+                </>
+              }
+            >
+              {connectionLabel(client).text}
+            </Show>
           </span>
         </>
       ),
@@ -79,11 +90,13 @@ export function MyClientsScreen() {
                 aria-label={
                   action === 'rotate'
                     ? `Rotate key of ${client.name}`
-                    : `${actionLabels[action]} ${client.name}`
+                    : action === 'revoke' && client.oauthClientId
+                      ? `Revoke access of ${client.name}`
+                      : `${actionLabelFor(client, action)} ${client.name}`
                 }
                 onClick={() => setDialog({ kind: 'action', action, client })}
               >
-                {actionLabels[action]}
+                {actionLabelFor(client, action)}
               </Button>
             )}
           </For>
@@ -96,7 +109,7 @@ export function MyClientsScreen() {
     <>
       <PageHeader
         title="My clients"
-        description="The AI apps you connect to Gatehouse. Each has its own key; subscribe it to the MCPs it should use."
+        description="The AI apps you connect to Gatehouse. Apps that support OAuth connect with just the address and ask you which MCPs they may use; others get a key of their own."
         actions={
           <Button variant="primary" onClick={() => setDialog({ kind: 'create' })}>
             New client
@@ -116,6 +129,18 @@ export function MyClientsScreen() {
           </>
         }
       />
+
+      <details class="ss-panel my-clients-oauth">
+        <summary class="ss-block-title">
+          Connect an app with OAuth (preferred): just the address, no key
+        </summary>
+        <p class="field-hint">
+          Give the app only this address. It opens Gatehouse in your browser and asks which MCPs and tools it
+          may use; when you approve, it appears here. Use <strong>New client</strong> for apps that need a
+          key.
+        </p>
+        <ConnectionSnippets oauth />
+      </details>
 
       <Show when={dialogOf('create')}>
         <CreateClientDialog

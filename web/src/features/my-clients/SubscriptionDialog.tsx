@@ -150,19 +150,30 @@ export function SubscriptionDialog(props: {
   );
 }
 
-/** One checkbox per tool, labelled by the tool's name, with "Select all" and "Select none". */
-function ToolPicker(props: {
-  entry: MarketplaceEntry;
+/** What the picker needs of an MCP: its name and tools (a marketplace entry, or an MCP on the consent screen). */
+export interface PickableMcp {
+  name: string;
+  tools: readonly { name: string; title?: string | undefined; description?: string | undefined }[];
+}
+
+/**
+ * One checkbox per tool, labelled by the tool's name, with "Select all" and "Select none". Also used by the
+ * OAuth consent screen.
+ */
+export function ToolPicker(props: {
+  entry: PickableMcp;
   pick: ToolPick;
   onChange: (pick: ToolPick) => void;
   error?: readonly string[] | undefined;
+  /** The fieldset's legend; "Tools" unless given. */
+  legend?: string;
 }) {
   const id = createUniqueId();
   const names = () => props.entry.tools.map((tool) => tool.name);
   const describedBy = () => (props.error ? `${id}-status ${id}-error` : `${id}-status`);
   return (
     <fieldset class="ss-fieldset" aria-describedby={describedBy()}>
-      <legend class="field-label">Tools</legend>
+      <legend class="field-label">{props.legend ?? 'Tools'}</legend>
       <Show
         when={props.entry.tools.length > 0}
         fallback={

@@ -135,3 +135,76 @@ export function connectionSnippets(options: {
 export function fallbackEndpointUrl(location: { protocol: string; hostname: string }): string {
   return `${location.protocol}//${location.hostname}:${DEFAULT_CLIENT_PORT}/mcp`;
 }
+
+export type OAuthSnippetId = 'claude' | 'claude-code' | 'chatgpt' | 'vscode' | 'cursor' | 'generic';
+
+export interface OAuthSnippet {
+  id: OAuthSnippetId;
+  title: string;
+  where: string;
+  /** Only the endpoint URL: the app asks Gatehouse for access itself, and you answer on the consent screen. */
+  text: string;
+}
+
+/** OAuth-capable apps: the snippet for the client's own kind comes first. */
+const oauthOrder: Record<ClientKind, OAuthSnippetId[]> = {
+  'claude-code': ['claude-code', 'claude', 'chatgpt', 'vscode', 'cursor', 'generic'],
+  'claude-desktop': ['claude', 'claude-code', 'chatgpt', 'vscode', 'cursor', 'generic'],
+  vscode: ['vscode', 'claude', 'claude-code', 'chatgpt', 'cursor', 'generic'],
+  cursor: ['cursor', 'claude', 'claude-code', 'chatgpt', 'vscode', 'generic'],
+  agent: ['generic', 'claude', 'claude-code', 'chatgpt', 'vscode', 'cursor'],
+  other: ['generic', 'claude', 'claude-code', 'chatgpt', 'vscode', 'cursor'],
+};
+
+/**
+ * The preferred way in for apps that speak OAuth: the plain endpoint URL, no key. The app finds Gatehouse's
+ * authorization server from the endpoint's 401, opens the portal's consent screen in a browser, and Gatehouse
+ * creates the client when you approve.
+ */
+export function oauthSnippets(options: {
+  endpointUrl: string;
+  kind?: ClientKind | undefined;
+}): OAuthSnippet[] {
+  const url = options.endpointUrl;
+  const all: Record<OAuthSnippetId, OAuthSnippet> = {
+    claude: {
+      id: 'claude',
+      title: 'Claude (claude.ai and Claude Desktop)',
+      where:
+        'Settings → Connectors → Add custom connector, paste this URL, then Connect: Claude opens Gatehouse to ask you which MCPs it may use.',
+      text: url,
+    },
+    'claude-code': {
+      id: 'claude-code',
+      title: 'Claude Code',
+      where: 'Run in a terminal, then type /mcp in Claude Code and choose gatehouse to sign in.',
+      text: `claude mcp add --transport http ${SERVER_NAME} ${shellQuote(url)}`,
+    },
+    chatgpt: {
+      id: 'chatgpt',
+      title: 'ChatGPT',
+      where:
+        'Settings → Apps → Advanced settings → Developer mode on, then Create app: paste this URL and choose OAuth.',
+      text: url,
+    },
+    vscode: {
+      id: 'vscode',
+      title: 'VS Code',
+      where: 'Add to .vscode/mcp.json, then Start the server: VS Code asks you to sign in with Gatehouse.',
+      text: json({ servers: { [SERVER_NAME]: { type: 'http', url } } }),
+    },
+    cursor: {
+      id: 'cursor',
+      title: 'Cursor',
+      where: 'Add to ~/.cursor/mcp.json, then Connect in Cursor Settings → MCP.',
+      text: json({ mcpServers: { [SERVER_NAME]: { url } } }),
+    },
+    generic: {
+      id: 'generic',
+      title: 'Other MCP clients with OAuth',
+      where: 'Any client that supports MCP authorization: give it only the URL.',
+      text: url,
+    },
+  };
+  return oauthOrder[options.kind ?? 'claude-code'].map((id) => all[id]);
+}

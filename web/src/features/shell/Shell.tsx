@@ -77,6 +77,7 @@ const titleOf: Record<Route['name'], string> = {
   'my-client': 'Client',
   credentials: 'My credentials',
   activity: 'My activity',
+  consent: 'Allow access',
   'not-found': 'Not found',
 };
 

@@ -3,6 +3,7 @@ import {
   connectionSnippets,
   fallbackEndpointUrl,
   KEY_PLACEHOLDER,
+  oauthSnippets,
   type Snippet,
   shellQuote,
 } from '../../../src/features/my-clients/snippets.js';
@@ -97,5 +98,33 @@ describe('connection snippets', () => {
       'https://gatehouse.example.com:8443/mcp',
     );
     expect(fallbackEndpointUrl(new URL('http://[::1]:9443/'))).toBe('http://[::1]:8443/mcp');
+  });
+});
+
+describe('OAuth connection snippets', () => {
+  it('carry only the endpoint URL, never a key or an Authorization header', () => {
+    const snippets = oauthSnippets({ endpointUrl: url });
+    expect(snippets.map((snippet) => snippet.id)).toEqual([
+      'claude-code',
+      'claude',
+      'chatgpt',
+      'vscode',
+      'cursor',
+      'generic',
+    ]);
+    for (const snippet of snippets) {
+      expect(snippet.text).toContain(url);
+      expect(snippet.text).not.toMatch(/authorization|bearer|gh_ck_/i);
+    }
+  });
+
+  it('give Claude Code the plain add command, VS Code and Cursor a URL-only server', () => {
+    const snippets = oauthSnippets({ endpointUrl: url, kind: 'vscode' });
+    expect(snippets[0]?.id).toBe('vscode');
+    const find = (id: string) => snippets.find((snippet) => snippet.id === id)?.text ?? '';
+    expect(find('claude-code')).toBe(`claude mcp add --transport http gatehouse ${url}`);
+    expect(JSON.parse(find('vscode'))).toEqual({ servers: { gatehouse: { type: 'http', url } } });
+    expect(JSON.parse(find('cursor'))).toEqual({ mcpServers: { gatehouse: { url } } });
+    expect(find('claude')).toBe(url);
   });
 });
