@@ -6,6 +6,7 @@ import { formatDateTime } from '../../lib/format.js';
 import { trpc } from '../../lib/trpc.js';
 import { Badge, Button, type Column, ConfirmDialog, ErrorNotice, PageHeader, Table } from '../../ui/index.js';
 import { KillSwitchDialog } from '../kill-switches/KillSwitchDialog.js';
+import { connectionLabel } from '../my-clients/client-labels.js';
 
 type Pending =
   | { kind: 'kill'; client: Client }
@@ -60,7 +61,11 @@ export function ClientsScreen() {
         </>
       ),
     },
-    { header: 'Key', cell: (client) => <code>{client.keyPrefix}…</code> },
+    {
+      header: 'Connects with',
+      cell: (client) =>
+        client.oauthClientId ? connectionLabel(client).text : <code>{client.keyPrefix}…</code>,
+    },
     { header: 'Last seen', cell: (client) => formatDateTime(client.lastSeenAt, 'never') },
     {
       header: <span class="sr-only">Actions</span>,
