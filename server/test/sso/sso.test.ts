@@ -10,15 +10,8 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
-import { httpBrowser, type IdpAccount, startTestIdp, type TestIdp } from '../support/idp.js';
-
-const person = (name: string, groups: string[], domain = 'acme.test'): IdpAccount => ({
-  sub: `sub-${name}-0001`,
-  preferred_username: name,
-  name: `${name[0]?.toUpperCase()}${name.slice(1)} Example`,
-  email: `${name}@${domain}`,
-  groups,
-});
+import { httpBrowser, startTestIdp, type TestIdp } from '../support/idp.js';
+import { person, ssoHarness } from './sso-harness.js';
 
 const PASSWORD = 'Plenty-long-passphrase-9';
 
@@ -30,44 +23,7 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   const answers: unknown[] = [];
   const clock = new ManualClock();
 
-  const count = async (sql: string, params: unknown[] = []) =>
-    Number((await gh.db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
-  const sessions = () => count('select count(*) as n from portal_session');
-  const usersNamed = (username: string) =>
-    count('select count(*) as n from app_user where username = $1', [username]);
-  const failures = async (reason: string) =>
-    (await auditRows(gh, 'auth.sso_login_failed')).filter((row) => row.details.reason === reason);
-
-  /** Start → IdP → (optional steps) → callback; returns Gatehouse's answer to the callback. */
-  async function signIn(
-    account: string,
-    options: {
-      browser?: ReturnType<typeof httpBrowser>;
-      returnTo?: string;
-      alterAuthorizationUrl?: (url: URL) => void;
-      beforeCallback?: () => void;
-    } = {},
-  ) {
-    const browser = options.browser ?? httpBrowser();
-    idp.signInAs(account);
-    const query = options.returnTo ? `?returnTo=${encodeURIComponent(options.returnTo)}` : '';
-    const start = await browser.get(`${gh.portalUrl}/auth/sso/acme/start${query}`);
-    expect(start.status).toBe(303);
-    const authorizationUrl = new URL(start.headers.get('location') ?? '');
-    expect(authorizationUrl.origin).toBe(idp.issuer);
-    expect(authorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
-    expect(authorizationUrl.searchParams.get('nonce')).toBeTruthy();
-    expect(authorizationUrl.searchParams.get('state')).toBeTruthy();
-    options.alterAuthorizationUrl?.(authorizationUrl);
-    const callbackUrl = await browser.follow(authorizationUrl.toString(), (url) =>
-      url.pathname.startsWith('/auth/sso/'),
-    );
-    const bindingCookie = browser.jar.get('gh_sso') ?? '';
-    options.beforeCallback?.();
-    const callback = await browser.get(callbackUrl);
-    expect(callback.status).toBe(303);
-    return { browser, callbackUrl, bindingCookie, location: callback.headers.get('location') ?? '' };
-  }
+  const { count, sessions, usersNamed, failures, signIn } = ssoHarness(() => ({ gh, idp }));
 
   beforeAll(async () => {
     gh = await startTestGatehouse(

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ADMIN,
+  auditRows,
+  type PortalClient,
+  setUpAdmin,
+  startTestGatehouse,
+  type TestGatehouse,
+} from '../support/gatehouse.js';
+import { startTestIdp, type TestIdp } from '../support/idp.js';
+import { person, ssoHarness } from './sso-harness.js';
+
+/** 244 + `@acme.test` (10) + `.evil.net` (9) = 263 characters: cut at 254 it would read `…@acme.test`. */
+const LONG_EMAIL = `${'l'.repeat(244)}@acme.test.evil.net`;
+
+/** What the provider's claims must be before anyone is signed in or provisioned. */
+describe('single sign-on: identity claims are judged as sent', () => {
+  let gh: TestGatehouse;
+  let idp: TestIdp;
+  let admin: PortalClient;
+  const { sessions, users, usersNamed, failures, signIn } = ssoHarness(() => ({ gh, idp }));
+
+  beforeAll(async () => {
+    gh = await startTestGatehouse({
+      GATEHOUSE_OAUTH_ALLOW_HTTP: 'true',
+      GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true',
+    });
+    idp = await startTestIdp({
+      redirectUri: `${gh.portalUrl}/auth/sso/acme/callback`,
+      accounts: {
+        unverified: { ...person('unverified', []), emailVerified: null },
+        falsified: { ...person('falsified', []), emailVerified: false },
+        longmail: { ...person('longmail', []), email: LONG_EMAIL },
+        twoats: { ...person('twoats', []), email: 'two@at@acme.test' },
+        baddomain: { ...person('baddomain', []), email: 'x@acme..test' },
+        squatter: { ...person('squatter', []), preferred_username: ADMIN.username },
+        good: person('good', []),
+      },
+    });
+    admin = await setUpAdmin(gh);
+    await admin.sso.createProvider.mutate({
+      slug: 'acme',
+      displayName: 'Acme ID',
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'profile', 'groups'],
+      allowedDomains: ['acme.test'],
+    });
+  });
+
+  afterAll(async () => {
+    await idp?.close();
+    await gh?.stop();
+  });
+
+  /** Signs `account` in and expects the refusal `reason`: audited once more, no user, no session. */
+  async function expectRefused(account: string, reason: string) {
+    const before = {
+      sessions: await sessions(),
+      users: await users(),
+      failures: (await failures(reason)).length,
+    };
+    expect((await signIn(account)).location).toBe(`/#/?sso_error=${reason}`);
+    expect(await sessions()).toBe(before.sessions);
+    expect(await users()).toBe(before.users);
+    expect(await usersNamed(account)).toBe(0);
+    expect(await failures(reason)).toHaveLength(before.failures + 1);
+  }
+
+  it('refuses an email the provider has not verified when domains are restricted', async () => {
+    await expectRefused('unverified', 'claims');
+    await expectRefused('falsified', 'claims');
+    expect((await signIn('good')).location).toBe('/');
+    expect(await usersNamed('good')).toBe(1);
+  });
+
+  it('refuses an email over 254 characters instead of cutting it to an allowed domain', async () => {
+    expect(LONG_EMAIL).toHaveLength(263);
+    expect(LONG_EMAIL.slice(0, 254).endsWith('@acme.test')).toBe(true);
+    await expectRefused('longmail', 'claims');
+  });
+
+  it('refuses an email without exactly one @ or with a malformed domain', async () => {
+    await expectRefused('twoats', 'claims');
+    await expectRefused('baddomain', 'claims');
+  });
+
+  it("gives a person whose preferred_username is a local admin's another username; the admin is untouched", async () => {
+    const root = async () =>
+      (
+        await gh.db.query<Record<string, unknown>>(
+          'select username, role, status, password_hash, sso_provider_id, email, display_name, updated_at from app_user where username = $1',
+          [ADMIN.username],
+        )
+      )[0];
+    const before = await root();
+    expect((await signIn('squatter')).location).toBe('/');
+    expect(await root()).toEqual(before);
+    const provisioned = (await auditRows(gh, 'user.provisioned')).at(-1);
+    const rows = await gh.db.query<{ username: string }>('select username from app_user where id = $1', [
+      provisioned?.target_id,
+    ]);
+    expect(rows[0]?.username).toBe(`${ADMIN.username}-2`);
+  });
+});
