@@ -22,7 +22,7 @@ const text = (value: unknown, max: number): string =>
   typeof value === 'string' ? value.trim().replaceAll('\u0000', '').slice(0, max) : '';
 
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
-const LOCAL_PART = /^[^\s@\u0000-\u001f\u007f]{1,64}$/;
+const LOCAL_PART = /^[^\s@\p{Cc}]{1,64}$/u;
 
 /** `sub` as sent: a non-empty string of at most 255 characters without NUL (never trimmed). */
 export const validSubject = (sub: unknown): sub is string =>
