@@ -45,6 +45,9 @@ const NoDetails = z.strictObject({ ...dataPlane });
 const SsoProviderChangeDetails = z.strictObject({
   slug: z.string(),
   changed: z.array(z.string()).optional(),
+  /** The configuration values that changed, as they were and as they are (never the client secret). */
+  before: z.record(z.string(), z.unknown()).optional(),
+  after: z.record(z.string(), z.unknown()).optional(),
   clientSecret: z.enum(['set', 'unchanged']).optional(),
   groupsCreated: z.array(z.string()).optional(),
   membershipsRemoved: z.number().int().nonnegative().optional(),

@@ -6,10 +6,10 @@ import type {
 } from '@gatehouse/schema';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit } from '../audit/emit.js';
-import { GroupEntity, GroupMembershipEntity } from '../identity/entities.js';
+import { GroupEntity, GroupMembershipEntity, UserEntity } from '../identity/entities.js';
 import { IDENTITY_CHANGE } from '../identity/identity-change.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
-import { conflict, notFound, validationFailed } from '../platform/errors.js';
+import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Vault } from '../vault/vault.js';
 import { SsoProviderEntity, type SsoProviderRow } from './entities.js';
@@ -127,7 +127,19 @@ export class SsoProviders {
           await emitAudit(tx, {
             action: 'sso.provider_created',
             target: { type: 'sso_provider', id, label: input.slug },
-            details: { slug: input.slug, clientSecret: 'set', groupsCreated: created },
+            details: {
+              slug: input.slug,
+              after: {
+                issuer: input.issuer,
+                clientId: input.clientId,
+                roleMappings: input.roleMappings,
+                groupMappings: mappings,
+                allowedDomains: input.allowedDomains,
+                enabled: input.enabled,
+              },
+              clientSecret: 'set',
+              groupsCreated: created,
+            },
           });
           return toProvider(tx, row);
         },
@@ -157,10 +169,25 @@ export class SsoProviders {
           'allowedDomains',
           'enabled',
         ] as const;
+        // Accounts are linked by (provider, sub), and a sub means something only at its issuer: another
+        // issuer is another provider (ADR 0032).
+        if (
+          input.issuer !== undefined &&
+          input.issuer !== row.issuer &&
+          (await tx.em.count(UserEntity, { ssoProvider: row.id })) > 0
+        ) {
+          throw preconditionFailed(
+            'Users are linked to this provider: its issuer cannot change. Add a new provider for the new issuer.',
+          );
+        }
         const changed: string[] = [];
+        const before: Record<string, unknown> = {};
+        const after: Record<string, unknown> = {};
         for (const field of plain) {
           const value = input[field];
           if (value !== undefined && JSON.stringify(value) !== JSON.stringify(row[field])) {
+            before[field] = row[field];
+            after[field] = value;
             (row as Record<string, unknown>)[field] = value;
             changed.push(field);
           }
@@ -170,6 +197,8 @@ export class SsoProviders {
           const resolved = await resolveGroupMappings(tx, input.groupMappings);
           created = resolved.created;
           if (JSON.stringify(resolved.mappings) !== JSON.stringify(row.groupMappings)) {
+            before.groupMappings = row.groupMappings;
+            after.groupMappings = resolved.mappings;
             row.groupMappings = resolved.mappings;
             changed.push('groupMappings');
           }
@@ -188,6 +217,7 @@ export class SsoProviders {
           details: {
             slug: row.slug,
             changed,
+            ...(changed.length > 0 && { before, after }),
             clientSecret: input.clientSecret === undefined ? 'unchanged' : 'set',
             ...(created.length > 0 && { groupsCreated: created }),
           },

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN,
   auditRows,
+  failureOf,
   type PortalClient,
   setUpAdmin,
   startTestGatehouse,
@@ -102,5 +103,48 @@ describe('single sign-on: identity claims are judged as sent', () => {
       provisioned?.target_id,
     ]);
     expect(rows[0]?.username).toBe(`${ADMIN.username}-2`);
+  });
+
+  it('keeps the issuer of a provider with linked users; audits old and new values of other changes', async () => {
+    const acme = (await admin.sso.providers.query()).items[0];
+    if (!acme) throw new Error('no provider');
+    expect(await usersNamed('good')).toBe(1);
+    const updates = (await auditRows(gh, 'sso.provider_updated')).length;
+    const refused = await failureOf(
+      admin.sso.updateProvider.mutate({ id: acme.id, issuer: 'http://127.0.0.1:1/other' }),
+    );
+    expect(refused.code).toBe('PRECONDITION_FAILED');
+    expect(refused.message).toContain('new provider');
+    expect((await admin.sso.providers.query()).items[0]?.issuer).toBe(idp.issuer);
+    expect(await auditRows(gh, 'sso.provider_updated')).toHaveLength(updates);
+
+    await admin.sso.updateProvider.mutate({
+      id: acme.id,
+      clientId: 'another-client',
+      roleMappings: [{ claim: 'ops', role: 'auditor' }],
+    });
+    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({
+      changed: ['clientId', 'roleMappings'],
+      before: { clientId: idp.clientId, roleMappings: [] },
+      after: { clientId: 'another-client', roleMappings: [{ claim: 'ops', role: 'auditor' }] },
+      clientSecret: 'unchanged',
+    });
+    await admin.sso.updateProvider.mutate({ id: acme.id, clientId: idp.clientId, roleMappings: [] });
+
+    // Nobody linked yet: a new issuer is allowed, and audited from and to.
+    const spare = await admin.sso.createProvider.mutate({
+      slug: 'spare',
+      displayName: 'Spare',
+      issuer: idp.issuer,
+      clientId: 'spare',
+      clientSecret: 'spare-secret-value',
+      allowedDomains: ['acme.test'],
+    });
+    await admin.sso.updateProvider.mutate({ id: spare.id, issuer: `${idp.issuer}/next` });
+    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({
+      before: { issuer: idp.issuer },
+      after: { issuer: `${idp.issuer}/next` },
+    });
+    expect(JSON.stringify(await auditRows(gh))).not.toContain('spare-secret-value');
   });
 });
