@@ -19,7 +19,9 @@ export type RefusalKind =
   /** An unknown or revoked API token on the portal port. */
   | 'unknown_api_token'
   /** A portal sign-in refused by the sign-in throttles. */
-  | 'login_throttled';
+  | 'login_throttled'
+  /** A single sign-on start refused: too many sign-ins in flight from one source. */
+  | 'sso_throttled';
 
 interface Pending {
   readonly kind: RefusalKind;

@@ -25,7 +25,7 @@ function portalOrigin(req: FastifyRequest, config: Config): string {
  * (`/#/?sso_error=…`), never with the provider's or Gatehouse's internal text.
  */
 export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): void {
-  const login = new SsoLogin({ vault: deps.vault.vault, config: deps.config });
+  const login = new SsoLogin({ vault: deps.vault.vault, config: deps.config, refusals: deps.refusals });
   const contextOf = (req: FastifyRequest): ServiceContext => ({
     em: deps.orm.em.fork() as EntityManager,
     actor: { type: 'anonymous' },

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LIVE_STATES_PER_SOURCE } from '../../src/sso/login.service.js';
 import {
   ADMIN,
   auditRows,
@@ -15,16 +16,17 @@ import { person, ssoHarness } from './sso-harness.js';
 const LONG_EMAIL = `${'l'.repeat(244)}@acme.test.evil.net`;
 
 /** What the provider's claims must be before anyone is signed in or provisioned. */
-describe('single sign-on: identity claims are judged as sent', () => {
+describe('single sign-on hardening: claims judged as sent, bounded starts, stable issuers', () => {
   let gh: TestGatehouse;
   let idp: TestIdp;
   let admin: PortalClient;
-  const { sessions, users, usersNamed, failures, signIn } = ssoHarness(() => ({ gh, idp }));
+  const { count, sessions, users, usersNamed, failures, signIn } = ssoHarness(() => ({ gh, idp }));
 
   beforeAll(async () => {
     gh = await startTestGatehouse({
       GATEHOUSE_OAUTH_ALLOW_HTTP: 'true',
       GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true',
+      GATEHOUSE_TRUSTED_PROXIES: '127.0.0.1',
     });
     idp = await startTestIdp({
       redirectUri: `${gh.portalUrl}/auth/sso/acme/callback`,
@@ -146,5 +148,37 @@ describe('single sign-on: identity claims are judged as sent', () => {
       after: { issuer: `${idp.issuer}/next` },
     });
     expect(JSON.stringify(await auditRows(gh))).not.toContain('spare-secret-value');
+  });
+
+  it('caps the sign-ins in flight per source: one address over its cap is refused, another still starts', async () => {
+    const startFrom = (ip: string) =>
+      fetch(`${gh.portalUrl}/auth/sso/acme/start`, {
+        redirect: 'manual',
+        headers: { 'x-forwarded-for': ip },
+      });
+    const states = () => count('select count(*) as n from sso_login_state');
+    const refusals = async () =>
+      (await auditRows(gh, 'auth.refused')).filter((row) => row.details.kind === 'sso_throttled');
+    for (let n = 0; n < MAX_LIVE_STATES_PER_SOURCE; n++) {
+      const started = await startFrom('203.0.113.7');
+      expect(new URL(started.headers.get('location') ?? '/', gh.portalUrl).origin).toBe(idp.issuer);
+    }
+    const before = await states();
+    const refused = await startFrom('203.0.113.7');
+    expect(refused.headers.get('location')).toBe('/#/?sso_error=busy');
+    expect(await states()).toBe(before);
+    const again = await startFrom('203.0.113.7');
+    expect(again.headers.get('location')).toBe('/#/?sso_error=busy');
+    // Refusals are aggregated: one record at once for the source, the rest counted.
+    expect(await refusals()).toHaveLength(1);
+    expect((await refusals())[0]).toMatchObject({ ip: '203.0.113.7', outcome: 'denied' });
+    expect((await refusals())[0]?.details).toMatchObject({
+      provider: 'acme',
+      limit: MAX_LIVE_STATES_PER_SOURCE,
+    });
+
+    const other = await startFrom('198.51.100.9');
+    expect(new URL(other.headers.get('location') ?? '/', gh.portalUrl).origin).toBe(idp.issuer);
+    expect(await states()).toBe(before + 1);
   });
 });
