@@ -38,6 +38,7 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
         baddomain: { ...person('baddomain', []), email: 'x@acme..test' },
         squatter: { ...person('squatter', []), preferred_username: ADMIN.username },
         good: person('good', []),
+        gone: { ...person('gone', []), disabled: true },
       },
     });
     admin = await setUpAdmin(gh);
@@ -180,5 +181,27 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
     const other = await startFrom('198.51.100.9');
     expect(new URL(other.headers.get('location') ?? '/', gh.portalUrl).origin).toBe(idp.issuer);
     expect(await states()).toBe(before + 1);
+  });
+
+  it('logs no query string of a callback, successful or an error from the provider', async () => {
+    const ok = await signIn('good');
+    expect(ok.location).toBe('/');
+    const denied = await signIn('gone');
+    expect(denied.location).toBe('/#/?sso_error=disabled');
+    const okQuery = new URL(ok.callbackUrl).searchParams;
+    const deniedQuery = new URL(denied.callbackUrl).searchParams;
+    expect(deniedQuery.get('error_description')).toBeTruthy();
+    const logs = gh.logs.join('\n');
+    expect(logs).toContain('/auth/sso/acme/callback');
+    for (const value of [
+      okQuery.get('code'),
+      okQuery.get('state'),
+      deniedQuery.get('state'),
+      deniedQuery.get('error_description'),
+    ]) {
+      expect(value).toBeTruthy();
+      expect(logs).not.toContain(String(value));
+      expect(logs).not.toContain(encodeURIComponent(String(value)));
+    }
   });
 });
