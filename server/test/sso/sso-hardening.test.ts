@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LIVE_STATES_PER_SOURCE } from '../../src/sso/login.service.js';
 import {
@@ -203,5 +204,34 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
       expect(logs).not.toContain(String(value));
       expect(logs).not.toContain(encodeURIComponent(String(value)));
     }
+  });
+
+  it('answers a malformed Host header with the sign-in screen, never a 500 or internal text', async () => {
+    const port = new URL(gh.portalUrl).port;
+    const get = (path: string) =>
+      new Promise<{ status: number; location: string; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host: 'bad[host' } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => {
+            body += String(chunk);
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? ''), body }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const states = () => count('select count(*) as n from sso_login_state');
+    const before = { sessions: await sessions(), users: await users(), states: await states() };
+    for (const path of ['/auth/sso/acme/callback?code=abc&state=def', '/auth/sso/acme/start']) {
+      const answer = await get(path);
+      expect(answer.status).toBe(303);
+      expect(answer.location).toMatch(/^\/#\/\?sso_error=/);
+      expect(answer.body).not.toMatch(/Invalid URL|TypeError|stack/i);
+    }
+    expect(await sessions()).toBe(before.sessions);
+    expect(await users()).toBe(before.users);
+    expect(await states()).toBe(before.states);
   });
 });
