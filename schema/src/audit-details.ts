@@ -63,6 +63,7 @@ const SsoLoginFailedDetails = z.strictObject({
     'disabled',
     'provider_error',
     'provider_unavailable',
+    'provider_disabled',
     'domain',
     'suspended',
     'claims',

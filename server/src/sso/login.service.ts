@@ -82,10 +82,10 @@ export class SsoLogin {
     return this.discovery.get(provider, secret);
   }
 
-  private async enabledProvider(em: EntityManager, slug: string): Promise<SsoProviderRow> {
-    const provider = await em.findOne(SsoProviderEntity, { slug, enabled: true });
-    if (!provider) throw new DomainError('NOT_FOUND', 'No such sign-in provider');
-    return provider;
+  /** No such (enabled) provider: counted through the refusal audit (no one is authenticated yet). */
+  private async unknownProvider(ctx: ServiceContext, slug: string): Promise<never> {
+    await this.deps.refusals.record('sso_unknown_provider', ctx.ip, ctx.requestId, { provider: slug });
+    throw new DomainError('NOT_FOUND', 'No such sign-in provider');
   }
 
   /** Returns where to send the browser and the secret to bind this sign-in to it (an HttpOnly cookie). */
@@ -95,7 +95,9 @@ export class SsoLogin {
     redirectUri: string,
     returnTo: string,
   ): Promise<{ authorizationUrl: string; browserSecret: string }> {
-    const provider = await this.enabledProvider(ctx.em, slug);
+    const provider =
+      (await ctx.em.findOne(SsoProviderEntity, { slug, enabled: true })) ??
+      (await this.unknownProvider(ctx, slug));
     const source = throttleSourceOf(ctx.ip);
     if (this.liveFrom(source, ctx.clock.now().getTime()) >= MAX_LIVE_STATES_PER_SOURCE) {
       await this.deps.refusals.record('sso_throttled', ctx.ip, ctx.requestId, {
@@ -112,8 +114,7 @@ export class SsoLogin {
     let configuration: client.Configuration;
     try {
       configuration = await this.configurationOf(ctx.em, provider);
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'PRECONDITION_FAILED') throw error;
+    } catch {
       return this.refuse(ctx, provider.slug, 'provider_unavailable');
     }
     const state = client.randomState();
@@ -123,6 +124,11 @@ export class SsoLogin {
     const now = ctx.clock.now();
     await ctx.em.nativeDelete(SsoLoginStateEntity, { expiresAt: { $lt: now } });
     if ((await ctx.em.count(SsoLoginStateEntity, {})) >= MAX_LIVE_STATES) {
+      await this.deps.refusals.record('sso_throttled', ctx.ip, ctx.requestId, {
+        provider: slug,
+        limit: MAX_LIVE_STATES,
+        scope: 'all sources',
+      });
       throw new DomainError(
         'RATE_LIMITED',
         'Too many sign-ins in progress; try again in a few minutes',
@@ -171,14 +177,18 @@ export class SsoLogin {
     browserSecret: string | undefined,
     session: { userAgent: string },
   ): Promise<{ sessionToken: string; returnTo: string }> {
-    const provider = await ctx.em.findOne(SsoProviderEntity, { slug });
-    if (!provider) throw new DomainError('NOT_FOUND', 'No such sign-in provider');
+    const provider =
+      (await ctx.em.findOne(SsoProviderEntity, { slug })) ?? (await this.unknownProvider(ctx, slug));
     const state = callbackUrl.searchParams.get('state') ?? '';
     const row =
       state.length > 0 && state.length <= 512
         ? await ctx.em.findOne(SsoLoginStateEntity, { id: sha256Hex(state) })
         : null;
-    if (!row) return this.refuse(ctx, slug, 'state');
+    if (!row) {
+      // A state Gatehouse never issued (or long forgotten): anyone can send these, so they are counted.
+      await this.deps.refusals.record('sso_unknown_state', ctx.ip, ctx.requestId, { provider: slug });
+      throw new SsoRefused('state');
+    }
     this.forget(row.id);
     // Single use, whatever happens next: a replayed callback finds the state spent.
     const spent = await ctx.em.nativeUpdate(
@@ -195,7 +205,7 @@ export class SsoLogin {
     ) {
       return this.refuse(ctx, slug, 'state');
     }
-    if (!provider.enabled) return this.refuse(ctx, slug, 'provider_error');
+    if (!provider.enabled) return this.refuse(ctx, slug, 'provider_disabled');
     let claims: SsoClaims;
     try {
       const configuration = await this.configurationOf(ctx.em, provider);

@@ -39,6 +39,7 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
         baddomain: { ...person('baddomain', []), email: 'x@acme..test' },
         squatter: { ...person('squatter', []), preferred_username: ADMIN.username },
         good: person('good', []),
+        newcomer: person('newcomer', []),
         gone: { ...person('gone', []), disabled: true },
       },
     });
@@ -233,5 +234,54 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
     expect(await sessions()).toBe(before.sessions);
     expect(await users()).toBe(before.users);
     expect(await states()).toBe(before.states);
+  });
+
+  it('counts callbacks with a state never issued and starts for unknown providers, not one row each', async () => {
+    const refused = async (kind: string) =>
+      (await auditRows(gh, 'auth.refused')).filter((row) => row.details.kind === kind);
+    const stateFailures = (await failures('state')).length;
+    for (const n of [1, 2, 3]) {
+      const answer = await fetch(
+        `${gh.portalUrl}/auth/sso/acme/callback?code=c${n}&state=never-issued-${n}`,
+        {
+          redirect: 'manual',
+        },
+      );
+      expect(answer.headers.get('location')).toBe('/#/?sso_error=state');
+    }
+    expect(await failures('state')).toHaveLength(stateFailures);
+    expect(await refused('sso_unknown_state')).toHaveLength(1);
+    expect((await refused('sso_unknown_state'))[0]?.details).toMatchObject({ provider: 'acme', count: 1 });
+
+    for (const path of [
+      '/auth/sso/nobody/start',
+      '/auth/sso/nobody/start',
+      '/auth/sso/nobody/callback?state=x',
+    ]) {
+      const answer = await fetch(`${gh.portalUrl}${path}`, { redirect: 'manual' });
+      expect(answer.headers.get('location')).toBe('/#/?sso_error=unknown_provider');
+    }
+    expect(await refused('sso_unknown_provider')).toHaveLength(1);
+    expect((await refused('sso_unknown_provider'))[0]?.details).toMatchObject({ provider: 'nobody' });
+  });
+
+  it('refuses a sign-in whose provider was disabled between start and callback, with its own reason', async () => {
+    const acme = (await admin.sso.providers.query()).items.find((provider) => provider.slug === 'acme');
+    if (!acme) throw new Error('no provider');
+    const before = { sessions: await sessions(), users: await users(), tokens: idp.tokenRequests() };
+    const attempt = await signIn('newcomer', {
+      beforeCallback: async () => {
+        await admin.sso.updateProvider.mutate({ id: acme.id, enabled: false });
+      },
+    });
+    try {
+      expect(attempt.location).toBe('/#/?sso_error=provider_disabled');
+      expect(await failures('provider_disabled')).toHaveLength(1);
+      expect(await sessions()).toBe(before.sessions);
+      expect(await users()).toBe(before.users);
+      expect(idp.tokenRequests()).toBe(before.tokens);
+    } finally {
+      await admin.sso.updateProvider.mutate({ id: acme.id, enabled: true });
+    }
   });
 });
