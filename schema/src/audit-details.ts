@@ -51,6 +51,8 @@ const SsoProviderChangeDetails = z.strictObject({
   clientSecret: z.enum(['set', 'unchanged']).optional(),
   groupsCreated: z.array(z.string()).optional(),
   membershipsRemoved: z.number().int().nonnegative().optional(),
+  usersSuspended: z.number().int().nonnegative().optional(),
+  sessionsEnded: z.number().int().nonnegative().optional(),
 });
 const SsoLoginDetails = z.strictObject({ provider: z.string() });
 const SsoLoginFailedDetails = z.strictObject({

@@ -342,8 +342,23 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(await lisaIn()).toMatchObject({ managedBy: null });
   });
 
-  it('hides a disabled provider, and deleting one takes the memberships it managed', async () => {
+  it('hides a disabled provider and signs its users out; deleting one takes its memberships and suspends its users', async () => {
+    const linkedSessions = () =>
+      count(
+        'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id = $1',
+        [providerId],
+      );
+    const otherSessions = await count(
+      'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id is null',
+    );
+    const signedIn = await linkedSessions();
+    expect(signedIn).toBeGreaterThan(0);
     await admin.sso.updateProvider.mutate({ id: providerId, enabled: false });
+    expect(await linkedSessions()).toBe(0);
+    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({
+      changed: ['enabled'],
+      sessionsEnded: signedIn,
+    });
     expect((await portalClient(gh.portalUrl).sso.signInOptions.query()).providers).toEqual([]);
     const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
     expect(start.headers.get('location')).toBe('/#/?sso_error=unknown_provider');
@@ -353,7 +368,26 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     ]);
     expect(managed).toBeGreaterThan(0);
     const manual = await count('select count(*) as n from group_membership where source_provider_id is null');
+    const linkedActive = (
+      await gh.db.query<{ id: string }>(
+        "select id from app_user where sso_provider_id = $1 and status = 'active'",
+        [providerId],
+      )
+    ).map((row) => row.id);
+    expect(linkedActive.length).toBeGreaterThan(0);
+    const suspensions = (await auditRows(gh, 'user.suspend')).length;
     await admin.sso.deleteProvider.mutate({ id: providerId });
+    expect(
+      await count("select count(*) as n from app_user where id = any($1) and status = 'suspended'", [
+        linkedActive,
+      ]),
+    ).toBe(linkedActive.length);
+    expect(await auditRows(gh, 'user.suspend')).toHaveLength(suspensions + linkedActive.length);
+    expect(
+      await count(
+        'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id is null',
+      ),
+    ).toBe(otherSessions);
     expect(
       await count('select count(*) as n from group_membership where source_provider_id is not null'),
     ).toBe(0);
@@ -363,6 +397,8 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect((await auditRows(gh, 'sso.provider_deleted'))[0]?.details).toEqual({
       slug: 'acme',
       membershipsRemoved: managed,
+      usersSuspended: linkedActive.length,
+      sessionsEnded: 0,
     });
     expect((await admin.users.list.query({ search: 'lisa' })).items[0]?.ssoProviderId).toBeNull();
   });
