@@ -10,7 +10,7 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
+import { httpBrowser, startTestIdp, type TestIdp } from '../support/idp.js';
 import { person, ssoHarness } from './sso-harness.js';
 
 /** 244 + `@acme.test` (10) + `.evil.net` (9) = 263 characters: cut at 254 it would read `…@acme.test`. */
@@ -272,6 +272,8 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
     const attempt = await signIn('newcomer', {
       beforeCallback: async () => {
         await admin.sso.updateProvider.mutate({ id: acme.id, enabled: false });
+        // Disabling signed out the provider's users: count from here.
+        before.sessions = await sessions();
       },
     });
     try {
@@ -282,6 +284,25 @@ describe('single sign-on hardening: claims judged as sent, bounded starts, stabl
       expect(idp.tokenRequests()).toBe(before.tokens);
     } finally {
       await admin.sso.updateProvider.mutate({ id: acme.id, enabled: true });
+    }
+  });
+
+  it('bounds the sign-ins in flight: over the bound, start refuses and stores nothing', async () => {
+    const acmeId = (await admin.sso.providers.query()).items.find((p) => p.slug === 'acme')?.id;
+    // Far-future expiry: live whatever the clock says.
+    await gh.db.query(
+      `insert into sso_login_state (id, provider_id, nonce, verifier_sealed, browser_hash, return_to, created_at, expires_at)
+       select md5(n::text) || md5((n + 1)::text), $1, 'n', 'v', 'b', '', '2000-01-01T00:00:00Z', '9999-12-31T00:00:00Z'
+       from generate_series(1, 10000) as n`,
+      [acmeId],
+    );
+    try {
+      const before = await count('select count(*) as n from sso_login_state');
+      const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
+      expect(start.headers.get('location')).toBe('/#/?sso_error=busy');
+      expect(await count('select count(*) as n from sso_login_state')).toBe(before);
+    } finally {
+      await gh.db.query(`delete from sso_login_state where nonce = 'n'`);
     }
   });
 });
