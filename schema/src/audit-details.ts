@@ -45,9 +45,14 @@ const NoDetails = z.strictObject({ ...dataPlane });
 const SsoProviderChangeDetails = z.strictObject({
   slug: z.string(),
   changed: z.array(z.string()).optional(),
+  /** The configuration values that changed, as they were and as they are (never the client secret). */
+  before: z.record(z.string(), z.unknown()).optional(),
+  after: z.record(z.string(), z.unknown()).optional(),
   clientSecret: z.enum(['set', 'unchanged']).optional(),
   groupsCreated: z.array(z.string()).optional(),
   membershipsRemoved: z.number().int().nonnegative().optional(),
+  usersSuspended: z.number().int().nonnegative().optional(),
+  sessionsEnded: z.number().int().nonnegative().optional(),
 });
 const SsoLoginDetails = z.strictObject({ provider: z.string() });
 const SsoLoginFailedDetails = z.strictObject({
@@ -60,6 +65,7 @@ const SsoLoginFailedDetails = z.strictObject({
     'disabled',
     'provider_error',
     'provider_unavailable',
+    'provider_disabled',
     'domain',
     'suspended',
     'claims',

@@ -120,6 +120,7 @@ export const SsoFailureReason = z.enum([
   'disabled',
   'provider_error',
   'provider_unavailable',
+  'provider_disabled',
   'domain',
   'suspended',
   'claims',

@@ -19,7 +19,13 @@ export type RefusalKind =
   /** An unknown or revoked API token on the portal port. */
   | 'unknown_api_token'
   /** A portal sign-in refused by the sign-in throttles. */
-  | 'login_throttled';
+  | 'login_throttled'
+  /** A single sign-on start refused: too many sign-ins in flight from one source. */
+  | 'sso_throttled'
+  /** A single sign-on start or callback for a provider that does not exist or is disabled. */
+  | 'sso_unknown_provider'
+  /** A single sign-on callback whose `state` Gatehouse never issued. */
+  | 'sso_unknown_state';
 
 interface Pending {
   readonly kind: RefusalKind;

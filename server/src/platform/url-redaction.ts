@@ -36,9 +36,19 @@ export function hasQueryCredential(url: string): boolean {
   return false;
 }
 
-/** The request target as it may be logged: without its query string when that carries a credential. */
+/**
+ * Paths whose query string is never logged: single sign-on (`/auth/sso/…`) carries the provider's `code`,
+ * `state` and error text, none of which has a use in a log line.
+ */
+const QUERYLESS_PATH = /^\/auth\/sso\//i;
+
+/**
+ * The request target as it may be logged: without its query string when that carries a credential, or for
+ * a path whose query strings are never logged.
+ */
 export function redactUrl(url: string): string {
-  return hasQueryCredential(url) ? withoutQuery(url) : url;
+  if (!url.includes('?')) return url;
+  return QUERYLESS_PATH.test(url) || hasQueryCredential(url) ? withoutQuery(url) : url;
 }
 
 /** The client port's request targets as logged: `/mcp` takes no query parameters, so none is ever shown. */

@@ -3,10 +3,12 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import * as client from 'openid-client';
 import { emitStandaloneAudit } from '../audit/emit.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { randomBase62, sha256Hex } from '../crypto/index.js';
 import type { Config } from '../platform/config.js';
 import { type ServiceContext, withTransaction } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
+import { throttleSourceOf } from '../platform/ip-source.js';
 import type { Vault } from '../vault/vault.js';
 import { SsoLoginStateEntity, SsoProviderEntity, type SsoProviderRow } from './entities.js';
 import { classifyOidcFailure, DiscoveryCache } from './oidc.js';
@@ -16,6 +18,8 @@ import { provisionAndSignIn, type SsoClaims } from './provisioning.js';
 const STATE_TTL_MS = 10 * 60 * 1000;
 /** Sign-ins in flight are created before anyone is authenticated: their number is bounded. */
 const MAX_LIVE_STATES = 10_000;
+/** …and so is the share of one source (an IPv4 address or IPv6 /64): one client cannot fill the bound. */
+export const MAX_LIVE_STATES_PER_SOURCE = 20;
 const VERIFIER_SLOT = (providerId: string) => ({
   owner: providerId,
   mcpId: 'sso',
@@ -44,9 +48,31 @@ export const safeReturnTo = (value: unknown): string =>
  */
 export class SsoLogin {
   private readonly discovery: DiscoveryCache;
+  /** This process's sign-ins in flight: state id → its source and expiry (ms), and the count per source. */
+  private readonly inFlight = new Map<string, { source: string; expires: number }>();
+  private readonly perSource = new Map<string, number>();
 
-  constructor(private readonly deps: { vault: Vault; config: Config }) {
+  constructor(private readonly deps: { vault: Vault; config: Config; refusals: RefusalAudit }) {
     this.discovery = new DiscoveryCache(deps.config.oauth);
+  }
+
+  private forget(id: string): void {
+    const entry = this.inFlight.get(id);
+    if (!entry) return;
+    this.inFlight.delete(id);
+    const left = (this.perSource.get(entry.source) ?? 1) - 1;
+    if (left > 0) this.perSource.set(entry.source, left);
+    else this.perSource.delete(entry.source);
+  }
+
+  /** Live sign-ins started from `source`, after forgetting the expired ones. */
+  private liveFrom(source: string, now: number): number {
+    // Insertion order is expiry order (one TTL): stop at the first live one.
+    for (const [id, entry] of this.inFlight) {
+      if (entry.expires > now) break;
+      this.forget(id);
+    }
+    return this.perSource.get(source) ?? 0;
   }
 
   private async configurationOf(em: EntityManager, provider: SsoProviderRow): Promise<client.Configuration> {
@@ -56,10 +82,10 @@ export class SsoLogin {
     return this.discovery.get(provider, secret);
   }
 
-  private async enabledProvider(em: EntityManager, slug: string): Promise<SsoProviderRow> {
-    const provider = await em.findOne(SsoProviderEntity, { slug, enabled: true });
-    if (!provider) throw new DomainError('NOT_FOUND', 'No such sign-in provider');
-    return provider;
+  /** No such (enabled) provider: counted through the refusal audit (no one is authenticated yet). */
+  private async unknownProvider(ctx: ServiceContext, slug: string): Promise<never> {
+    await this.deps.refusals.record('sso_unknown_provider', ctx.ip, ctx.requestId, { provider: slug });
+    throw new DomainError('NOT_FOUND', 'No such sign-in provider');
   }
 
   /** Returns where to send the browser and the secret to bind this sign-in to it (an HttpOnly cookie). */
@@ -69,12 +95,26 @@ export class SsoLogin {
     redirectUri: string,
     returnTo: string,
   ): Promise<{ authorizationUrl: string; browserSecret: string }> {
-    const provider = await this.enabledProvider(ctx.em, slug);
+    const provider =
+      (await ctx.em.findOne(SsoProviderEntity, { slug, enabled: true })) ??
+      (await this.unknownProvider(ctx, slug));
+    const source = throttleSourceOf(ctx.ip);
+    if (this.liveFrom(source, ctx.clock.now().getTime()) >= MAX_LIVE_STATES_PER_SOURCE) {
+      await this.deps.refusals.record('sso_throttled', ctx.ip, ctx.requestId, {
+        provider: slug,
+        limit: MAX_LIVE_STATES_PER_SOURCE,
+      });
+      throw new DomainError(
+        'RATE_LIMITED',
+        'Too many sign-ins in progress from here; try again in a few minutes',
+        undefined,
+        60,
+      );
+    }
     let configuration: client.Configuration;
     try {
       configuration = await this.configurationOf(ctx.em, provider);
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'PRECONDITION_FAILED') throw error;
+    } catch {
       return this.refuse(ctx, provider.slug, 'provider_unavailable');
     }
     const state = client.randomState();
@@ -84,6 +124,11 @@ export class SsoLogin {
     const now = ctx.clock.now();
     await ctx.em.nativeDelete(SsoLoginStateEntity, { expiresAt: { $lt: now } });
     if ((await ctx.em.count(SsoLoginStateEntity, {})) >= MAX_LIVE_STATES) {
+      await this.deps.refusals.record('sso_throttled', ctx.ip, ctx.requestId, {
+        provider: slug,
+        limit: MAX_LIVE_STATES,
+        scope: 'all sources',
+      });
       throw new DomainError(
         'RATE_LIMITED',
         'Too many sign-ins in progress; try again in a few minutes',
@@ -106,6 +151,9 @@ export class SsoLogin {
       });
       await tx.em.flush();
     });
+    const stateId = sha256Hex(state);
+    this.inFlight.set(stateId, { source, expires: now.getTime() + STATE_TTL_MS });
+    this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: redirectUri,
       scope: provider.scopes.join(' '),
@@ -129,14 +177,19 @@ export class SsoLogin {
     browserSecret: string | undefined,
     session: { userAgent: string },
   ): Promise<{ sessionToken: string; returnTo: string }> {
-    const provider = await ctx.em.findOne(SsoProviderEntity, { slug });
-    if (!provider) throw new DomainError('NOT_FOUND', 'No such sign-in provider');
+    const provider =
+      (await ctx.em.findOne(SsoProviderEntity, { slug })) ?? (await this.unknownProvider(ctx, slug));
     const state = callbackUrl.searchParams.get('state') ?? '';
     const row =
       state.length > 0 && state.length <= 512
         ? await ctx.em.findOne(SsoLoginStateEntity, { id: sha256Hex(state) })
         : null;
-    if (!row) return this.refuse(ctx, slug, 'state');
+    if (!row) {
+      // A state Gatehouse never issued (or long forgotten): anyone can send these, so they are counted.
+      await this.deps.refusals.record('sso_unknown_state', ctx.ip, ctx.requestId, { provider: slug });
+      throw new SsoRefused('state');
+    }
+    this.forget(row.id);
     // Single use, whatever happens next: a replayed callback finds the state spent.
     const spent = await ctx.em.nativeUpdate(
       SsoLoginStateEntity,
@@ -152,7 +205,7 @@ export class SsoLogin {
     ) {
       return this.refuse(ctx, slug, 'state');
     }
-    if (!provider.enabled) return this.refuse(ctx, slug, 'provider_error');
+    if (!provider.enabled) return this.refuse(ctx, slug, 'provider_disabled');
     let claims: SsoClaims;
     try {
       const configuration = await this.configurationOf(ctx.em, provider);

@@ -6,10 +6,11 @@ import type {
 } from '@gatehouse/schema';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit } from '../audit/emit.js';
-import { GroupEntity, GroupMembershipEntity } from '../identity/entities.js';
+import { GroupEntity, GroupMembershipEntity, PortalSessionEntity, UserEntity } from '../identity/entities.js';
 import { IDENTITY_CHANGE } from '../identity/identity-change.js';
+import { fenceUser, type UserInstances } from '../identity/user-fence.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
-import { conflict, notFound, validationFailed } from '../platform/errors.js';
+import { conflict, notFound, preconditionFailed, validationFailed } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Vault } from '../vault/vault.js';
 import { SsoProviderEntity, type SsoProviderRow } from './entities.js';
@@ -83,11 +84,21 @@ async function resolveGroupMappings(
   return { mappings: resolved, created };
 }
 
+/** Ends the portal sessions of every user linked to the provider; returns how many. */
+async function endLinkedSessions(tx: ServiceContext, providerId: string): Promise<number> {
+  const users = await tx.em.find(UserEntity, { ssoProvider: providerId }, { fields: ['id'] });
+  if (users.length === 0) return 0;
+  return tx.em.nativeDelete(PortalSessionEntity, { user: { $in: users.map((user) => user.id) } });
+}
+
 const slugTaken = (slug: string) =>
   conflict(`Provider "${slug}" already exists`, { slug: ['is already taken'] });
 
 export class SsoProviders {
-  constructor(private readonly vault: Vault) {}
+  constructor(
+    private readonly vault: Vault,
+    private readonly instances: UserInstances,
+  ) {}
 
   async list(ctx: ServiceContext): Promise<{ items: SsoProvider[] }> {
     requireRole(ctx, 'admin', 'auditor');
@@ -127,7 +138,19 @@ export class SsoProviders {
           await emitAudit(tx, {
             action: 'sso.provider_created',
             target: { type: 'sso_provider', id, label: input.slug },
-            details: { slug: input.slug, clientSecret: 'set', groupsCreated: created },
+            details: {
+              slug: input.slug,
+              after: {
+                issuer: input.issuer,
+                clientId: input.clientId,
+                roleMappings: input.roleMappings,
+                groupMappings: mappings,
+                allowedDomains: input.allowedDomains,
+                enabled: input.enabled,
+              },
+              clientSecret: 'set',
+              groupsCreated: created,
+            },
           });
           return toProvider(tx, row);
         },
@@ -157,10 +180,25 @@ export class SsoProviders {
           'allowedDomains',
           'enabled',
         ] as const;
+        // Accounts are linked by (provider, sub), and a sub means something only at its issuer: another
+        // issuer is another provider (ADR 0032).
+        if (
+          input.issuer !== undefined &&
+          input.issuer !== row.issuer &&
+          (await tx.em.count(UserEntity, { ssoProvider: row.id })) > 0
+        ) {
+          throw preconditionFailed(
+            'Users are linked to this provider: its issuer cannot change. Add a new provider for the new issuer.',
+          );
+        }
         const changed: string[] = [];
+        const before: Record<string, unknown> = {};
+        const after: Record<string, unknown> = {};
         for (const field of plain) {
           const value = input[field];
           if (value !== undefined && JSON.stringify(value) !== JSON.stringify(row[field])) {
+            before[field] = row[field];
+            after[field] = value;
             (row as Record<string, unknown>)[field] = value;
             changed.push(field);
           }
@@ -170,6 +208,8 @@ export class SsoProviders {
           const resolved = await resolveGroupMappings(tx, input.groupMappings);
           created = resolved.created;
           if (JSON.stringify(resolved.mappings) !== JSON.stringify(row.groupMappings)) {
+            before.groupMappings = row.groupMappings;
+            after.groupMappings = resolved.mappings;
             row.groupMappings = resolved.mappings;
             changed.push('groupMappings');
           }
@@ -182,14 +222,19 @@ export class SsoProviders {
         if (changed.length === 0 && input.clientSecret === undefined) return toProvider(tx, row);
         row.updatedAt = tx.clock.now();
         await tx.em.flush();
+        // Turning a provider off signs out everyone who signed in with it.
+        const sessionsEnded =
+          changed.includes('enabled') && !row.enabled ? await endLinkedSessions(tx, row.id) : 0;
         await emitAudit(tx, {
           action: 'sso.provider_updated',
           target: { type: 'sso_provider', id: row.id, label: row.slug },
           details: {
             slug: row.slug,
             changed,
+            ...(changed.length > 0 && { before, after }),
             clientSecret: input.clientSecret === undefined ? 'unchanged' : 'set',
             ...(created.length > 0 && { groupsCreated: created }),
+            ...(changed.includes('enabled') && !row.enabled && { sessionsEnded }),
           },
         });
         return toProvider(tx, row);
@@ -198,25 +243,54 @@ export class SsoProviders {
     );
   }
 
-  /** Deleting a provider removes the memberships it managed (access that came from it goes with it). */
+  /**
+   * Deleting a provider removes the memberships it managed (access that came from it goes with it), and
+   * suspends the users linked to it, their sessions ended: they have no other way to sign in, and their
+   * tokens and keys must not outlive the provider silently (an admin may reactivate them; ADR 0032).
+   */
   async delete(ctx: ServiceContext, id: string): Promise<void> {
-    requireRole(ctx, 'admin');
-    await withTransaction(
+    const actor = requireRole(ctx, 'admin');
+    const suspended = await withTransaction(
       ctx,
       async (tx) => {
         const row = await tx.em.findOne(SsoProviderEntity, { id });
         if (!row) throw notFound('SSO provider', id);
+        const linked = await tx.em.find(UserEntity, { ssoProvider: id, status: 'active' });
+        if (linked.some((user) => user.id === actor.userId)) {
+          throw preconditionFailed('You sign in with this provider: another admin must delete it');
+        }
+        const linkedIds = linked.map((user) => user.id);
+        const otherAdmins = await tx.em.count(UserEntity, {
+          role: 'admin',
+          status: 'active',
+          id: { $nin: linkedIds },
+        });
+        if (otherAdmins === 0) throw preconditionFailed('Deleting it would leave no active admin');
         const membershipsRemoved = await tx.em.nativeDelete(GroupMembershipEntity, { sourceProvider: id });
+        const sessionsEnded = await endLinkedSessions(tx, id);
+        const now = tx.clock.now();
+        for (const user of linked) tx.em.assign(user, { status: 'suspended', updatedAt: now });
+        await tx.em.flush();
+        for (const user of linked) {
+          await emitAudit(tx, {
+            action: 'user.suspend',
+            target: { type: 'user', id: user.id, label: user.username },
+            reason: `its sign-in provider ${row.slug} was deleted`,
+          });
+        }
         tx.em.remove(row);
         await tx.em.flush();
         await emitAudit(tx, {
           action: 'sso.provider_deleted',
           target: { type: 'sso_provider', id, label: row.slug },
-          details: { slug: row.slug, membershipsRemoved },
+          details: { slug: row.slug, membershipsRemoved, usersSuspended: linked.length, sessionsEnded },
         });
+        return linkedIds;
       },
       IDENTITY_CHANGE,
     );
+    for (const userId of suspended)
+      await fenceUser(ctx, this.instances, userId, 'their sign-in provider was deleted');
   }
 }
 

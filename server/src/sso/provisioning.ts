@@ -21,6 +21,26 @@ const roleRank: Record<Role, number> = { user: 0, auditor: 1, admin: 2 };
 const text = (value: unknown, max: number): string =>
   typeof value === 'string' ? value.trim().replaceAll('\u0000', '').slice(0, max) : '';
 
+const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
+const LOCAL_PART = /^[^\s@\p{Cc}]{1,64}$/u;
+
+/** `sub` as sent: a non-empty string of at most 255 characters without NUL (never trimmed). */
+export const validSubject = (sub: unknown): sub is string =>
+  typeof sub === 'string' && sub.length > 0 && sub.length <= 255 && !sub.includes('\u0000');
+
+/**
+ * The email claim, lower-cased: `''` when absent, `undefined` (refused) when it is not a single well-formed
+ * address of at most 254 characters with exactly one `@` and a valid domain. Checked before anything is cut.
+ */
+export function emailOf(raw: unknown): string | undefined {
+  if (raw === undefined || raw === null) return '';
+  if (typeof raw !== 'string' || raw.length > 254) return undefined;
+  const parts = raw.toLowerCase().split('@');
+  if (parts.length !== 2) return undefined;
+  const [local = '', domain = ''] = parts;
+  return LOCAL_PART.test(local) && DOMAIN.test(domain) ? `${local}@${domain}` : undefined;
+}
+
 /** The values of the groups claim: an array of strings or one string; at most 500, each bounded. */
 export function claimValues(claims: SsoClaims, claim: string): Set<string> {
   const raw = claims[claim];
@@ -40,8 +60,8 @@ export function mappedRole(provider: SsoProviderRow, values: Set<string>): Role 
 }
 
 /** A unique username from `preferred_username` or the email's local part (`-2`, `-3`… when taken). */
-async function freeUsername(ctx: ServiceContext, claims: SsoClaims): Promise<string> {
-  const wanted = text(claims.preferred_username, 64) || text(claims.email, 254).split('@')[0] || 'user';
+async function freeUsername(ctx: ServiceContext, claims: SsoClaims, email: string): Promise<string> {
+  const wanted = text(claims.preferred_username, 64) || email.split('@')[0] || 'user';
   let base = wanted
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')
@@ -70,12 +90,16 @@ export async function provisionAndSignIn(
   claims: SsoClaims,
   client: { userAgent: string },
 ): Promise<ProvisionOutcome> {
-  const subject = text(claims.sub, 255);
-  if (!subject) return { refused: 'claims' };
-  const email = text(claims.email, 254).toLowerCase();
+  // Identity claims are judged as the provider sent them: never trimmed, cut or normalised first.
+  const subject = claims.sub;
+  if (!validSubject(subject)) return { refused: 'claims' };
+  const email = emailOf(claims.email);
+  if (email === undefined) return { refused: 'claims' };
   if (provider.allowedDomains.length > 0) {
-    const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1) : '';
-    if (!provider.allowedDomains.includes(domain)) return { refused: 'domain' };
+    // A domain restriction means nothing for an address the provider has not verified.
+    if (claims.email_verified !== true) return { refused: 'claims' };
+    const domain = email.slice(email.indexOf('@') + 1);
+    if (!email || !provider.allowedDomains.includes(domain)) return { refused: 'domain' };
   }
   const existing = await ctx.em.findOne(UserEntity, { ssoProvider: provider.id, ssoSubject: subject });
   if (existing && existing.status !== 'active') return { refused: 'suspended', userId: existing.id };
@@ -93,7 +117,7 @@ export async function provisionAndSignIn(
   );
   const displayName =
     text(claims.name, 128) || text(claims.preferred_username, 128) || email || subject.slice(0, 128);
-  const username = existing ? existing.username : await freeUsername(ctx, claims);
+  const username = existing ? existing.username : await freeUsername(ctx, claims, email);
 
   return withTransaction(
     ctx,

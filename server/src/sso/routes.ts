@@ -16,7 +16,8 @@ const bindingCookieName = (config: Config) => (config.secureTransport ? '__Host-
 /** The portal's origin as the provider knows it: the configured public URL, else this request's origin. */
 function portalOrigin(req: FastifyRequest, config: Config): string {
   if (config.publicPortalUrl) return new URL(config.publicPortalUrl).origin;
-  return `${req.protocol}://${req.host}`;
+  // Parsed, so a malformed Host header fails here (inside the routes' error handling), not at the provider.
+  return new URL(`${req.protocol}://${req.host}`).origin;
 }
 
 /**
@@ -25,7 +26,7 @@ function portalOrigin(req: FastifyRequest, config: Config): string {
  * (`/#/?sso_error=…`), never with the provider's or Gatehouse's internal text.
  */
 export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): void {
-  const login = new SsoLogin({ vault: deps.vault.vault, config: deps.config });
+  const login = new SsoLogin({ vault: deps.vault.vault, config: deps.config, refusals: deps.refusals });
   const contextOf = (req: FastifyRequest): ServiceContext => ({
     em: deps.orm.em.fork() as EntityManager,
     actor: { type: 'anonymous' },
@@ -41,6 +42,11 @@ export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): vo
   };
   const failed = (reply: FastifyReply, reason: string) =>
     reply.redirect(`/#/?sso_error=${encodeURIComponent(reason)}`, 303);
+  /** Anything unforeseen: logged here, shown to the browser only as "the provider is unavailable". */
+  const unexpected = (req: FastifyRequest, reply: FastifyReply, error: unknown) => {
+    req.log.error({ err: error }, 'single sign-on failed unexpectedly');
+    return failed(reply, 'provider_unavailable');
+  };
   const noStore = (reply: FastifyReply) => {
     reply.header('cache-control', 'no-store');
     reply.header('referrer-policy', 'no-referrer');
@@ -72,7 +78,7 @@ export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): vo
         return failed(reply, 'unknown_provider');
       if (error instanceof DomainError && error.code === 'RATE_LIMITED') return failed(reply, 'busy');
       if (error instanceof DomainError) return failed(reply, 'provider_unavailable');
-      throw error;
+      return unexpected(req, reply, error);
     }
   });
 
@@ -85,8 +91,8 @@ export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): vo
     reply.clearCookie(cookieName, { path: '/', secure: deps.config.secureTransport });
     const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
     if (query.length > 8192) return failed(reply, 'state');
-    const callbackUrl = new URL(`${portalOrigin(req, deps.config)}${ssoCallbackPath(slug)}${query}`);
     try {
+      const callbackUrl = new URL(`${portalOrigin(req, deps.config)}${ssoCallbackPath(slug)}${query}`);
       const { sessionToken, returnTo } = await login.complete(
         contextOf(req),
         slug,
@@ -108,7 +114,7 @@ export function registerSsoRoutes(portal: FastifyInstance, deps: PortalDeps): vo
       if (error instanceof SsoRefused) return failed(reply, error.reason);
       if (error instanceof DomainError && error.code === 'NOT_FOUND')
         return failed(reply, 'unknown_provider');
-      throw error;
+      return unexpected(req, reply, error);
     }
   });
 }

@@ -14,8 +14,12 @@ import { authedProcedure, publicProcedure } from '../trpc/procedures.js';
 import { SsoProviders, signInOptions } from './providers.service.js';
 import { getLocalPasswords, setLocalPasswords } from './settings.service.js';
 
-const providersOf = (ctx: { deps: { vault: { vault: ConstructorParameters<typeof SsoProviders>[0] } } }) =>
-  new SsoProviders(ctx.deps.vault.vault);
+const providersOf = (ctx: {
+  deps: {
+    vault: { vault: ConstructorParameters<typeof SsoProviders>[0] };
+    catalog: { runtime: ConstructorParameters<typeof SsoProviders>[1] };
+  };
+}) => new SsoProviders(ctx.deps.vault.vault, ctx.deps.catalog.runtime);
 
 /** Single sign-on administration (admins; auditors read) and the sign-in screen's options (anyone). */
 export const ssoRouter = router({

@@ -10,15 +10,8 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
-import { httpBrowser, type IdpAccount, startTestIdp, type TestIdp } from '../support/idp.js';
-
-const person = (name: string, groups: string[], domain = 'acme.test'): IdpAccount => ({
-  sub: `sub-${name}-0001`,
-  preferred_username: name,
-  name: `${name[0]?.toUpperCase()}${name.slice(1)} Example`,
-  email: `${name}@${domain}`,
-  groups,
-});
+import { httpBrowser, startTestIdp, type TestIdp } from '../support/idp.js';
+import { person, ssoHarness } from './sso-harness.js';
 
 const PASSWORD = 'Plenty-long-passphrase-9';
 
@@ -30,44 +23,7 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   const answers: unknown[] = [];
   const clock = new ManualClock();
 
-  const count = async (sql: string, params: unknown[] = []) =>
-    Number((await gh.db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
-  const sessions = () => count('select count(*) as n from portal_session');
-  const usersNamed = (username: string) =>
-    count('select count(*) as n from app_user where username = $1', [username]);
-  const failures = async (reason: string) =>
-    (await auditRows(gh, 'auth.sso_login_failed')).filter((row) => row.details.reason === reason);
-
-  /** Start → IdP → (optional steps) → callback; returns Gatehouse's answer to the callback. */
-  async function signIn(
-    account: string,
-    options: {
-      browser?: ReturnType<typeof httpBrowser>;
-      returnTo?: string;
-      alterAuthorizationUrl?: (url: URL) => void;
-      beforeCallback?: () => void;
-    } = {},
-  ) {
-    const browser = options.browser ?? httpBrowser();
-    idp.signInAs(account);
-    const query = options.returnTo ? `?returnTo=${encodeURIComponent(options.returnTo)}` : '';
-    const start = await browser.get(`${gh.portalUrl}/auth/sso/acme/start${query}`);
-    expect(start.status).toBe(303);
-    const authorizationUrl = new URL(start.headers.get('location') ?? '');
-    expect(authorizationUrl.origin).toBe(idp.issuer);
-    expect(authorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
-    expect(authorizationUrl.searchParams.get('nonce')).toBeTruthy();
-    expect(authorizationUrl.searchParams.get('state')).toBeTruthy();
-    options.alterAuthorizationUrl?.(authorizationUrl);
-    const callbackUrl = await browser.follow(authorizationUrl.toString(), (url) =>
-      url.pathname.startsWith('/auth/sso/'),
-    );
-    const bindingCookie = browser.jar.get('gh_sso') ?? '';
-    options.beforeCallback?.();
-    const callback = await browser.get(callbackUrl);
-    expect(callback.status).toBe(303);
-    return { browser, callbackUrl, bindingCookie, location: callback.headers.get('location') ?? '' };
-  }
+  const { count, sessions, usersNamed, failures, signIn } = ssoHarness(() => ({ gh, idp }));
 
   beforeAll(async () => {
     gh = await startTestGatehouse(
@@ -315,23 +271,6 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     ].join('\n');
     for (const secret of [idp.clientSecret, newSecret]) expect(everything).not.toContain(secret);
   });
-  it('bounds the sign-ins in flight: over the bound, start refuses and stores nothing', async () => {
-    await gh.db.query(
-      `insert into sso_login_state (id, provider_id, nonce, verifier_sealed, browser_hash, return_to, created_at, expires_at)
-       select md5(n::text) || md5((n + 1)::text), $1, 'n', 'v', 'b', '', $2::timestamptz, $2::timestamptz + interval '1 hour'
-       from generate_series(1, 10000) as n`,
-      [providerId, clock.now().toISOString()],
-    );
-    try {
-      const before = await count('select count(*) as n from sso_login_state');
-      const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
-      expect(start.headers.get('location')).toBe('/#/?sso_error=busy');
-      expect(await count('select count(*) as n from sso_login_state')).toBe(before);
-    } finally {
-      await gh.db.query(`delete from sso_login_state where nonce = 'n'`);
-    }
-  });
-
   it('never demotes the last active admin, whatever the claims say', async () => {
     const signedIn = await signIn('ivy');
     expect(signedIn.location).toBe('/');
@@ -386,8 +325,23 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect(await lisaIn()).toMatchObject({ managedBy: null });
   });
 
-  it('hides a disabled provider, and deleting one takes the memberships it managed', async () => {
+  it('hides a disabled provider and signs its users out; deleting one takes its memberships and suspends its users', async () => {
+    const linkedSessions = () =>
+      count(
+        'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id = $1',
+        [providerId],
+      );
+    const otherSessions = await count(
+      'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id is null',
+    );
+    const signedIn = await linkedSessions();
+    expect(signedIn).toBeGreaterThan(0);
     await admin.sso.updateProvider.mutate({ id: providerId, enabled: false });
+    expect(await linkedSessions()).toBe(0);
+    expect((await auditRows(gh, 'sso.provider_updated')).at(-1)?.details).toMatchObject({
+      changed: ['enabled'],
+      sessionsEnded: signedIn,
+    });
     expect((await portalClient(gh.portalUrl).sso.signInOptions.query()).providers).toEqual([]);
     const start = await httpBrowser().get(`${gh.portalUrl}/auth/sso/acme/start`);
     expect(start.headers.get('location')).toBe('/#/?sso_error=unknown_provider');
@@ -397,7 +351,26 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     ]);
     expect(managed).toBeGreaterThan(0);
     const manual = await count('select count(*) as n from group_membership where source_provider_id is null');
+    const linkedActive = (
+      await gh.db.query<{ id: string }>(
+        "select id from app_user where sso_provider_id = $1 and status = 'active'",
+        [providerId],
+      )
+    ).map((row) => row.id);
+    expect(linkedActive.length).toBeGreaterThan(0);
+    const suspensions = (await auditRows(gh, 'user.suspend')).length;
     await admin.sso.deleteProvider.mutate({ id: providerId });
+    expect(
+      await count("select count(*) as n from app_user where id = any($1) and status = 'suspended'", [
+        linkedActive,
+      ]),
+    ).toBe(linkedActive.length);
+    expect(await auditRows(gh, 'user.suspend')).toHaveLength(suspensions + linkedActive.length);
+    expect(
+      await count(
+        'select count(*) as n from portal_session s join app_user u on u.id = s.user_id where u.sso_provider_id is null',
+      ),
+    ).toBe(otherSessions);
     expect(
       await count('select count(*) as n from group_membership where source_provider_id is not null'),
     ).toBe(0);
@@ -407,6 +380,8 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     expect((await auditRows(gh, 'sso.provider_deleted'))[0]?.details).toEqual({
       slug: 'acme',
       membershipsRemoved: managed,
+      usersSuspended: linkedActive.length,
+      sessionsEnded: 0,
     });
     expect((await admin.users.list.query({ search: 'lisa' })).items[0]?.ssoProviderId).toBeNull();
   });

@@ -10,6 +10,10 @@ export interface IdpAccount {
   name: string;
   email: string;
   groups: string[];
+  /** The `email_verified` claim: true unless given; `null` leaves the claim out. */
+  emailVerified?: boolean | null;
+  /** Other claims as sent (`sub` included, to send one of another type). */
+  extraClaims?: Record<string, unknown>;
   /** A disabled account: the IdP refuses the sign-in with `access_denied`. */
   disabled?: boolean;
 }
@@ -86,10 +90,11 @@ export async function startTestIdp(options: {
         claims: async () => ({
           sub,
           email: account.email,
-          email_verified: true,
+          ...(account.emailVerified !== null && { email_verified: account.emailVerified ?? true }),
           name: account.name,
           preferred_username: account.preferred_username,
           groups: [...account.groups],
+          ...account.extraClaims,
         }),
       };
     },

@@ -7,6 +7,7 @@ const messages: Record<string, string> = {
   disabled: 'Your account at the identity provider cannot sign in (it may be disabled).',
   provider_error: 'The identity provider did not complete the sign-in.',
   provider_unavailable: 'The identity provider could not be reached. Try again later.',
+  provider_disabled: 'This sign-in option was turned off while you were signing in.',
   domain: 'Your email domain is not allowed to sign in here.',
   suspended: 'Your Gatehouse account is suspended. Ask your administrator.',
   claims: 'The identity provider did not say who you are.',
