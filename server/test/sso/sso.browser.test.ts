@@ -76,6 +76,7 @@ describe('single sign-on in Chromium', () => {
         { claim: 'ops', groupName: 'operations' },
       ],
       roleMappings: [{ claim: 'gatehouse-admins', role: 'admin' }],
+      allowedDomains: ['acme.test'],
     });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
