@@ -6,9 +6,7 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class Migration20261203000016SsoAnyDomain extends Migration {
   override async up(): Promise<void> {
-    this.addSql(
-      `alter table "sso_provider" add column "allow_any_domain" boolean not null default false;`,
-    );
+    this.addSql(`alter table "sso_provider" add column "allow_any_domain" boolean not null default false;`);
     this.addSql(
       `update "sso_provider" set "allow_any_domain" = true where jsonb_array_length("allowed_domains") = 0;`,
     );

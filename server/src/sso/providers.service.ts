@@ -59,7 +59,11 @@ function assertIssuerAllowed(ctx: ServiceContext, issuer: string) {
  * Email domains are default deny (ADR 0032): an enabled provider lists the domains that may sign in, or takes
  * any domain as an explicit choice; never both, so a listed domain never looks like a restriction it is not.
  */
-function assertDomainChoice(provider: { allowedDomains: string[]; allowAnyDomain: boolean; enabled: boolean }) {
+function assertDomainChoice(provider: {
+  allowedDomains: string[];
+  allowAnyDomain: boolean;
+  enabled: boolean;
+}) {
   if (provider.allowAnyDomain && provider.allowedDomains.length > 0) {
     throw validationFailed(
       { allowAnyDomain: ['clear the allowed domains to allow any domain'] },
