@@ -70,35 +70,40 @@ describe('single sign-on: email domains default deny, subjects judged as sent', 
   });
 
   it('refuses to create, update or enable a provider without domains unless "any domain" is chosen; nothing changes', async () => {
-    const expectRefused = async (attempt: Promise<unknown>, field: string) => {
+    const expectRefused = async (attempt: () => Promise<unknown>, field: string) => {
       const before = await snapshot();
-      const refusal = await failureOf(attempt);
+      const refusal = await failureOf(attempt());
       expect(refusal).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
       expect(Object.keys(refusal.fieldErrors ?? {})).toEqual([field]);
       expect(await snapshot()).toEqual(before);
     };
     // Created enabled (the default) with no domains, and with both a list and "any domain".
     await expectRefused(
-      admin.sso.createProvider.mutate({
-        ...base(),
-        slug: 'nodomains',
-        groupMappings: [{ claim: 'eng', groupName: 'never-created' }],
-      }),
+      () =>
+        admin.sso.createProvider.mutate({
+          ...base(),
+          slug: 'nodomains',
+          groupMappings: [{ claim: 'eng', groupName: 'never-created' }],
+        }),
       'allowedDomains',
     );
     await expectRefused(
-      admin.sso.createProvider.mutate({
-        ...base(),
-        slug: 'both',
-        allowedDomains: ['acme.test'],
-        allowAnyDomain: true,
-      }),
+      () =>
+        admin.sso.createProvider.mutate({
+          ...base(),
+          slug: 'both',
+          allowedDomains: ['acme.test'],
+          allowAnyDomain: true,
+        }),
       'allowAnyDomain',
     );
     // A disabled draft may wait for its domains, but is not enabled without them.
     const draft = await admin.sso.createProvider.mutate({ ...base(), slug: 'draft', enabled: false });
     expect(draft).toMatchObject({ allowedDomains: [], allowAnyDomain: false, enabled: false });
-    await expectRefused(admin.sso.updateProvider.mutate({ id: draft.id, enabled: true }), 'allowedDomains');
+    await expectRefused(
+      () => admin.sso.updateProvider.mutate({ id: draft.id, enabled: true }),
+      'allowedDomains',
+    );
     // An enabled provider's list is not emptied, nor "any domain" added on top of it.
     const listed = await admin.sso.createProvider.mutate({
       ...base(),
@@ -106,15 +111,15 @@ describe('single sign-on: email domains default deny, subjects judged as sent', 
       allowedDomains: ['acme.test'],
     });
     await expectRefused(
-      admin.sso.updateProvider.mutate({ id: listed.id, allowedDomains: [], displayName: 'Renamed' }),
+      () => admin.sso.updateProvider.mutate({ id: listed.id, allowedDomains: [], displayName: 'Renamed' }),
       'allowedDomains',
     );
     await expectRefused(
-      admin.sso.updateProvider.mutate({ id: listed.id, allowAnyDomain: true }),
+      () => admin.sso.updateProvider.mutate({ id: listed.id, allowAnyDomain: true }),
       'allowAnyDomain',
     );
     await expectRefused(
-      admin.sso.updateProvider.mutate({ id: acmeId, allowAnyDomain: false }),
+      () => admin.sso.updateProvider.mutate({ id: acmeId, allowAnyDomain: false }),
       'allowedDomains',
     );
     // The explicit choice, with the list cleared, is accepted and audited as a change.
