@@ -41,6 +41,8 @@ const providerFields = {
   groupMappings: z.array(SsoGroupMappingInput).max(200),
   roleMappings: z.array(SsoRoleMappingInput).max(200),
   allowedDomains: z.array(EmailDomain).max(50),
+  /** Default deny: an enabled provider lists its email domains, or says so explicitly to take any (ADR 0032). */
+  allowAnyDomain: z.boolean(),
   enabled: z.boolean(),
 };
 
@@ -58,6 +60,7 @@ export const CreateSsoProviderInput = z.object({
   groupMappings: providerFields.groupMappings.default([]),
   roleMappings: providerFields.roleMappings.default([]),
   allowedDomains: providerFields.allowedDomains.default([]),
+  allowAnyDomain: providerFields.allowAnyDomain.default(false),
   enabled: providerFields.enabled.default(true),
 });
 export type CreateSsoProviderInput = z.infer<typeof CreateSsoProviderInput>;
@@ -74,6 +77,7 @@ export const UpdateSsoProviderInput = z.object({
   groupMappings: providerFields.groupMappings.optional(),
   roleMappings: providerFields.roleMappings.optional(),
   allowedDomains: providerFields.allowedDomains.optional(),
+  allowAnyDomain: providerFields.allowAnyDomain.optional(),
   enabled: providerFields.enabled.optional(),
 });
 export type UpdateSsoProviderInput = z.infer<typeof UpdateSsoProviderInput>;
@@ -91,6 +95,7 @@ export const SsoProvider = z.object({
   groupMappings: z.array(z.object({ claim: z.string(), groupId: GroupId, groupName: z.string() })),
   roleMappings: z.array(z.object({ claim: z.string(), role: Role })),
   allowedDomains: z.array(z.string()),
+  allowAnyDomain: z.boolean(),
   enabled: z.boolean(),
   createdAt: IsoDateTime,
   updatedAt: IsoDateTime,

@@ -17,6 +17,8 @@ export const SsoProviderEntity = defineEntity({
     groupMappings: p.json<{ claim: string; groupId: string }[]>(),
     roleMappings: p.json<{ claim: string; role: 'admin' | 'auditor' | 'user' }[]>(),
     allowedDomains: p.json<string[]>(),
+    /** The explicit choice to take any email domain; otherwise an enabled provider lists its domains. */
+    allowAnyDomain: p.boolean(),
     enabled: p.boolean(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),

@@ -41,6 +41,7 @@ async function toProvider(ctx: ServiceContext, row: SsoProviderRow): Promise<Sso
       .map((mapping) => ({ ...mapping, groupName: names.get(mapping.groupId) ?? '' })),
     roleMappings: row.roleMappings,
     allowedDomains: row.allowedDomains,
+    allowAnyDomain: row.allowAnyDomain,
     enabled: row.enabled,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -51,6 +52,29 @@ async function toProvider(ctx: ServiceContext, row: SsoProviderRow): Promise<Sso
 function assertIssuerAllowed(ctx: ServiceContext, issuer: string) {
   if (new URL(issuer).protocol !== 'https:' && !ctx.config.oauth.allowHttp) {
     throw validationFailed({ issuer: ['must be an https URL'] });
+  }
+}
+
+/**
+ * Email domains are default deny (ADR 0032): an enabled provider lists the domains that may sign in, or takes
+ * any domain as an explicit choice; never both, so a listed domain never looks like a restriction it is not.
+ */
+function assertDomainChoice(provider: {
+  allowedDomains: string[];
+  allowAnyDomain: boolean;
+  enabled: boolean;
+}) {
+  if (provider.allowAnyDomain && provider.allowedDomains.length > 0) {
+    throw validationFailed(
+      { allowAnyDomain: ['clear the allowed domains to allow any domain'] },
+      'Allow any domain, or list allowed domains: not both',
+    );
+  }
+  if (provider.enabled && !provider.allowAnyDomain && provider.allowedDomains.length === 0) {
+    throw validationFailed(
+      { allowedDomains: ['list the email domains that may sign in, or choose to allow any domain'] },
+      'An enabled provider needs its allowed email domains, or "allow any domain"',
+    );
   }
 }
 
@@ -109,6 +133,7 @@ export class SsoProviders {
   async create(ctx: ServiceContext, input: CreateSsoProviderInput): Promise<SsoProvider> {
     requireRole(ctx, 'admin');
     assertIssuerAllowed(ctx, input.issuer);
+    assertDomainChoice(input);
     if (await ctx.em.count(SsoProviderEntity, { slug: input.slug })) throw slugTaken(input.slug);
     try {
       return await withTransaction(
@@ -130,6 +155,7 @@ export class SsoProviders {
             groupMappings: mappings,
             roleMappings: input.roleMappings,
             allowedDomains: input.allowedDomains,
+            allowAnyDomain: input.allowAnyDomain,
             enabled: input.enabled,
             createdAt: now,
             updatedAt: now,
@@ -146,6 +172,7 @@ export class SsoProviders {
                 roleMappings: input.roleMappings,
                 groupMappings: mappings,
                 allowedDomains: input.allowedDomains,
+                allowAnyDomain: input.allowAnyDomain,
                 enabled: input.enabled,
               },
               clientSecret: 'set',
@@ -170,6 +197,11 @@ export class SsoProviders {
       async (tx) => {
         const row = await tx.em.findOne(SsoProviderEntity, { id: input.id });
         if (!row) throw notFound('SSO provider', input.id);
+        assertDomainChoice({
+          allowedDomains: input.allowedDomains ?? row.allowedDomains,
+          allowAnyDomain: input.allowAnyDomain ?? row.allowAnyDomain,
+          enabled: input.enabled ?? row.enabled,
+        });
         const plain = [
           'displayName',
           'issuer',
@@ -178,6 +210,7 @@ export class SsoProviders {
           'groupsClaim',
           'roleMappings',
           'allowedDomains',
+          'allowAnyDomain',
           'enabled',
         ] as const;
         // Accounts are linked by (provider, sub), and a sub means something only at its issuer: another

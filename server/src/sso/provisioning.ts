@@ -95,7 +95,9 @@ export async function provisionAndSignIn(
   if (!validSubject(subject)) return { refused: 'claims' };
   const email = emailOf(claims.email);
   if (email === undefined) return { refused: 'claims' };
-  if (provider.allowedDomains.length > 0) {
+  // Default deny (ADR 0032): only the explicit "allow any domain" skips the domain check; an empty list
+  // allows nobody.
+  if (!provider.allowAnyDomain) {
     // A domain restriction means nothing for an address the provider has not verified.
     if (claims.email_verified !== true) return { refused: 'claims' };
     const domain = email.slice(email.indexOf('@') + 1);

@@ -34,7 +34,12 @@ describe('single sign-on under the default outbound policy', () => {
 
   it('refuses an http issuer, and never connects to a provider on a private address', async () => {
     const port = (listener.address() as AddressInfo).port;
-    const base = { displayName: 'Internal', clientId: 'gatehouse', clientSecret: 'internal-secret' };
+    const base = {
+      displayName: 'Internal',
+      clientId: 'gatehouse',
+      clientSecret: 'internal-secret',
+      allowedDomains: ['internal.test'],
+    };
     const http = await failureOf(
       admin.sso.createProvider.mutate({ ...base, slug: 'plain', issuer: `http://idp.example.test:${port}` }),
     );

@@ -76,6 +76,7 @@ describe('single sign-on in Chromium', () => {
         { claim: 'ops', groupName: 'operations' },
       ],
       roleMappings: [{ claim: 'gatehouse-admins', role: 'admin' }],
+      allowedDomains: ['acme.test'],
     });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -165,7 +166,7 @@ describe('single sign-on in Chromium', () => {
     ]);
   }, 60_000);
 
-  it('shows provider-managed memberships read-only to an admin, and the provider without its secret', async () => {
+  it('shows provider-managed memberships read-only, the provider without its secret, and "any domain" as a form choice', async () => {
     const operations = await groupNamed('operations');
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -182,6 +183,25 @@ describe('single sign-on in Chromium', () => {
     const provider = page.getByRole('row', { name: /Acme ID/ });
     await expect.poll(() => provider.textContent(), { timeout: 20_000 }).toContain('set');
     expect(await page.content()).not.toContain(idp.clientSecret);
+    expect(await provider.textContent()).toContain('acme.test');
+
+    // "Allow any email domain" is an explicit choice in the form; the domain list is then dropped.
+    await provider.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Allow any email domain').check();
+    expect(await page.getByLabel('Allowed email domains').isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expect.poll(() => provider.textContent(), { timeout: 20_000 }).toContain('any');
+    expect((await admin.sso.providers.query()).items[0]).toMatchObject({
+      allowedDomains: [],
+      allowAnyDomain: true,
+    });
+    const acme = (await admin.sso.providers.query()).items[0];
+    if (!acme) throw new Error('no provider');
+    await admin.sso.updateProvider.mutate({
+      id: acme.id,
+      allowedDomains: ['acme.test'],
+      allowAnyDomain: false,
+    });
     await context.close();
   }, 60_000);
   it('puts the password form behind "Sign in with a password" when passwords are for admins only', async () => {

@@ -110,15 +110,16 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
   });
 
   it('refuses a sign-in that took longer than ten minutes', async () => {
-    const before = await sessions();
+    const before = { sessions: await sessions(), refused: (await failures('state')).length };
     const attempt = await signIn('kim', { beforeCallback: () => clock.advance(10 * 60 * 1000 + 1000) });
     expect(attempt.location).toBe('/#/?sso_error=state');
     expect(await usersNamed('kim')).toBe(0);
-    expect(await sessions()).toBe(before);
+    expect(await sessions()).toBe(before.sessions);
+    expect(await failures('state')).toHaveLength(before.refused + 1);
   });
 
   it('refuses a callback finished in another browser than the one that started it', async () => {
-    const before = await sessions();
+    const before = { sessions: await sessions(), refused: (await failures('state')).length };
     const started = httpBrowser();
     idp.signInAs('gus');
     const start = await started.get(`${gh.portalUrl}/auth/sso/acme/start`);
@@ -128,7 +129,8 @@ describe('single sign-on over HTTP against a real OpenID provider', () => {
     const other = await httpBrowser().get(callbackUrl);
     expect(other.headers.get('location')).toBe('/#/?sso_error=state');
     expect(await usersNamed('gus')).toBe(0);
-    expect(await sessions()).toBe(before);
+    expect(await sessions()).toBe(before.sessions);
+    expect(await failures('state')).toHaveLength(before.refused + 1);
   });
 
   it('refuses an email domain the provider does not allow, and never redirects off the portal', async () => {

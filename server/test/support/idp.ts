@@ -12,7 +12,7 @@ export interface IdpAccount {
   groups: string[];
   /** The `email_verified` claim: true unless given; `null` leaves the claim out. */
   emailVerified?: boolean | null;
-  /** Other claims as sent (`sub` included, to send one of another type). */
+  /** Other claims as sent; a `sub` here replaces the ID token's (to send one of another type or shape). */
   extraClaims?: Record<string, unknown>;
   /** A disabled account: the IdP refuses the sign-in with `access_denied`. */
   disabled?: boolean;
@@ -101,6 +101,15 @@ export async function startTestIdp(options: {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: [randomBytes(16).toString('hex')] },
   });
+  // oidc-provider always sets `sub` to the (non-empty string) account id: an account's `extraClaims.sub`
+  // replaces it in the ID token it signs, as a faulty or hostile provider would send it.
+  const payloadOf = provider.IdToken.prototype.payload;
+  provider.IdToken.prototype.payload = async function payload(this: unknown) {
+    const claims = (await payloadOf.call(this)) as Record<string, unknown>;
+    const account = typeof claims.sub === 'string' ? bySub(claims.sub) : undefined;
+    if (account?.extraClaims && 'sub' in account.extraClaims) claims.sub = account.extraClaims.sub;
+    return claims;
+  };
   const state = { account: '', tamper: false, tokenRequests: 0, discoveryRequests: 0 };
   const callback = provider.callback();
   server.on('request', async (req: IncomingMessage, res: ServerResponse) => {

@@ -59,6 +59,10 @@ export function SsoAdminScreen() {
     { header: 'Issuer', cell: (p) => p.issuer },
     { header: 'Client secret', cell: (p) => p.clientSecret },
     {
+      header: 'Email domains',
+      cell: (p) => (p.allowAnyDomain ? 'any' : p.allowedDomains.join(', ')),
+    },
+    {
       header: 'Status',
       cell: (p) => (
         <Badge tone={p.enabled ? 'success' : 'neutral'}>{p.enabled ? 'enabled' : 'disabled'}</Badge>
@@ -303,9 +307,21 @@ function ProviderDialog(props: {
           label="Allowed email domains"
           value={draft().allowedDomains}
           onInput={set('allowedDomains')}
-          hint="Separated by spaces; empty allows any domain."
+          disabled={draft().allowAnyDomain}
+          hint="Separated by spaces. Only verified addresses at these domains may sign in."
           error={error('allowedDomains')}
         />
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            checked={draft().allowAnyDomain}
+            onChange={(event) => setDraft({ ...draft(), allowAnyDomain: event.currentTarget.checked })}
+          />{' '}
+          Allow any email domain (everyone the provider signs in may use Gatehouse)
+        </label>
+        <Show when={error('allowAnyDomain')}>
+          {(messages) => <div class="field-error">{messages().join(' ')}</div>}
+        </Show>
         <label class="checkbox">
           <input
             type="checkbox"

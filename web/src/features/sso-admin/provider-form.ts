@@ -14,6 +14,8 @@ export interface ProviderDraft {
   /** One mapping a line: `claim value = admin|auditor|user`. */
   roleMappings: string;
   allowedDomains: string;
+  /** The explicit choice to take any email domain (default deny otherwise; the domain list is then ignored). */
+  allowAnyDomain: boolean;
   enabled: boolean;
 }
 
@@ -28,6 +30,7 @@ export const emptyDraft = (): ProviderDraft => ({
   groupMappings: '',
   roleMappings: '',
   allowedDomains: '',
+  allowAnyDomain: false,
   enabled: true,
 });
 
@@ -42,6 +45,7 @@ export const draftOf = (provider: SsoProvider): ProviderDraft => ({
   groupMappings: provider.groupMappings.map((m) => `${m.claim} = ${m.groupName}`).join('\n'),
   roleMappings: provider.roleMappings.map((m) => `${m.claim} = ${m.role}`).join('\n'),
   allowedDomains: provider.allowedDomains.join(' '),
+  allowAnyDomain: provider.allowAnyDomain,
   enabled: provider.enabled,
 });
 
@@ -68,6 +72,8 @@ export const inputOf = (draft: ProviderDraft) => ({
   groupsClaim: draft.groupsClaim,
   groupMappings: pairs(draft.groupMappings).map((p) => ({ claim: p.left, groupName: p.right })),
   roleMappings: pairs(draft.roleMappings).map((p) => ({ claim: p.left, role: p.right as Role })),
-  allowedDomains: words(draft.allowedDomains),
+  // "Any domain" and a domain list exclude each other: the list is dropped when any domain is chosen.
+  allowedDomains: draft.allowAnyDomain ? [] : words(draft.allowedDomains),
+  allowAnyDomain: draft.allowAnyDomain,
   enabled: draft.enabled,
 });
