@@ -64,6 +64,24 @@ const REFUSED_MEMBERS = [
   'authorization_encrypted_response_enc',
 ];
 
+/** The members a registration (DCR) may send; anything else is refused, not silently dropped. */
+const ACCEPTED_MEMBERS = new Set([
+  'redirect_uris',
+  'client_name',
+  'client_uri',
+  'logo_uri',
+  'token_endpoint_auth_method',
+  'grant_types',
+  'response_types',
+  'scope',
+  'software_id',
+  'software_version',
+  'tos_uri',
+  'policy_uri',
+  'contacts',
+  'application_type',
+]);
+
 /** Bounds on client metadata (DCR and CIMD alike), checked before oidc-provider's own validation. */
 const LIMITS = { redirectUris: 10, uri: 2048, name: 200 };
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -173,8 +191,13 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     },
     extraClientMetadata: {
       properties: ['software_id'],
-      validator: (_ctx, key, _value, metadata) => {
-        if (key === 'software_id') checkClientMetadata(errors, metadata as Record<string, unknown>);
+      validator: (ctx, key, _value, metadata) => {
+        if (key !== 'software_id') return;
+        // A registration's own body is checked member by member; a CIMD document by what oidc-provider kept.
+        const body = ctx?.oidc?.route === 'registration' ? (ctx.oidc.body as Record<string, unknown>) : {};
+        const unknown = Object.keys(body ?? {}).find((member) => !ACCEPTED_MEMBERS.has(member));
+        if (unknown) throw new errors.InvalidClientMetadata(`${unknown.slice(0, 64)} is not accepted`);
+        checkClientMetadata(errors, metadata as Record<string, unknown>);
       },
     },
     clientBasedCORS: (_ctx, origin, client) =>

@@ -304,7 +304,9 @@ async function endOtherPersonsSession(
 ): Promise<void> {
   const previous = details.session;
   if (!previous?.accountId || previous.accountId === userId) return;
-  const session = previous.uid ? await provider.Session.findByUid(previous.uid) : undefined;
+  const session =
+    (previous.cookie ? await provider.Session.find(previous.cookie) : undefined) ??
+    (previous.uid ? await provider.Session.findByUid(previous.uid) : undefined);
   await session?.destroy();
   details.session = undefined;
   await details.save(Math.max(1, details.exp - Math.floor(Date.now() / 1000)));
