@@ -92,7 +92,12 @@ describe('authorization server review fixes (B)', () => {
   beforeAll(async () => {
     cimd = await startCimdServer();
     gh = await startTestGatehouse(
-      { ...cimd.env, GATEHOUSE_OAUTH_REGISTRATIONS_PER_IP: String(PER_IP) },
+      {
+        ...cimd.env,
+        GATEHOUSE_OAUTH_REGISTRATIONS_PER_IP: String(PER_IP),
+        // A proxy that is not the test's peer: X-Forwarded-For from 127.0.0.1 must not be believed.
+        GATEHOUSE_TRUSTED_PROXIES: '10.9.9.9',
+      },
       { clock },
     );
     admin = await setUpAdmin(gh);
@@ -236,6 +241,19 @@ describe('authorization server review fixes (B)', () => {
     expect(rows).toHaveLength(replays + 1);
     expect(rows.at(-1)?.outcome).toBe('denied');
     expect(JSON.stringify(rows.at(-1))).not.toContain(code);
+    // Any other token refusal is counted through the refusal audit (no code or verifier in it).
+    const bogus = await exchange('not-a-code', verifier, resource);
+    expect(bogus.status).toBe(400);
+    await vi.waitFor(
+      async () => {
+        const refused = (await auditRows(gh, 'auth.refused')).filter(
+          (row) => (row.details as { kind?: string }).kind === 'oauth_token_refused',
+        );
+        expect(refused.length).toBeGreaterThanOrEqual(1);
+        expect(JSON.stringify(refused)).not.toContain(verifier);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
   });
 
   it('throttles anonymous registrations per source: 429 with Retry-After, no client, audited as a refusal', async () => {
