@@ -114,7 +114,9 @@ export async function grantConsent(
         // Consent to one MCP replaces that MCP's subscription only; consent to `/mcp` replaces them all.
         const only =
           pending.slug === null ? null : await tx.em.findOne(McpServerEntity, { slug: pending.slug });
-        await tx.em.nativeDelete(SubscriptionEntity, { client: row.id, ...(only && { mcp: only.id }) });
+        if (pending.slug === null || only) {
+          await tx.em.nativeDelete(SubscriptionEntity, { client: row.id, ...(only && { mcp: only.id }) });
+        }
         const now = ctx.clock.now();
         for (const sub of chosen) {
           tx.em.create(SubscriptionEntity, {

@@ -102,26 +102,31 @@ export function registerAuthorizationServer(
     return false;
   };
 
-  /** Whether this request would make oidc-provider fetch a CIMD document it has not fetched lately. */
-  const firstCimdUse = (req: FastifyRequest): boolean => {
-    if (req.method !== 'GET' && req.method !== 'POST') return false;
-    if (req.routeOptions.url !== PROVIDER_ROUTES.authorization) return false;
+  /** The CIMD client id this request would make oidc-provider fetch (not seen lately), if any. */
+  const unseenCimd = (req: FastifyRequest): string | undefined => {
+    if (req.method !== 'GET' && req.method !== 'POST') return undefined;
+    if (req.routeOptions.url !== PROVIDER_ROUTES.authorization) return undefined;
     const clientId = URL.parse(req.url, 'http://x')?.searchParams.get('client_id') ?? '';
-    if (!clientId.startsWith('https://')) return false;
-    const now = deps.clock.now().getTime();
+    if (!clientId.startsWith('https://')) return undefined;
     const seen = seenCimd.get(clientId);
-    if (seen !== undefined && seen > now) return false;
+    return seen !== undefined && seen > deps.clock.now().getTime() ? undefined : clientId;
+  };
+
+  /** Remembers an admitted CIMD client id (bounded: expired entries go first, then everything). */
+  const rememberCimd = (clientId: string): void => {
+    const now = deps.clock.now().getTime();
     if (seenCimd.size >= MAX_SEEN_CIMD) {
       for (const [id, until] of seenCimd) if (until <= now) seenCimd.delete(id);
       if (seenCimd.size >= MAX_SEEN_CIMD) seenCimd.clear();
     }
-    seenCimd.set(clientId.slice(0, 2048), now + SEEN_CIMD_MS);
-    return true;
+    if (clientId.length <= 2048) seenCimd.set(clientId, now + SEEN_CIMD_MS);
   };
 
   const forward = async (req: FastifyRequest, reply: FastifyReply) => {
     const registration = req.method === 'POST' && req.routeOptions.url === PROVIDER_ROUTES.registration;
-    if ((registration || firstCimdUse(req)) && !(await admitAnonymous(req, reply))) return reply;
+    const cimdId = unseenCimd(req);
+    if ((registration || cimdId) && !(await admitAnonymous(req, reply))) return reply;
+    if (cimdId) rememberCimd(cimdId);
     const provider = await server.provider();
     callback ??= provider.callback();
     // The audit records of what oidc-provider does carry this request's id, as every other record does.

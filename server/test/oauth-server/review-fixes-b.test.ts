@@ -272,6 +272,12 @@ describe('authorization server review fixes (B)', () => {
       authorizeUrl({ client_id: url, code_challenge: pkce().challenge }),
     );
     expect(cimdAnswer.response.status).toBe(429);
+    // A refused client id is not remembered as fetched: asking again is refused again, still never fetched.
+    const again = await navigate(
+      new CookieJar(),
+      authorizeUrl({ client_id: url, code_challenge: pkce().challenge }),
+    );
+    expect(again.response.status).toBe(429);
     expect(cimd.fetches.get('/clients/throttled.json')).toBeUndefined();
     expect((await register({})).status).toBe(429);
     expect(await clientRecords()).toBe(clients);
