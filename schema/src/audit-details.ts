@@ -147,6 +147,7 @@ const typed = {
   'oauth.token_issued': OAuthToken,
   'oauth.token_refreshed': OAuthToken,
   'oauth.refresh_reuse_detected': OAuthToken,
+  'oauth.code_replay_detected': OAuthToken,
   'oauth.token_revoked': OAuthTokenRevoked,
 } satisfies Partial<Record<AuditAction, z.ZodType>>;
 

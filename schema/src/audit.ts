@@ -88,6 +88,7 @@ export const AuditAction = z.enum([
   'oauth.token_issued',
   'oauth.token_refreshed',
   'oauth.refresh_reuse_detected',
+  'oauth.code_replay_detected',
   'oauth.token_revoked',
   'audit.export',
   'audit.retention',

@@ -25,7 +25,11 @@ export type RefusalKind =
   /** A single sign-on start or callback for a provider that does not exist or is disabled. */
   | 'sso_unknown_provider'
   /** A single sign-on callback whose `state` Gatehouse never issued. */
-  | 'sso_unknown_state';
+  | 'sso_unknown_state'
+  /** An anonymous client registration (DCR, or a first CIMD use) refused by its throttles. */
+  | 'oauth_registration_throttled'
+  /** A token request the authorization server refused (bad code, verifier, client...). */
+  | 'oauth_token_refused';
 
 interface Pending {
   readonly kind: RefusalKind;

@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { type AuditEntry, emitStandaloneAudit } from '../audit/emit.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { McpServerEntity } from '../catalog/entities.js';
 import { ClientEntity } from '../clients/entities.js';
 import type { UserRow } from '../identity/entities.js';
@@ -28,6 +29,9 @@ export interface AuthorizationServerDeps {
   log: Logger;
 }
 
+/** Where the portal's bridge leaves the address Fastify decided on, on the raw request (ADR 0033). */
+export const CLIENT_IP = Symbol('gatehouse.clientIp');
+
 type TokenLike = { clientId?: string; accountId?: string; grantId?: string; aud?: unknown; kind?: string };
 
 /**
@@ -43,6 +47,7 @@ export class AuthorizationServer {
   private built: Promise<Provider> | undefined;
   /** Requests in which oidc-provider revoked a whole grant (refresh token reuse, revocation). */
   private readonly revokedGrants = new WeakMap<object, string>();
+  private refusals: RefusalAudit | undefined;
 
   constructor(readonly deps: AuthorizationServerDeps) {
     this.records = new OAuthRecords(deps.orm, deps.clock);
@@ -52,6 +57,11 @@ export class AuthorizationServer {
       clock: deps.clock,
       changes: deps.changes,
     });
+  }
+
+  /** Token-endpoint refusals are counted through the portal's refusal audit (set when the routes are). */
+  useRefusals(refusals: RefusalAudit): void {
+    this.refusals = refusals;
   }
 
   provider(): Promise<Provider> {
@@ -92,6 +102,8 @@ export class AuthorizationServer {
       this.deps.log.error({ err: error }, 'authorization server error'),
     );
     provider.use(async (ctx, next) => {
+      const ip = (ctx.req as unknown as Record<symbol, string | undefined>)[CLIENT_IP];
+      if (ip) ctx.request.ip = ip;
       await next();
       try {
         await this.audit(ctx as KoaContextWithOIDC);
@@ -170,6 +182,25 @@ export class AuthorizationServer {
           reason: 'a rotated refresh token was used again: the whole grant is revoked',
           details: { oauthClientId: clientId ?? '', grant: revokedGrant },
         });
+      } else if (revokedGrant && grantType === 'authorization_code') {
+        const clientId = oidc.client?.clientId;
+        await this.record(ctx, await this.actorOf(entities.Grant?.accountId, clientId), {
+          action: 'oauth.code_replay_detected',
+          outcome: 'denied',
+          reason: 'an authorization code was used again: the whole grant is revoked',
+          details: { oauthClientId: clientId ?? '', grant: revokedGrant },
+        });
+      } else if (ctx.status >= 400) {
+        const body = ctx.body as { error?: unknown } | undefined;
+        await this.refusals?.record(
+          'oauth_token_refused',
+          ctx.ip,
+          String(ctx.get('x-request-id')).slice(0, 64),
+          {
+            error: String(body?.error ?? 'invalid_request').slice(0, 64),
+            grantType: grantType.slice(0, 64),
+          },
+        );
       }
     } else if (oidc.route === 'revocation' && ctx.status === 200) {
       const token = entities.AccessToken ?? entities.RefreshToken;

@@ -1,6 +1,7 @@
 import type { ConsentClient, ConsentInput, InteractionDetails } from '@gatehouse/schema';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { emitAudit, emitStandaloneAudit } from '../audit/emit.js';
+import { McpServerEntity } from '../catalog/entities.js';
 import type { LiveCatalog } from '../catalog/live-catalog.js';
 import { listMarketplace } from '../catalog/marketplace.service.js';
 import { assertSubscribableFor } from '../clients/clients.service.js';
@@ -101,7 +102,7 @@ export async function grantConsent(
             oauthClientId: client.clientId,
             oauthRegistration: client.registration,
             oauthDomain: client.domain,
-            createdAt: new Date(),
+            createdAt: ctx.clock.now(),
             lastSeenAt: null,
             lastSeenIp: null,
             suspendedBy: null,
@@ -110,8 +111,13 @@ export async function grantConsent(
           tx.em.assign(row, { name: client.name.slice(0, 128), oauthDomain: client.domain });
         }
         await tx.em.flush();
-        await tx.em.nativeDelete(SubscriptionEntity, { client: row.id });
-        const now = new Date();
+        // Consent to one MCP replaces that MCP's subscription only; consent to `/mcp` replaces them all.
+        const only =
+          pending.slug === null ? null : await tx.em.findOne(McpServerEntity, { slug: pending.slug });
+        if (pending.slug === null || only) {
+          await tx.em.nativeDelete(SubscriptionEntity, { client: row.id, ...(only && { mcp: only.id }) });
+        }
+        const now = ctx.clock.now();
         for (const sub of chosen) {
           tx.em.create(SubscriptionEntity, {
             id: newId('subscription'),

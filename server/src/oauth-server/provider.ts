@@ -19,15 +19,68 @@ export const PROVIDER_ROUTES = {
   registration: '/oauth/register',
   revocation: '/oauth/revoke',
   jwks: '/oauth/jwks',
-  end_session: '/oauth/session/end',
   userinfo: '/oauth/userinfo',
   introspection: '/oauth/introspect',
-  pushed_authorization_request: '/oauth/par',
   code_verification: '/oauth/device',
   device_authorization: '/oauth/device/auth',
   backchannel_authentication: '/oauth/backchannel',
   challenge: '/oauth/challenge',
 } as const;
+
+/**
+ * Members oidc-provider recognises that Gatehouse never accepts from a client: key material, URIs it would
+ * fetch or trust, and what belongs to features that are off. Unknown members are dropped by oidc-provider;
+ * the accepted ones are redirect_uris, client_name, client_uri, logo_uri, token_endpoint_auth_method,
+ * grant_types, response_types, scope, software_id, software_version, tos_uri, policy_uri, contacts and
+ * application_type (ADR 0033).
+ */
+const REFUSED_MEMBERS = [
+  'jwks',
+  'jwks_uri',
+  'sector_identifier_uri',
+  'post_logout_redirect_uris',
+  'request_uris',
+  'initiate_login_uri',
+  'backchannel_logout_uri',
+  'frontchannel_logout_uri',
+  'default_acr_values',
+  'default_max_age',
+  'tls_client_auth_subject_dn',
+  'tls_client_auth_san_dns',
+  'tls_client_auth_san_uri',
+  'tls_client_auth_san_ip',
+  'tls_client_auth_san_email',
+  'token_endpoint_auth_signing_alg',
+  'request_object_signing_alg',
+  'request_object_encryption_alg',
+  'request_object_encryption_enc',
+  'userinfo_encrypted_response_alg',
+  'userinfo_encrypted_response_enc',
+  'id_token_encrypted_response_alg',
+  'id_token_encrypted_response_enc',
+  'introspection_encrypted_response_alg',
+  'introspection_encrypted_response_enc',
+  'authorization_encrypted_response_alg',
+  'authorization_encrypted_response_enc',
+];
+
+/** The members a registration (DCR) may send; anything else is refused, not silently dropped. */
+const ACCEPTED_MEMBERS = new Set([
+  'redirect_uris',
+  'client_name',
+  'client_uri',
+  'logo_uri',
+  'token_endpoint_auth_method',
+  'grant_types',
+  'response_types',
+  'scope',
+  'software_id',
+  'software_version',
+  'tos_uri',
+  'policy_uri',
+  'contacts',
+  'application_type',
+]);
 
 /** Bounds on client metadata (DCR and CIMD alike), checked before oidc-provider's own validation. */
 const LIMITS = { redirectUris: 10, uri: 2048, name: 200 };
@@ -46,6 +99,8 @@ export const isLoopbackRedirect = (uri: string): boolean => {
  */
 function checkClientMetadata(errors: typeof OidcErrors, metadata: Record<string, unknown>): void {
   const invalid = (message: string) => new errors.InvalidClientMetadata(message);
+  const refused = REFUSED_MEMBERS.find((key) => metadata[key] !== undefined);
+  if (refused) throw invalid(`${refused} is not accepted`);
   const uris = metadata.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0)
     throw new errors.InvalidRedirectUri('redirect_uris must contain members');
@@ -136,15 +191,21 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     },
     extraClientMetadata: {
       properties: ['software_id'],
-      validator: (_ctx, key, _value, metadata) => {
-        if (key === 'software_id') checkClientMetadata(errors, metadata as Record<string, unknown>);
+      validator: (ctx, key, _value, metadata) => {
+        if (key !== 'software_id') return;
+        // A registration's own body is checked member by member; a CIMD document by what oidc-provider kept.
+        const body = ctx?.oidc?.route === 'registration' ? (ctx.oidc.body as Record<string, unknown>) : {};
+        const unknown = Object.keys(body ?? {}).find((member) => !ACCEPTED_MEMBERS.has(member));
+        if (unknown) throw new errors.InvalidClientMetadata(`${unknown.slice(0, 64)} is not accepted`);
+        checkClientMetadata(errors, metadata as Record<string, unknown>);
       },
     },
     clientBasedCORS: (_ctx, origin, client) =>
       origin !== 'null' && client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) === true,
+    // Only CIMD documents are fetched: the downstream OAuth allowance for private networks does not apply.
     fetch: guardedFetch({
-      allowHttp: config.oauth.allowHttp,
-      allowPrivateNetworks: config.oauth.allowPrivateNetworks,
+      allowHttp: false,
+      allowPrivateNetworks: config.oauthServer.cimdAllowPrivateNetworks,
       caFile: config.oauthServer.caFile,
     }) as unknown as Configuration['fetch'],
     renderError: async (ctx, out) => {
@@ -158,6 +219,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: false },
+      // Nothing is advertised that Gatehouse does not serve (the portal bridges only the routes it lists).
+      pushedAuthorizationRequests: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
       revocation: { enabled: true },
       registration: {
         enabled: true,
@@ -188,7 +252,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     } as Configuration['features'],
   };
   const provider = new ProviderClass(urls.issuer(), configuration);
-  provider.proxy = config.trustedProxies.length > 0;
+  // Never trust X-Forwarded-* here: the bridge hands over the address Fastify decided on (trusted proxies).
+  provider.proxy = false;
   return provider;
 }
 

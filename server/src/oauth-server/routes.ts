@@ -3,10 +3,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { authenticateRequest, isSameOrigin } from '../identity/request-auth.js';
+import { type Bucket, bucketName, ThrottleStore } from '../identity/throttle-store.js';
 import type { ServiceContext } from '../platform/context.js';
 import { DomainError, fieldErrorsOf, unauthenticated, validationFailed } from '../platform/errors.js';
+import { throttleSourceOf } from '../platform/ip-source.js';
 import type { PortalDeps } from '../trpc/context.js';
-import type { AuthorizationServer } from './authorization-server.js';
+import { type AuthorizationServer, CLIENT_IP } from './authorization-server.js';
 import { consentDetails, denyConsent, grantConsent, type PendingAuthorization } from './consent.service.js';
 import { INTERACTION_PATH, isLoopbackRedirect, MCP_SCOPE, PROVIDER_ROUTES } from './provider.js';
 
@@ -38,6 +40,18 @@ const expired = () =>
     'This authorization request has expired or was started in another browser: start again from the client',
   );
 
+/** Client ids (CIMD URLs) seen lately: their document is cached, so asking again costs no fetch. */
+const SEEN_CIMD_MS = 5 * 60_000;
+const MAX_SEEN_CIMD = 10_000;
+
+/** Headers every reply of oidc-provider carries (its pages must never be framed or sniffed). */
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+};
+
 /**
  * The authorization server's routes on the portal port (ADR 0033): oidc-provider's endpoints, bridged into
  * Fastify, and the interaction routes the portal's consent screen talks to (the contract in ADR 0033).
@@ -48,11 +62,80 @@ export function registerAuthorizationServer(
   server: AuthorizationServer,
 ): void {
   let callback: ReturnType<Provider['callback']> | undefined;
+  const settings = deps.config.oauthServer;
+  const store = new ThrottleStore(deps.orm, deps.clock);
+  const seenCimd = new Map<string, number>();
+  server.useRefusals(deps.refusals);
+
+  /**
+   * Anonymous work that creates state or makes Gatehouse fetch (a registration, a CIMD client id not seen
+   * lately) is counted per source and in all; over either limit it is refused with 429 and audited through
+   * the refusal audit (ADR 0033). Returns whether the request may go on.
+   */
+  const admitAnonymous = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const rule = { limit: 0, windowMs: settings.registrationWindowMs };
+    const buckets: Bucket[] = [
+      {
+        name: bucketName('oauth-reg-ip', throttleSourceOf(req.ip)),
+        rule: { ...rule, limit: settings.registrationsPerIp },
+      },
+      { name: 'oauth-reg-global', rule: { ...rule, limit: settings.registrationsGlobal } },
+    ];
+    let wait = store.localRetryAfterMs(buckets.map((bucket) => bucket.name));
+    if (wait === 0) {
+      const over = (await store.hit(buckets)).filter((count) => count.hits > count.bucket.rule.limit);
+      for (const count of over) store.trip(count);
+      if (over.length === 0) return true;
+      wait = Math.max(...over.map((count) => count.windowEndsAt - deps.clock.now().getTime()));
+    }
+    await deps.refusals.record('oauth_registration_throttled', req.ip, String(req.id));
+    const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+    sendError(
+      reply.header('retry-after', String(retryAfter)),
+      new DomainError(
+        'RATE_LIMITED',
+        'Too many client registrations; try again later',
+        undefined,
+        retryAfter,
+      ),
+    );
+    return false;
+  };
+
+  /** The CIMD client id this request would make oidc-provider fetch (not seen lately), if any. */
+  const unseenCimd = (req: FastifyRequest): string | undefined => {
+    if (req.method !== 'GET' && req.method !== 'POST') return undefined;
+    if (req.routeOptions.url !== PROVIDER_ROUTES.authorization) return undefined;
+    const clientId = URL.parse(req.url, 'http://x')?.searchParams.get('client_id') ?? '';
+    if (!clientId.startsWith('https://')) return undefined;
+    const seen = seenCimd.get(clientId);
+    return seen !== undefined && seen > deps.clock.now().getTime() ? undefined : clientId;
+  };
+
+  /** Remembers an admitted CIMD client id (bounded: expired entries go first, then everything). */
+  const rememberCimd = (clientId: string): void => {
+    const now = deps.clock.now().getTime();
+    if (seenCimd.size >= MAX_SEEN_CIMD) {
+      for (const [id, until] of seenCimd) if (until <= now) seenCimd.delete(id);
+      if (seenCimd.size >= MAX_SEEN_CIMD) seenCimd.clear();
+    }
+    if (clientId.length <= 2048) seenCimd.set(clientId, now + SEEN_CIMD_MS);
+  };
+
   const forward = async (req: FastifyRequest, reply: FastifyReply) => {
+    const registration = req.method === 'POST' && req.routeOptions.url === PROVIDER_ROUTES.registration;
+    const cimdId = unseenCimd(req);
+    if ((registration || cimdId) && !(await admitAnonymous(req, reply))) return reply;
+    if (cimdId) rememberCimd(cimdId);
     const provider = await server.provider();
     callback ??= provider.callback();
     // The audit records of what oidc-provider does carry this request's id, as every other record does.
     req.raw.headers['x-request-id'] = String(req.id);
+    // The address Fastify decided on (trusted proxies only); oidc-provider never reads X-Forwarded-For.
+    (req.raw as unknown as Record<symbol, string>)[CLIENT_IP] = req.ip;
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
+    if (server.deps.urls.issuer().startsWith('https:'))
+      reply.raw.setHeader('strict-transport-security', 'max-age=31536000');
     reply.hijack();
     callback(req.raw, reply.raw);
   };
@@ -178,6 +261,7 @@ export function registerAuthorizationServer(
       if (!parsed.success) throw validationFailed(fieldErrorsOf(parsed.error.issues));
       const { provider, details } = await interactionOf(req, reply);
       const pending = await pendingOf(provider, details);
+      await endOtherPersonsSession(provider, details, (ctx.actor as { userId: string }).userId);
       await grantConsent(ctx, deps.catalog.liveCatalog, pending, parsed.data);
       const actor = ctx.actor as { userId: string };
       const grant = new provider.Grant({ accountId: actor.userId, clientId: pending.client.clientId });
@@ -188,7 +272,7 @@ export function registerAuthorizationServer(
       const redirectTo = await provider.interactionResult(
         req.raw,
         reply.raw,
-        { login: { accountId: actor.userId }, consent: { grantId } },
+        { login: { accountId: actor.userId, remember: false }, consent: { grantId } },
         { mergeWithLastSubmission: false },
       );
       return reply.send({ redirectTo });
@@ -211,6 +295,26 @@ export function registerAuthorizationServer(
       return reply.send({ redirectTo });
     }),
   );
+}
+
+/**
+ * Another person signed in through this browser before (oidc-provider remembers them in its own session):
+ * that session is ended and the interaction forgets it, before anything is committed, so the one signed in
+ * now finishes the authorization instead of oidc-provider's logout form.
+ */
+async function endOtherPersonsSession(
+  provider: Provider,
+  details: Awaited<ReturnType<Provider['interactionDetails']>>,
+  userId: string,
+): Promise<void> {
+  const previous = details.session;
+  if (!previous?.accountId || previous.accountId === userId) return;
+  const session =
+    (previous.cookie ? await provider.Session.find(previous.cookie) : undefined) ??
+    (previous.uid ? await provider.Session.findByUid(previous.uid) : undefined);
+  await session?.destroy();
+  details.session = undefined;
+  await details.save(Math.max(1, details.exp - Math.floor(Date.now() / 1000)));
 }
 
 /** RFC 9728 metadata of the MCP endpoints, on the client port (ADR 0034). */

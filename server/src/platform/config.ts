@@ -98,6 +98,10 @@ const RawConfig = z.object({
   GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   /** PEM file of extra CAs trusted when fetching Client ID Metadata Documents (an internal CA; tests). */
   GATEHOUSE_OAUTH_CA_FILE: z.string().min(1).optional(),
+  GATEHOUSE_OAUTH_CIMD_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
+  GATEHOUSE_OAUTH_REGISTRATIONS_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  GATEHOUSE_OAUTH_REGISTRATIONS_GLOBAL: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  GATEHOUSE_OAUTH_REGISTRATION_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3600),
   GATEHOUSE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(31).max(36_500).default(365),
   GATEHOUSE_AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
   // Failed authentication (ADR 0018; docs/operations.md, "Throttling failed authentication").
@@ -184,6 +188,12 @@ export interface Config {
     accessTokenTtlSeconds: number;
     refreshTokenTtlSeconds: number;
     caFile: string | undefined;
+    /** Whether Client ID Metadata Documents may be fetched from private addresses (tests only; ADR 0033). */
+    cimdAllowPrivateNetworks: boolean;
+    /** Anonymous registrations (DCR, first CIMD fetches) per source and in all, per window (ADR 0033). */
+    registrationsPerIp: number;
+    registrationsGlobal: number;
+    registrationWindowMs: number;
   };
   /**
    * How long audit events are kept (whole months are dropped once every event in them is older), and where
@@ -305,6 +315,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       accessTokenTtlSeconds: raw.GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: raw.GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_DAYS * 86_400,
       caFile: raw.GATEHOUSE_OAUTH_CA_FILE && path.resolve(raw.GATEHOUSE_OAUTH_CA_FILE),
+      cimdAllowPrivateNetworks: raw.GATEHOUSE_OAUTH_CIMD_ALLOW_PRIVATE_NETWORKS,
+      registrationsPerIp: raw.GATEHOUSE_OAUTH_REGISTRATIONS_PER_IP,
+      registrationsGlobal: raw.GATEHOUSE_OAUTH_REGISTRATIONS_GLOBAL,
+      registrationWindowMs: raw.GATEHOUSE_OAUTH_REGISTRATION_WINDOW_SECONDS * 1000,
     },
     audit: {
       retentionDays: raw.GATEHOUSE_AUDIT_RETENTION_DAYS,

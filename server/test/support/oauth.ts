@@ -57,7 +57,11 @@ export async function startCimdServer(): Promise<CimdServer> {
   const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     origin,
-    env: { GATEHOUSE_OAUTH_CA_FILE: caFile, GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true' },
+    env: {
+      GATEHOUSE_OAUTH_CA_FILE: caFile,
+      GATEHOUSE_OAUTH_ALLOW_PRIVATE_NETWORKS: 'true',
+      GATEHOUSE_OAUTH_CIMD_ALLOW_PRIVATE_NETWORKS: 'true',
+    },
     fetches,
     publish(pathname, document) {
       const url = `${origin}${pathname}`;
@@ -172,6 +176,15 @@ export class CookieJar {
     }
   }
 
+  /** Sets (or replaces) one cookie `name=value` for every path, as a sign-in would. */
+  set(pair: string): void {
+    const [name = '', ...rest] = pair.trim().split('=');
+    for (const key of [...this.cookies.keys()]) {
+      if (key === name || key.startsWith(`${name}@`)) this.cookies.delete(key);
+    }
+    this.cookies.set(`${name}@/`, { value: rest.join('='), path: '/' });
+  }
+
   header(url: string): string {
     const { pathname } = new URL(url);
     return [...this.cookies.entries()]
@@ -205,6 +218,8 @@ export interface ConsentOptions {
   subscriptions?: (details: ConsentDetails) => { mcpId: string; tools: string[] | null }[];
   /** Decline instead of consenting. */
   deny?: boolean;
+  /** The browser's cookie jar, to carry oidc-provider's cookies from one authorization to the next. */
+  jar?: CookieJar;
 }
 
 export interface ConsentDetails {
@@ -230,7 +245,8 @@ export async function consentOverHttp(
   authorizationUrl: URL | string,
   options: ConsentOptions,
 ): Promise<{ redirect: URL; details: ConsentDetails }> {
-  const jar = new CookieJar(options.sessionCookie ?? '');
+  const jar = options.jar ?? new CookieJar();
+  if (options.sessionCookie) jar.set(options.sessionCookie);
   const start = await navigate(jar, String(authorizationUrl));
   if (!start.location?.includes('/oauth/interaction/')) {
     throw new Error(
