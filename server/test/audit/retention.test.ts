@@ -264,6 +264,9 @@ describe('audit partitions and retention', () => {
          values ($1, $4, 'tool.call', 'client', 'success', '{"tool":"shadow","status":"ok","durationMs":1}', $2, $3)`,
         [Number(head.last_seq) + 1, '0'.repeat(64), '1'.repeat(64), NOW],
       );
+      // Wait for any fold already running (a batcher's scheduled fold, under load): the function only
+      // try-locks, and this session then holds the same lock again, so the fold below always runs.
+      await app.query("select pg_advisory_xact_lock(hashtext('gatehouse audit usage'))");
       await app.query('select audit_fold_usage(1000)');
       const real = (
         await app.query("select count(*)::int as n from public.audit_usage_hourly where tool = 'shadow'")
