@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { sha256Hex } from '../crypto/index.js';
 import type { Clock } from '../platform/clock.js';
 import type { Orm } from '../platform/db.js';
@@ -9,6 +9,8 @@ const HAD_JTI = '__jti';
 const TABLE = 'oauth_server_record';
 const PRUNE_INTERVAL_MS = 3_600_000;
 const PRUNE_GRACE_MS = 86_400_000;
+/** The models that belong to a grant and die with it. */
+const GRANT_BOUND = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
 
 export interface StoredRecord {
   readonly model: string;
@@ -28,6 +30,7 @@ const hashOf = (id: string) => sha256Hex(id);
  */
 export class OAuthRecords {
   private prunedAt = Number.NEGATIVE_INFINITY;
+  private readonly revokedListeners: (() => void)[] = [];
 
   constructor(
     private readonly orm: Orm,
@@ -43,13 +46,25 @@ export class OAuthRecords {
     const stored = jti === id ? { ...rest, [HAD_JTI]: true } : payload;
     const expiresAt = expiresIn > 0 ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
     const grantId = model === 'Grant' ? id : (payload.grantId ?? null);
+    // A token or code is stored only while its grant lives: one issued by a request that raced a revocation
+    // (a refresh token consumed twice at once) is never stored, so it never works.
+    const grantLives = GRANT_BOUND.has(model) && grantId !== null;
     await this.connection.execute(
       `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at)
-       values (?, ?, ?, ?, ?, ?, null)
+       select ?, ?, ?::jsonb, ?, ?, ?::timestamptz, null
+       ${grantLives ? `where exists (select 1 from ${TABLE} where model = 'Grant' and grant_id = ?)` : ''}
        on conflict (model, id_hash) do update
          set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
              expires_at = excluded.expires_at`,
-      [model, hashOf(id), JSON.stringify(stored), grantId, payload.uid ?? null, expiresAt],
+      [
+        model,
+        hashOf(id),
+        JSON.stringify(stored),
+        grantId,
+        payload.uid ?? null,
+        expiresAt,
+        ...(grantLives ? [grantId] : []),
+      ],
       'run',
     );
   }
@@ -119,12 +134,31 @@ export class OAuthRecords {
     return consumedAt ? { ...payload, consumed: Math.floor(new Date(consumedAt).getTime() / 1000) } : payload;
   }
 
+  /** Calls `listener` whenever this adapter revokes a grant on its own (a lost race to consume a token). */
+  onGrantRevoked(listener: () => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /**
+   * Marks a code or refresh token used, atomically: only the request whose update changes the row may go on.
+   * Two requests racing with the same token both read it unconsumed; the loser finds it already consumed (or
+   * gone) here, and then the whole grant is revoked and the request refused with `invalid_grant`, exactly as
+   * a later reuse is (ADR 0034).
+   */
   async consume(model: string, id: string): Promise<void> {
-    await this.connection.execute(
-      `update ${TABLE} set consumed_at = ? where model = ? and id_hash = ?`,
+    const result = await this.connection.execute<{ affectedRows?: number }>(
+      `update ${TABLE} set consumed_at = ? where model = ? and id_hash = ? and consumed_at is null`,
       [this.clock.now(), model, hashOf(id)],
       'run',
     );
+    if ((result.affectedRows ?? 0) > 0) return;
+    await this.connection.execute(
+      `delete from ${TABLE} where grant_id = (select grant_id from ${TABLE} where model = ? and id_hash = ?)`,
+      [model, hashOf(id)],
+      'run',
+    );
+    for (const listener of this.revokedListeners) listener();
+    throw new errors.InvalidGrant('token already used');
   }
 
   async destroy(model: string, id: string): Promise<void> {

@@ -32,6 +32,7 @@ export class OAuthTokens {
     deps.changes.subscribe((change) => {
       if (change.kind === 'clients' || change.kind === 'identity') this.clear();
     });
+    deps.records.onGrantRevoked(() => this.clear());
   }
 
   static hashOf(token: string): string {
