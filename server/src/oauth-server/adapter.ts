@@ -52,7 +52,7 @@ export class OAuthRecords {
     await this.connection.execute(
       `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at)
        select ?, ?, ?::jsonb, ?, ?, ?::timestamptz, null
-       ${grantLives ? `where exists (select 1 from ${TABLE} where model = 'Grant' and grant_id = ?)` : ''}
+       ${grantLives ? `where exists (select 1 from ${TABLE} where model = 'Grant' and grant_id = ? for share)` : ''}
        on conflict (model, id_hash) do update
          set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
              expires_at = excluded.expires_at`,
@@ -69,8 +69,11 @@ export class OAuthRecords {
     );
   }
 
-  /** The live record of `id`: null when absent or expired by Gatehouse's clock. */
-  async find(model: string, id: string): Promise<StoredRecord | null> {
+  /**
+   * The live record of `id`: null when absent or expired by Gatehouse's clock (with `includeExpired`, an
+   * expired record not yet pruned is returned too: its `expiresAt` tells).
+   */
+  async find(model: string, id: string, includeExpired = false): Promise<StoredRecord | null> {
     const rows = await this.connection.execute<
       {
         payload: AdapterPayload;
@@ -80,8 +83,8 @@ export class OAuthRecords {
       }[]
     >(
       `select payload, grant_id, expires_at, consumed_at from ${TABLE}
-       where model = ? and id_hash = ? and (expires_at is null or expires_at > ?)`,
-      [model, hashOf(id), this.clock.now()],
+       where model = ? and id_hash = ? and (? or expires_at is null or expires_at > ?)`,
+      [model, hashOf(id), includeExpired, this.clock.now()],
       'all',
     );
     const row = rows[0];
@@ -152,11 +155,12 @@ export class OAuthRecords {
       'run',
     );
     if ((result.affectedRows ?? 0) > 0) return;
-    await this.connection.execute(
-      `delete from ${TABLE} where grant_id = (select grant_id from ${TABLE} where model = ? and id_hash = ?)`,
+    const [row] = await this.connection.execute<{ grant_id: string | null }[]>(
+      `select grant_id from ${TABLE} where model = ? and id_hash = ?`,
       [model, hashOf(id)],
-      'run',
+      'all',
     );
+    if (row?.grant_id) await this.revokeGrant(row.grant_id);
     for (const listener of this.revokedListeners) listener();
     throw new errors.InvalidGrant('token already used');
   }
@@ -183,6 +187,20 @@ export class OAuthRecords {
       'run',
     );
     return result.affectedRows ?? 0;
+  }
+
+  /**
+   * Deletes a grant and everything bound to it. The grant goes first: a token being stored for it holds a
+   * share lock on it (see `upsert`), so this waits for that insert to commit, and the second statement, with
+   * a fresh snapshot, deletes the token too; a token stored after finds no grant and is not stored.
+   */
+  private async revokeGrant(grantId: string): Promise<void> {
+    await this.connection.execute(
+      `delete from ${TABLE} where model = 'Grant' and grant_id = ?`,
+      [grantId],
+      'run',
+    );
+    await this.connection.execute(`delete from ${TABLE} where grant_id = ?`, [grantId], 'run');
   }
 
   async revokeByGrantId(model: string, grantId: string): Promise<void> {

@@ -200,4 +200,29 @@ describe('authorization server review fixes (part A)', () => {
     expect((await refresh(tokens.refresh_token, clientId)).status).toBe(400);
     expect(await countRows(`payload->>'accountId' = $1`, [person.id])).toBe(0);
   });
+
+  it('a flood of fake bearers trips the throttles, and a valid token not seen yet still gets through', async () => {
+    const person = await createSignedInUser(gh, admin, 'flora', PASSWORD);
+    const clientId = await register('Flooded client');
+    const expiring = await tokensFor(clientId, person);
+    const throttleRows = () => gh.db.query('select bucket, hits from auth_throttle order by bucket');
+    // A known token that expired is refused without being charged as a guess.
+    clock.advance(16 * 60_000);
+    const before = await throttleRows();
+    expect(await mcpStatus(expiring.access_token)).toBe(401);
+    expect(await throttleRows()).toEqual(before);
+
+    const statuses: number[] = [];
+    for (let i = 0; i <= GLOBAL_FAILURES + 1; i++) {
+      statuses.push(await mcpStatus(randomBytes(32).toString('base64url')));
+    }
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.filter((s) => s === 401).length).toBe(GLOBAL_FAILURES);
+
+    const fresh = await tokensFor(clientId, person);
+    expect(await mcpStatus(fresh.access_token)).toBe(200);
+    // Fakes are still refused, from memory.
+    expect(await mcpStatus(randomBytes(32).toString('base64url'))).toBe(429);
+    expect(await mcpStatus('not-even-a-token')).toBe(429);
+  });
 });
