@@ -9,6 +9,8 @@ const HAD_JTI = '__jti';
 const TABLE = 'oauth_server_record';
 const PRUNE_INTERVAL_MS = 3_600_000;
 const PRUNE_GRACE_MS = 86_400_000;
+/** How long a registered client lives past its registration or the last grant or token issued to it. */
+const CLIENT_TTL_MS = 30 * 86_400_000;
 /** The models that belong to a grant and die with it. */
 const GRANT_BOUND = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
 
@@ -20,6 +22,24 @@ export interface StoredRecord {
 }
 
 const hashOf = (id: string) => sha256Hex(id);
+
+/**
+ * An interaction carries its session's id (`session.cookie`: the live session cookie's value). oidc-provider
+ * never reads it back, so it is stored as its SHA-256 only (`cookieHash`) and not handed back on read.
+ */
+function withoutSessionCookie(payload: AdapterPayload): AdapterPayload {
+  const session = payload.session as (Record<string, unknown> & { cookie?: unknown }) | undefined;
+  if (typeof session?.cookie !== 'string') return payload;
+  const { cookie, ...rest } = session;
+  return { ...payload, session: { ...rest, cookieHash: sha256Hex(cookie) } } as AdapterPayload;
+}
+
+function withoutCookieHash(payload: AdapterPayload): AdapterPayload {
+  const session = payload.session as (Record<string, unknown> & { cookieHash?: unknown }) | undefined;
+  if (session?.cookieHash === undefined) return payload;
+  const { cookieHash: _hash, ...rest } = session;
+  return { ...payload, session: rest } as AdapterPayload;
+}
 
 /**
  * oidc-provider's persistence in PostgreSQL (ADR 0033): one table for every model, keyed by the SHA-256 of the
@@ -43,19 +63,29 @@ export class OAuthRecords {
 
   async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const { jti, ...rest } = payload as AdapterPayload & { jti?: string };
-    const stored = jti === id ? { ...rest, [HAD_JTI]: true } : payload;
-    const expiresAt = expiresIn > 0 ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
+    const stored = withoutSessionCookie(jti === id ? { ...rest, [HAD_JTI]: true } : payload);
+    const now = this.clock.now().getTime();
+    // A registered client lives 30 days unless a grant or token issued to it keeps it (see below).
+    const expiresAt =
+      expiresIn > 0
+        ? new Date(now + expiresIn * 1000)
+        : model === 'Client'
+          ? new Date(now + CLIENT_TTL_MS)
+          : null;
     const grantId = model === 'Grant' ? id : (payload.grantId ?? null);
+    const accountId = payload.accountId ?? payload.session?.accountId ?? null;
+    const clientId = model === 'Client' ? id : (payload.clientId ?? null);
     // A token or code is stored only while its grant lives: one issued by a request that raced a revocation
     // (a refresh token consumed twice at once) is never stored, so it never works.
     const grantLives = GRANT_BOUND.has(model) && grantId !== null;
     await this.connection.execute(
-      `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at)
-       select ?, ?, ?::jsonb, ?, ?, ?::timestamptz, null
+      `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at, account_id, client_id)
+       select ?, ?, ?::jsonb, ?, ?, ?::timestamptz, null, ?, ?
        ${grantLives ? `where exists (select 1 from ${TABLE} where model = 'Grant' and grant_id = ? for share)` : ''}
        on conflict (model, id_hash) do update
          set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-             expires_at = excluded.expires_at`,
+             expires_at = excluded.expires_at, account_id = excluded.account_id,
+             client_id = excluded.client_id`,
       [
         model,
         hashOf(id),
@@ -63,10 +93,22 @@ export class OAuthRecords {
         grantId,
         payload.uid ?? null,
         expiresAt,
+        accountId,
+        clientId,
         ...(grantLives ? [grantId] : []),
       ],
       'run',
     );
+    if ((model === 'Grant' || GRANT_BOUND.has(model)) && clientId !== null) {
+      // The registration lives at least as long as what was issued to it, and 30 days past its last use;
+      // rewritten at most once a day per client.
+      const keep = new Date(Math.max(now + CLIENT_TTL_MS, expiresAt?.getTime() ?? 0));
+      await this.connection.execute(
+        `update ${TABLE} set expires_at = ? where model = 'Client' and client_id = ? and expires_at < ?`,
+        [keep, clientId, new Date(keep.getTime() - PRUNE_GRACE_MS)],
+        'run',
+      );
+    }
   }
 
   /**
@@ -133,7 +175,8 @@ export class OAuthRecords {
     };
   }
 
-  private withConsumed(payload: AdapterPayload, consumedAt: Date | null): AdapterPayload {
+  private withConsumed(stored: AdapterPayload, consumedAt: Date | null): AdapterPayload {
+    const payload = withoutCookieHash(stored);
     return consumedAt ? { ...payload, consumed: Math.floor(new Date(consumedAt).getTime() / 1000) } : payload;
   }
 
@@ -253,9 +296,9 @@ export async function revokeOAuthGrants(
   const connection = em.getConnection();
   const tx = em.getTransactionContext();
   const params: string[] = [filter.userId];
-  let where = `model = 'Grant' and payload->>'accountId' = ?`;
+  let where = `model = 'Grant' and account_id = ?`;
   if (filter.oauthClientId !== undefined) {
-    where += ` and payload->>'clientId' = ?`;
+    where += ` and client_id = ?`;
     params.push(filter.oauthClientId);
   }
   const grants = await connection.execute<{ grant_id: string }[]>(
@@ -267,7 +310,7 @@ export async function revokeOAuthGrants(
   // A person's own sign-in state at the authorization server (sessions, interactions) goes with them.
   if (filter.oauthClientId === undefined) {
     await connection.execute(
-      `delete from ${TABLE} where model in ('Session', 'Interaction') and payload->>'accountId' = ?`,
+      `delete from ${TABLE} where account_id = ? and model in ('Session', 'Interaction')`,
       [filter.userId],
       'run',
       tx,

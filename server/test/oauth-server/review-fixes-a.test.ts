@@ -9,7 +9,7 @@ import {
   startTestGatehouse,
   type TestGatehouse,
 } from '../support/gatehouse.js';
-import { consentOverHttp, sessionCookieOf } from '../support/oauth.js';
+import { CookieJar, consentOverHttp, navigate, sessionCookieOf } from '../support/oauth.js';
 
 const PASSWORD = 'Plenty-long-passphrase-9';
 const REDIRECT = 'http://127.0.0.1:33418/callback';
@@ -51,10 +51,7 @@ describe('authorization server review fixes (part A)', () => {
     return ((await answer.json()) as { client_id: string }).client_id;
   };
 
-  /** A token pair for `clientId` and `person`, bound to /mcp, through consent and the code exchange. */
-  const tokensFor = async (clientId: string, person: { portal: PortalClient }): Promise<TokenPair> => {
-    const { verifier, challenge } = pkce();
-    const resource = `${gh.clientUrl}/mcp`;
+  const authorizeUrl = (clientId: string, challenge: string) => {
     const url = new URL(`${gh.portalUrl}/oauth/authorize`);
     for (const [key, value] of Object.entries({
       response_type: 'code',
@@ -63,12 +60,19 @@ describe('authorization server review fixes (part A)', () => {
       code_challenge: challenge,
       code_challenge_method: 'S256',
       scope: 'mcp',
-      resource,
+      resource: `${gh.clientUrl}/mcp`,
       state: 'st4te',
     })) {
       url.searchParams.set(key, value);
     }
-    const { redirect } = await consentOverHttp(url.toString(), {
+    return url.toString();
+  };
+
+  /** A token pair for `clientId` and `person`, bound to /mcp, through consent and the code exchange. */
+  const tokensFor = async (clientId: string, person: { portal: PortalClient }): Promise<TokenPair> => {
+    const { verifier, challenge } = pkce();
+    const resource = `${gh.clientUrl}/mcp`;
+    const { redirect } = await consentOverHttp(authorizeUrl(clientId, challenge), {
       portalUrl: gh.portalUrl,
       sessionCookie: sessionCookieOf(person.portal),
     });
@@ -224,5 +228,80 @@ describe('authorization server review fixes (part A)', () => {
     // Fakes are still refused, from memory.
     expect(await mcpStatus(randomBytes(32).toString('base64url'))).toBe(429);
     expect(await mcpStatus('not-even-a-token')).toBe(429);
+  });
+
+  it('an interaction stores no session cookie; grants carry indexed person and client ids', async () => {
+    const person = await createSignedInUser(gh, admin, 'ida', PASSWORD);
+    const clientId = await register('Indexed client');
+    // One browser (cookie jar): a first consent signs it in at the authorization server, so the second
+    // authorization's interaction carries that session.
+    const jar = new CookieJar(sessionCookieOf(person.portal));
+    const first = await navigate(jar, authorizeUrl(clientId, pkce().challenge));
+    const uid = first.location?.split('/oauth/interaction/')[1] ?? '';
+    await navigate(jar, first.location ?? '');
+    const details = await navigate(jar, `${gh.portalUrl}/oauth/interaction/${uid}/details`);
+    const { mcps } = (await details.response.json()) as { mcps: { id: string }[] };
+    const confirmed = await navigate(jar, `${gh.portalUrl}/oauth/interaction/${uid}/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: gh.portalUrl },
+      body: JSON.stringify({ subscriptions: mcps.map((mcp) => ({ mcpId: mcp.id, tools: null })) }),
+    });
+    expect(confirmed.response.status).toBe(200);
+    let next: string | null = ((await confirmed.response.json()) as { redirectTo: string }).redirectTo;
+    while (next?.startsWith(gh.portalUrl)) next = (await navigate(jar, next)).location;
+    expect(next).toContain('code=');
+    const second = await navigate(jar, authorizeUrl(clientId, pkce().challenge));
+    const secondUid = second.location?.split('/oauth/interaction/')[1] ?? '';
+    expect(secondUid).not.toBe('');
+
+    const interactions = await gh.db.query<{ payload: { session?: Record<string, unknown> } }>(
+      `select payload from oauth_server_record where model = 'Interaction' and account_id = $1`,
+      [person.id],
+    );
+    expect(interactions.length).toBeGreaterThanOrEqual(1);
+    for (const { payload } of interactions) {
+      expect(payload.session?.accountId).toBe(person.id);
+      expect(payload.session).not.toHaveProperty('cookie');
+      expect(payload.session?.cookieHash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const grants = await gh.db.query(
+      `select account_id, client_id from oauth_server_record where model = 'Grant' and account_id = $1`,
+      [person.id],
+    );
+    expect(grants).toEqual([{ account_id: person.id, client_id: clientId }]);
+
+    // Suspending the person ends their grant, session and open interaction, found by the indexed column.
+    await admin.users.suspend.mutate({ id: person.id });
+    expect(await countRows('account_id = $1', [person.id])).toBe(0);
+  });
+
+  it('a registration expires 30 days after its last use and is pruned; a used one lives on', async () => {
+    const person = await createSignedInUser(gh, admin, 'uma', PASSWORD);
+    const idle = await register('Idle client');
+    const used = await register('Used client');
+    const expiry = async (clientId: string) =>
+      (
+        await gh.db.query<{ expires_at: Date }>(
+          `select expires_at from oauth_server_record where model = 'Client' and client_id = $1`,
+          [clientId],
+        )
+      )[0]?.expires_at;
+    const registeredAt = clock.now().getTime();
+    expect((await expiry(idle))?.getTime()).toBe(registeredAt + 30 * 86_400_000);
+
+    clock.advance(20 * 86_400_000);
+    await tokensFor(used, person);
+    expect((await expiry(used))?.getTime()).toBeGreaterThanOrEqual(clock.now().getTime() + 30 * 86_400_000);
+
+    clock.advance(12 * 86_400_000);
+    // The idle registration is gone for oidc-provider (the authorize endpoint no longer knows it) ...
+    const refused = await navigate(new CookieJar(), authorizeUrl(idle, pkce().challenge));
+    expect(refused.response.status).toBe(400);
+    expect(refused.location).toBeNull();
+    // ... and pruned a day later; the used one stays.
+    clock.advance(2 * 86_400_000);
+    expect((await refresh('no-such-token', used)).status).toBe(400); // any token request prunes
+    expect(await expiry(idle)).toBeUndefined();
+    expect(await expiry(used)).toBeDefined();
   });
 });
