@@ -101,8 +101,8 @@ export class OAuthRecords {
     );
     if ((model === 'Grant' || GRANT_BOUND.has(model)) && clientId !== null) {
       // The registration lives at least as long as what was issued to it, and 30 days past its last use;
-      // rewritten at most once a day per client.
-      const keep = new Date(Math.max(now + CLIENT_TTL_MS, expiresAt?.getTime() ?? 0));
+      // rewritten at most once a day per client (a day ahead, so it never expires before its tokens).
+      const keep = new Date(Math.max(now + CLIENT_TTL_MS, expiresAt?.getTime() ?? 0) + PRUNE_GRACE_MS);
       await this.connection.execute(
         `update ${TABLE} set expires_at = ? where model = 'Client' and client_id = ? and expires_at < ?`,
         [keep, clientId, new Date(keep.getTime() - PRUNE_GRACE_MS)],
