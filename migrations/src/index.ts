@@ -12,6 +12,7 @@ import { Migration20261203000011McpSessions } from './Migration20261203000011Mcp
 import { Migration20261203000012AuditIngest } from './Migration20261203000012AuditIngest.js';
 import { Migration20261203000013Sso } from './Migration20261203000013Sso.js';
 import { Migration20261203000014OAuthServer } from './Migration20261203000014OAuthServer.js';
+import { Migration20261203000015OAuthRecordColumns } from './Migration20261203000015OAuthRecordColumns.js';
 import { Migration20261203000016SsoAnyDomain } from './Migration20261203000016SsoAnyDomain.js';
 
 /** Static list of migrations, in order. Loaded this way so compiled, bundled and test runs all find them. */
@@ -30,5 +31,9 @@ export const migrationsList = [
   { name: 'Migration20261203000012AuditIngest', class: Migration20261203000012AuditIngest },
   { name: 'Migration20261203000013Sso', class: Migration20261203000013Sso },
   { name: 'Migration20261203000014OAuthServer', class: Migration20261203000014OAuthServer },
+  {
+    name: 'Migration20261203000015OAuthRecordColumns',
+    class: Migration20261203000015OAuthRecordColumns,
+  },
   { name: 'Migration20261203000016SsoAnyDomain', class: Migration20261203000016SsoAnyDomain },
 ];

@@ -221,6 +221,8 @@ export async function resetPassword(ctx: ServiceContext, input: ResetPasswordInp
       user.updatedAt = new Date();
       await tx.em.flush();
       await endSessionsOfUser(tx.em, user.id);
+      // Whoever knew the old password may have authorized an OAuth client with it: those grants end too.
+      await revokeOAuthGrants(tx.em, { userId: user.id });
       await emitAudit(tx, {
         action: 'user.reset_password',
         target: { type: 'user', id: user.id, label: user.username },

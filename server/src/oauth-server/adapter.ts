@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { sha256Hex } from '../crypto/index.js';
 import type { Clock } from '../platform/clock.js';
 import type { Orm } from '../platform/db.js';
@@ -9,6 +9,10 @@ const HAD_JTI = '__jti';
 const TABLE = 'oauth_server_record';
 const PRUNE_INTERVAL_MS = 3_600_000;
 const PRUNE_GRACE_MS = 86_400_000;
+/** How long a registered client lives past its registration or the last grant or token issued to it. */
+const CLIENT_TTL_MS = 30 * 86_400_000;
+/** The models that belong to a grant and die with it. */
+const GRANT_BOUND = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
 
 export interface StoredRecord {
   readonly model: string;
@@ -20,6 +24,24 @@ export interface StoredRecord {
 const hashOf = (id: string) => sha256Hex(id);
 
 /**
+ * An interaction carries its session's id (`session.cookie`: the live session cookie's value). oidc-provider
+ * never reads it back, so it is stored as its SHA-256 only (`cookieHash`) and not handed back on read.
+ */
+function withoutSessionCookie(payload: AdapterPayload): AdapterPayload {
+  const session = payload.session as (Record<string, unknown> & { cookie?: unknown }) | undefined;
+  if (typeof session?.cookie !== 'string') return payload;
+  const { cookie, ...rest } = session;
+  return { ...payload, session: { ...rest, cookieHash: sha256Hex(cookie) } } as AdapterPayload;
+}
+
+function withoutCookieHash(payload: AdapterPayload): AdapterPayload {
+  const session = payload.session as (Record<string, unknown> & { cookieHash?: unknown }) | undefined;
+  if (session?.cookieHash === undefined) return payload;
+  const { cookieHash: _hash, ...rest } = session;
+  return { ...payload, session: rest } as AdapterPayload;
+}
+
+/**
  * oidc-provider's persistence in PostgreSQL (ADR 0033): one table for every model, keyed by the SHA-256 of the
  * id, so the stored rows hand out no live token, code or session id (the opaque token value is its id; its
  * `jti` is stripped from the stored payload and put back on read). Expiry is computed with Gatehouse's clock
@@ -28,6 +50,7 @@ const hashOf = (id: string) => sha256Hex(id);
  */
 export class OAuthRecords {
   private prunedAt = Number.NEGATIVE_INFINITY;
+  private readonly revokedListeners: (() => void)[] = [];
 
   constructor(
     private readonly orm: Orm,
@@ -40,22 +63,59 @@ export class OAuthRecords {
 
   async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const { jti, ...rest } = payload as AdapterPayload & { jti?: string };
-    const stored = jti === id ? { ...rest, [HAD_JTI]: true } : payload;
-    const expiresAt = expiresIn > 0 ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
+    const stored = withoutSessionCookie(jti === id ? { ...rest, [HAD_JTI]: true } : payload);
+    const now = this.clock.now().getTime();
+    // A registered client lives 30 days unless a grant or token issued to it keeps it (see below).
+    const expiresAt =
+      expiresIn > 0
+        ? new Date(now + expiresIn * 1000)
+        : model === 'Client'
+          ? new Date(now + CLIENT_TTL_MS)
+          : null;
     const grantId = model === 'Grant' ? id : (payload.grantId ?? null);
+    const accountId = payload.accountId ?? payload.session?.accountId ?? null;
+    const clientId = model === 'Client' ? id : (payload.clientId ?? null);
+    // A token or code is stored only while its grant lives: one issued by a request that raced a revocation
+    // (a refresh token consumed twice at once) is never stored, so it never works.
+    const grantLives = GRANT_BOUND.has(model) && grantId !== null;
     await this.connection.execute(
-      `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at)
-       values (?, ?, ?, ?, ?, ?, null)
+      `insert into ${TABLE} (model, id_hash, payload, grant_id, uid, expires_at, consumed_at, account_id, client_id)
+       select ?, ?, ?::jsonb, ?, ?, ?::timestamptz, null, ?, ?
+       ${grantLives ? `where exists (select 1 from ${TABLE} where model = 'Grant' and grant_id = ? for share)` : ''}
        on conflict (model, id_hash) do update
          set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-             expires_at = excluded.expires_at`,
-      [model, hashOf(id), JSON.stringify(stored), grantId, payload.uid ?? null, expiresAt],
+             expires_at = excluded.expires_at, account_id = excluded.account_id,
+             client_id = excluded.client_id`,
+      [
+        model,
+        hashOf(id),
+        JSON.stringify(stored),
+        grantId,
+        payload.uid ?? null,
+        expiresAt,
+        accountId,
+        clientId,
+        ...(grantLives ? [grantId] : []),
+      ],
       'run',
     );
+    if ((model === 'Grant' || GRANT_BOUND.has(model)) && clientId !== null) {
+      // The registration lives at least as long as what was issued to it, and 30 days past its last use;
+      // rewritten at most once a day per client (a day ahead, so it never expires before its tokens).
+      const keep = new Date(Math.max(now + CLIENT_TTL_MS, expiresAt?.getTime() ?? 0) + PRUNE_GRACE_MS);
+      await this.connection.execute(
+        `update ${TABLE} set expires_at = ? where model = 'Client' and client_id = ? and expires_at < ?`,
+        [keep, clientId, new Date(keep.getTime() - PRUNE_GRACE_MS)],
+        'run',
+      );
+    }
   }
 
-  /** The live record of `id`: null when absent or expired by Gatehouse's clock. */
-  async find(model: string, id: string): Promise<StoredRecord | null> {
+  /**
+   * The live record of `id`: null when absent or expired by Gatehouse's clock (with `includeExpired`, an
+   * expired record not yet pruned is returned too: its `expiresAt` tells).
+   */
+  async find(model: string, id: string, includeExpired = false): Promise<StoredRecord | null> {
     const rows = await this.connection.execute<
       {
         payload: AdapterPayload;
@@ -65,8 +125,8 @@ export class OAuthRecords {
       }[]
     >(
       `select payload, grant_id, expires_at, consumed_at from ${TABLE}
-       where model = ? and id_hash = ? and (expires_at is null or expires_at > ?)`,
-      [model, hashOf(id), this.clock.now()],
+       where model = ? and id_hash = ? and (? or expires_at is null or expires_at > ?)`,
+      [model, hashOf(id), includeExpired, this.clock.now()],
       'all',
     );
     const row = rows[0];
@@ -115,16 +175,37 @@ export class OAuthRecords {
     };
   }
 
-  private withConsumed(payload: AdapterPayload, consumedAt: Date | null): AdapterPayload {
+  private withConsumed(stored: AdapterPayload, consumedAt: Date | null): AdapterPayload {
+    const payload = withoutCookieHash(stored);
     return consumedAt ? { ...payload, consumed: Math.floor(new Date(consumedAt).getTime() / 1000) } : payload;
   }
 
+  /** Calls `listener` whenever this adapter revokes a grant on its own (a lost race to consume a token). */
+  onGrantRevoked(listener: () => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /**
+   * Marks a code or refresh token used, atomically: only the request whose update changes the row may go on.
+   * Two requests racing with the same token both read it unconsumed; the loser finds it already consumed (or
+   * gone) here, and then the whole grant is revoked and the request refused with `invalid_grant`, exactly as
+   * a later reuse is (ADR 0034).
+   */
   async consume(model: string, id: string): Promise<void> {
-    await this.connection.execute(
-      `update ${TABLE} set consumed_at = ? where model = ? and id_hash = ?`,
+    const result = await this.connection.execute<{ affectedRows?: number }>(
+      `update ${TABLE} set consumed_at = ? where model = ? and id_hash = ? and consumed_at is null`,
       [this.clock.now(), model, hashOf(id)],
       'run',
     );
+    if ((result.affectedRows ?? 0) > 0) return;
+    const [row] = await this.connection.execute<{ grant_id: string | null }[]>(
+      `select grant_id from ${TABLE} where model = ? and id_hash = ?`,
+      [model, hashOf(id)],
+      'all',
+    );
+    if (row?.grant_id) await this.revokeGrant(row.grant_id);
+    for (const listener of this.revokedListeners) listener();
+    throw new errors.InvalidGrant('token already used');
   }
 
   async destroy(model: string, id: string): Promise<void> {
@@ -149,6 +230,20 @@ export class OAuthRecords {
       'run',
     );
     return result.affectedRows ?? 0;
+  }
+
+  /**
+   * Deletes a grant and everything bound to it. The grant goes first: a token being stored for it holds a
+   * share lock on it (see `upsert`), so this waits for that insert to commit, and the second statement, with
+   * a fresh snapshot, deletes the token too; a token stored after finds no grant and is not stored.
+   */
+  private async revokeGrant(grantId: string): Promise<void> {
+    await this.connection.execute(
+      `delete from ${TABLE} where model = 'Grant' and grant_id = ?`,
+      [grantId],
+      'run',
+    );
+    await this.connection.execute(`delete from ${TABLE} where grant_id = ?`, [grantId], 'run');
   }
 
   async revokeByGrantId(model: string, grantId: string): Promise<void> {
@@ -201,9 +296,9 @@ export async function revokeOAuthGrants(
   const connection = em.getConnection();
   const tx = em.getTransactionContext();
   const params: string[] = [filter.userId];
-  let where = `model = 'Grant' and payload->>'accountId' = ?`;
+  let where = `model = 'Grant' and account_id = ?`;
   if (filter.oauthClientId !== undefined) {
-    where += ` and payload->>'clientId' = ?`;
+    where += ` and client_id = ?`;
     params.push(filter.oauthClientId);
   }
   const grants = await connection.execute<{ grant_id: string }[]>(
@@ -215,7 +310,7 @@ export async function revokeOAuthGrants(
   // A person's own sign-in state at the authorization server (sessions, interactions) goes with them.
   if (filter.oauthClientId === undefined) {
     await connection.execute(
-      `delete from ${TABLE} where model in ('Session', 'Interaction') and payload->>'accountId' = ?`,
+      `delete from ${TABLE} where account_id = ? and model in ('Session', 'Interaction')`,
       [filter.userId],
       'run',
       tx,

@@ -54,3 +54,33 @@ export async function loadServerSecrets(em: EntityManager, vault: Vault): Promis
   const cookieKeys = JSON.parse(await secretOf(em, vault, 'cookie-keys')) as string[];
   return { jwks, cookieKeys };
 }
+
+/**
+ * Re-seals the authorization server's secrets that are not on the vault's active key (vault rotation, ADR
+ * 0034), in the caller's transaction; rows locked by another rotation are skipped. Returns the rows re-sealed.
+ */
+export async function resealServerSecrets(em: EntityManager, vault: Vault): Promise<number> {
+  const connection = em.getConnection();
+  const tx = em.getTransactionContext();
+  const rows = await connection.execute<{ name: string; sealed: string }[]>(
+    `select name, sealed from oauth_server_secret where split_part(sealed, ':', 2) <> ?
+     order by name for update skip locked`,
+    [vault.activeKeyId],
+    'all',
+    tx,
+  );
+  for (const row of rows) {
+    const { sealed } = await vault.seal(
+      em,
+      slotOf(row.name),
+      await vault.open(em, slotOf(row.name), row.sealed),
+    );
+    await connection.execute(
+      'update oauth_server_secret set sealed = ? where name = ?',
+      [sealed, row.name],
+      'run',
+      tx,
+    );
+  }
+  return rows.length;
+}

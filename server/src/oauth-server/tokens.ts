@@ -17,6 +17,8 @@ interface Known {
 }
 
 const MAX_CACHED = 50_000;
+/** oidc-provider's opaque tokens: 256 random bits in base64url, 43 characters. */
+const WELL_FORMED = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * Resolves an OAuth access token presented on `/mcp` to the Gatehouse client it stands for (ADR 0034): the
@@ -32,6 +34,7 @@ export class OAuthTokens {
     deps.changes.subscribe((change) => {
       if (change.kind === 'clients' || change.kind === 'identity') this.clear();
     });
+    deps.records.onGrantRevoked(() => this.clear());
   }
 
   static hashOf(token: string): string {
@@ -49,24 +52,40 @@ export class OAuthTokens {
     return known.resource === resource ? known.accessKey : undefined;
   }
 
+  /** Whether `token` has the shape of oidc-provider's opaque tokens (256 bits, base64url): only those exist. */
+  static isWellFormed(token: string): boolean {
+    return WELL_FORMED.test(token);
+  }
+
   /** The access key of the Gatehouse client `token` authenticates on `resource`; null when it does not. */
   async resolve(token: string, resource: string): Promise<string | null> {
+    const found = await this.lookup(token, resource);
+    return typeof found === 'object' ? found.accessKey : null;
+  }
+
+  /**
+   * What `token` is on `resource`, with one primary-key read when it is not known here: valid (the access key
+   * of its Gatehouse client), `refused` (it exists but expired, names another resource or a revoked client:
+   * not a guess, so not a failure to throttle) or `unknown`.
+   */
+  async lookup(token: string, resource: string): Promise<{ accessKey: string } | 'refused' | 'unknown'> {
     const tokenHash = OAuthTokens.hashOf(token);
     const cached = this.peek(tokenHash, resource);
-    if (cached) return cached;
-    const record = await this.deps.records.find('AccessToken', token);
-    if (!record) return null;
+    if (cached) return { accessKey: cached };
+    const record = await this.deps.records.find('AccessToken', token, true);
+    if (!record) return 'unknown';
+    if (record.expiresAt && record.expiresAt.getTime() <= this.deps.clock.now().getTime()) return 'refused';
     const payload = record.payload as { accountId?: string; clientId?: string; aud?: string | string[] };
     const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (audiences.length !== 1 || audiences[0] !== resource) return null;
-    if (!payload.accountId || !payload.clientId) return null;
+    if (audiences.length !== 1 || audiences[0] !== resource) return 'refused';
+    if (!payload.accountId || !payload.clientId) return 'refused';
     const em = this.deps.orm.em.fork() as EntityManager;
     const client = await em.findOne(ClientEntity, {
       user: payload.accountId,
       oauthClientId: payload.clientId,
       status: { $ne: 'revoked' },
     });
-    if (!client) return null;
+    if (!client) return 'refused';
     const accessKey = oauthAccessKey(client.id);
     if (this.known.size >= MAX_CACHED) this.known.clear();
     this.known.set(tokenHash, {
@@ -74,7 +93,7 @@ export class OAuthTokens {
       resource,
       expiresAt: record.expiresAt?.getTime() ?? this.deps.clock.now().getTime(),
     });
-    return accessKey;
+    return { accessKey };
   }
 
   /** Forgets every token (a grant or token was revoked, or a client or person changed). */

@@ -32,8 +32,9 @@ export function bearerKeyOf(authorization: string | undefined): string | undefin
  * Authenticates a client key from the request headers (ADR 0018). Unknown and malformed keys take the same
  * path (hash, then the cache, then one indexed read) and count as failures per source IP and globally, in
  * PostgreSQL (per source: an IPv4 address, an IPv6 /64). Once a limit trips, this process answers 429 from
- * memory: a flood costs no database read or write. A key in the {@link ClientKeyIndex} (every existing
- * client) is never throttled, cached or not, so an attack cannot lock valid clients out.
+ * memory: a flood costs no database write, and no read except one primary-key read for a bearer shaped like
+ * an OAuth access token. A key in the {@link ClientKeyIndex} (every existing client) and an OAuth token found
+ * by that read are never throttled, cached or not, so an attack cannot lock valid clients out (ADR 0034).
  */
 export class KeyGuard {
   private readonly perIp: Bucket['rule'];
@@ -75,11 +76,29 @@ export class KeyGuard {
     const known = knownKey === undefined ? undefined : this.deps.access.peek(knownKey);
     if (known) return { ok: true, access: known };
 
+    // A well-formed OAuth token is looked up (one primary-key read, by its hash) before any throttle: a
+    // flood of fake bearers must not lock out a valid token this process has not seen yet. A token that
+    // exists but is refused (expired, another resource, a revoked client) is no guess and is not charged.
+    let guessed = false;
+    if (tokens) {
+      if (OAuthTokens.isWellFormed(key)) {
+        try {
+          const found = await tokens.lookup(key, request.resource);
+          if (found !== 'unknown') {
+            const access = found === 'refused' ? null : await this.deps.access.resolve(found.accessKey);
+            return access ? { ok: true, access } : { ok: false, refusal: 'invalid_token' };
+          }
+        } catch {
+          return { ok: false, refusal: 'unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS };
+        }
+      }
+      guessed = true;
+    }
+
     const ipBucket: Bucket = { name: bucketName('mcp-ip', throttleSourceOf(request.ip)), rule: this.perIp };
-    // A key of an existing client, or a token known valid here, skips the throttles: a flood must not lock
-    // it out (ADR 0018).
+    // A key of an existing client skips the throttles: a flood must not lock it out (ADR 0018).
     const waitMs =
-      knownKey !== undefined && (tokens || this.deps.index.has(keyHash))
+      !tokens && this.deps.index.has(keyHash)
         ? 0
         : this.deps.store.localRetryAfterMs([ipBucket.name, this.global.name]);
     if (waitMs > 0) {
@@ -88,14 +107,13 @@ export class KeyGuard {
     }
 
     try {
-      const accessKey = tokens ? await tokens.resolve(key, request.resource) : keyHash;
-      const access = accessKey === null ? null : await this.deps.access.resolve(accessKey);
+      const access = guessed ? null : await this.deps.access.resolve(keyHash);
       if (access) {
-        if (!tokens) this.deps.index.add(keyHash);
+        this.deps.index.add(keyHash);
         return { ok: true, access };
       }
       await this.deps.refusals.record('unknown_key', request.ip, request.id, {
-        wellFormed: ClientAccessCache.isWellFormed(key),
+        wellFormed: tokens ? OAuthTokens.isWellFormed(key) : ClientAccessCache.isWellFormed(key),
       });
       const counts = await this.deps.store.hit([ipBucket, this.global]);
       const over = counts.filter((count) => count.hits > count.bucket.rule.limit);

@@ -2,6 +2,7 @@ import type { VaultStatus } from '@gatehouse/schema';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { emitAudit } from '../audit/emit.js';
+import { resealServerSecrets } from '../oauth-server/keys.js';
 import { requireRole, type ServiceContext, withTransaction } from '../platform/context.js';
 import { DomainError } from '../platform/errors.js';
 import { StoredCredentialEntity } from './entities.js';
@@ -25,16 +26,20 @@ export interface RotationResult {
   remaining: number;
 }
 
-/** Counts of stored secrets per key id, for `vault status` and retirement (in `em`'s transaction, if any). */
+/**
+ * Counts of stored secrets per key id, for `vault status` and retirement (in `em`'s transaction, if any): the
+ * credentials and the authorization server's own keys (ADR 0034).
+ */
 async function sealedByKey(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em
-    .getConnection()
-    .execute<{ key_id: string; count: string }[]>(
-      'select key_id, count(*) from vault_credential group by key_id order by key_id',
-      [],
-      'all',
-      em.getTransactionContext(),
-    );
+  const rows = await em.getConnection().execute<{ key_id: string; count: string }[]>(
+    `select key_id, count(*) from (
+       select key_id from vault_credential
+       union all select split_part(sealed, ':', 2) as key_id from oauth_server_secret
+     ) sealed group by key_id order by key_id`,
+    [],
+    'all',
+    em.getTransactionContext(),
+  );
   return Object.fromEntries(rows.map((row) => [row.key_id, Number(row.count)]));
 }
 
@@ -93,6 +98,12 @@ export async function rotateVault(
     reencrypted += moved;
     await options.afterBatch?.(reencrypted);
   }
+  // The authorization server's signing and cookie keys: a handful of rows, one transaction.
+  const servers = await withTransaction(ctx, (tx) => resealServerSecrets(tx.em, vault));
+  if (servers > 0) {
+    reencrypted += servers;
+    await options.afterBatch?.(reencrypted);
+  }
   await withTransaction(ctx, (tx) =>
     emitAudit(tx, {
       action: 'vault.rotate',
@@ -129,7 +140,12 @@ export async function retireKey(ctx: ServiceContext, keyring: Keyring, keyId: st
     // new writes off until the commit, so no value sealed with the key can land between the two.
     await tx.em
       .getConnection()
-      .execute('lock table vault_credential in share mode', [], 'run', tx.em.getTransactionContext());
+      .execute(
+        'lock table vault_credential, oauth_server_secret in share mode',
+        [],
+        'run',
+        tx.em.getTransactionContext(),
+      );
     const counts = await sealedByKey(tx.em);
     if ((counts[keyId] ?? 0) > 0) {
       throw new DomainError(

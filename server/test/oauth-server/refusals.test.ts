@@ -378,9 +378,14 @@ describe('the authorization server refuses', () => {
         client_id: dcrClientId,
       }),
     });
-    expect(refused.status).toBe(400);
+    // The registration itself was abandoned 30 days ago (ADR 0034): it is refused, and pruned in its turn.
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client' });
     expect(await stale()).toBe(0);
-    // Registered clients do not expire.
-    expect(await gh.db.query(`select 1 from oauth_server_record where model = 'Client'`)).not.toEqual([]);
+    const [client] = await gh.db.query<{ expires_at: Date }>(
+      `select expires_at from oauth_server_record where model = 'Client' and client_id = $1`,
+      [dcrClientId],
+    );
+    expect(client?.expires_at.getTime()).toBeLessThanOrEqual(clock.now().getTime());
   });
 });
