@@ -208,6 +208,11 @@ export class OAuthRecords {
     throw new errors.InvalidGrant('token already used');
   }
 
+  /** Deletes the records of a model with this uid (a session found by uid carries no id to destroy it by). */
+  async destroyByUid(model: string, uid: string): Promise<void> {
+    await this.connection.execute(`delete from ${TABLE} where model = ? and uid = ?`, [model, uid], 'run');
+  }
+
   async destroy(model: string, id: string): Promise<void> {
     await this.connection.execute(
       `delete from ${TABLE} where model = ? and id_hash = ?`,

@@ -8,6 +8,7 @@ import type { ServiceContext } from '../platform/context.js';
 import { DomainError, fieldErrorsOf, unauthenticated, validationFailed } from '../platform/errors.js';
 import { throttleSourceOf } from '../platform/ip-source.js';
 import type { PortalDeps } from '../trpc/context.js';
+import type { OAuthRecords } from './adapter.js';
 import { type AuthorizationServer, CLIENT_IP } from './authorization-server.js';
 import { consentDetails, denyConsent, grantConsent, type PendingAuthorization } from './consent.service.js';
 import { INTERACTION_PATH, isLoopbackRedirect, MCP_SCOPE, PROVIDER_ROUTES } from './provider.js';
@@ -261,7 +262,7 @@ export function registerAuthorizationServer(
       if (!parsed.success) throw validationFailed(fieldErrorsOf(parsed.error.issues));
       const { provider, details } = await interactionOf(req, reply);
       const pending = await pendingOf(provider, details);
-      await endOtherPersonsSession(provider, details, (ctx.actor as { userId: string }).userId);
+      await endOtherPersonsSession(server.records, details, (ctx.actor as { userId: string }).userId);
       await grantConsent(ctx, deps.catalog.liveCatalog, pending, parsed.data);
       const actor = ctx.actor as { userId: string };
       const grant = new provider.Grant({ accountId: actor.userId, clientId: pending.client.clientId });
@@ -303,16 +304,15 @@ export function registerAuthorizationServer(
  * now finishes the authorization instead of oidc-provider's logout form.
  */
 async function endOtherPersonsSession(
-  provider: Provider,
+  records: OAuthRecords,
   details: Awaited<ReturnType<Provider['interactionDetails']>>,
   userId: string,
 ): Promise<void> {
   const previous = details.session;
   if (!previous?.accountId || previous.accountId === userId) return;
-  const session =
-    (previous.cookie ? await provider.Session.find(previous.cookie) : undefined) ??
-    (previous.uid ? await provider.Session.findByUid(previous.uid) : undefined);
-  await session?.destroy();
+  // By uid: the interaction keeps no session id at rest (the adapter stores only its hash), and a session
+  // found by uid carries no id either, so it is deleted here directly.
+  if (previous.uid) await records.destroyByUid('Session', previous.uid);
   details.session = undefined;
   await details.save(Math.max(1, details.exp - Math.floor(Date.now() / 1000)));
 }
