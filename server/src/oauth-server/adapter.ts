@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { sha256Hex } from '../crypto/index.js';
 import type { Clock } from '../platform/clock.js';
 import type { Orm } from '../platform/db.js';
@@ -205,6 +205,9 @@ export class OAuthRecords {
     );
     if (row?.grant_id) await this.revokeGrant(row.grant_id);
     for (const listener of this.revokedListeners) listener();
+    // oidc-provider is loaded only when the authorization server is first used (its import prints a warning
+    // on Node 20 and costs startup time); here it is loaded already, since this runs inside one of its requests.
+    const { errors } = await import('oidc-provider');
     throw new errors.InvalidGrant('token already used');
   }
 
